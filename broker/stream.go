@@ -1,0 +1,249 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults for StreamConfig.
+const (
+	DefaultPrefix     = "dprop"
+	DefaultStreamName = "DPROP"
+	DefaultDuplicates = 2 * time.Minute
+)
+
+// StreamConfig describes the stream that keeps the log of cell updates.
+type StreamConfig struct {
+	// Prefix is the first token(s) of every cell subject; the stream
+	// captures Prefix + ".cell.>". Default DefaultPrefix.
+	Prefix string
+
+	// Name is the stream's name. Default DefaultStreamName.
+	Name string
+
+	// Replicas is how many servers keep a copy of the stream: 1, or 3 in
+	// a cluster of three servers or more. Default 1.
+	Replicas int
+
+	// Duplicates is the window within which a publish that repeats an
+	// earlier Nats-Msg-Id is stored only once. Default DefaultDuplicates.
+	Duplicates time.Duration
+
+	// MaxAge drops updates older than this. Zero: kept for ever. Only safe
+	// when cells are compacted (rolled up) more often than MaxAge.
+	MaxAge time.Duration
+
+	// MaxBytes drops the oldest updates when the stream grows past this
+	// size. Zero: unlimited. The same caution as for MaxAge applies.
+	MaxBytes int64
+}
+
+// validate checks c and fills its defaults.
+func (c *StreamConfig) validate() error {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.Name == "" {
+		c.Name = DefaultStreamName
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Duplicates == 0 {
+		c.Duplicates = DefaultDuplicates
+	}
+	for tok := range strings.SplitSeq(c.Prefix, ".") {
+		if tok == "" || strings.ContainsAny(tok, "*> \t\r\n") {
+			return fmt.Errorf("subject prefix %q: want dot-separated tokens without spaces, '*' or '>'", c.Prefix)
+		}
+	}
+	if c.Name == "" || strings.ContainsAny(c.Name, ".*>/\\ \t\r\n") {
+		return fmt.Errorf("stream name %q: must not contain '.', '*', '>', slashes or spaces", c.Name)
+	}
+	if c.Replicas != 1 && c.Replicas != 3 {
+		return fmt.Errorf("stream replicas %d: want 1 or 3", c.Replicas)
+	}
+	if c.Duplicates < 0 || c.MaxAge < 0 || c.MaxBytes < 0 {
+		return errors.New("negative duplicate window, max age or max bytes")
+	}
+	if c.MaxAge > 0 && c.Duplicates > c.MaxAge {
+		return fmt.Errorf("duplicate window %s is longer than max age %s", c.Duplicates, c.MaxAge)
+	}
+	return nil
+}
+
+// jetStreamConfig is the stream configuration c asks for. c is valid.
+//
+// Rollups let a compactor replace a cell's history with its join; direct
+// get lets any replica answer reads of single messages; the duplicate
+// window makes retried publishes carrying Nats-Msg-Id harmless. Deleting
+// and purging stay allowed so that operators can repair the log.
+func (c *StreamConfig) jetStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              c.Name,
+		Description:       "dprop cell updates",
+		Subjects:          []string{c.Prefix + ".cell.>"},
+		Retention:         jetstream.LimitsPolicy,
+		MaxConsumers:      -1,
+		MaxMsgs:           -1,
+		MaxBytes:          limit(c.MaxBytes),
+		MaxMsgsPerSubject: -1,
+		MaxAge:            c.MaxAge,
+		Discard:           jetstream.DiscardOld,
+		Storage:           jetstream.FileStorage,
+		Replicas:          c.Replicas,
+		Duplicates:        c.Duplicates,
+		AllowRollup:       true,
+		AllowDirect:       true,
+		DenyDelete:        false,
+		DenyPurge:         false,
+	}
+}
+
+// limit spells "unlimited" the way JetStream does.
+func limit(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// ErrIncompatibleStream is matched (errors.Is) by the
+// *IncompatibleStreamError EnsureStream returns when the stream exists
+// with settings dprop cannot work with.
+var ErrIncompatibleStream = errors.New("stream exists with incompatible settings")
+
+// IncompatibleStreamError says how an existing stream differs from the
+// stream EnsureStream would have made.
+type IncompatibleStreamError struct {
+	Stream string
+	Diffs  []StreamDiff
+}
+
+// StreamDiff is one setting of an existing stream that is not what dprop
+// expects.
+type StreamDiff struct {
+	Field string // as `nats stream info` names it, e.g. "max age"
+	Want  string
+	Got   string
+}
+
+func (e *IncompatibleStreamError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "stream %s exists with incompatible settings: ", e.Stream)
+	for i, d := range e.Diffs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s is %s, expected %s", d.Field, d.Got, d.Want)
+	}
+	b.WriteString(" (change the stream or the configuration; dprop does not change an existing stream)")
+	return b.String()
+}
+
+// Is reports whether target is ErrIncompatibleStream.
+func (e *IncompatibleStreamError) Is(target error) bool { return target == ErrIncompatibleStream }
+
+// EnsureStream makes sure the stream cfg describes exists, creating it if
+// need be, and returns it.
+//
+// If the stream exists with settings dprop can work with, it is used as it
+// is; if not, EnsureStream returns an *IncompatibleStreamError (matching
+// ErrIncompatibleStream) naming every setting that differs, and changes
+// nothing. Several processes may call it at once: the ones that lose the
+// race to create the stream use the winner's.
+//
+// In a cluster, JetStream answers only once a meta leader is elected
+// (see Server.WaitJetStream); until then EnsureStream fails, and ctx bounds
+// how long it waits for an answer.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("broker: stream: %w", err)
+	}
+	want := cfg.jetStreamConfig()
+	// A stream created by another process between our look-up and our
+	// create shows up as "name already in use"; a few rounds settle it.
+	const rounds = 3
+	var err error
+	for range rounds {
+		var stream jetstream.Stream
+		stream, err = js.Stream(ctx, want.Name)
+		if err == nil {
+			return checkStream(stream, want)
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("broker: stream %s: %w", want.Name, err)
+		}
+		stream, err = js.CreateStream(ctx, want)
+		if err == nil {
+			return stream, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil, fmt.Errorf("broker: create stream %s on %s: %w", want.Name, want.Subjects[0], err)
+		}
+	}
+	return nil, fmt.Errorf("broker: create stream %s: %w", want.Name, err)
+}
+
+// checkStream returns stream if its settings are compatible with want.
+func checkStream(stream jetstream.Stream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	info := stream.CachedInfo()
+	if diffs := diffStream(want, info.Config); len(diffs) > 0 {
+		return nil, fmt.Errorf("broker: %w", &IncompatibleStreamError{Stream: want.Name, Diffs: diffs})
+	}
+	return stream, nil
+}
+
+// diffStream lists the settings of got that differ from want in a way
+// that matters to dprop. Settings that don't (description, compression,
+// metadata, consumer limits, ...) are not compared.
+func diffStream(want, got jetstream.StreamConfig) []StreamDiff {
+	var diffs []StreamDiff
+	check := func(field string, w, g any) {
+		ws, gs := fmt.Sprint(w), fmt.Sprint(g)
+		if ws != gs {
+			diffs = append(diffs, StreamDiff{Field: field, Want: ws, Got: gs})
+		}
+	}
+	wantSubjects, gotSubjects := slices.Sorted(slices.Values(want.Subjects)), slices.Sorted(slices.Values(got.Subjects))
+	check("subjects", wantSubjects, gotSubjects)
+	check("retention", want.Retention, got.Retention)
+	check("storage", want.Storage, got.Storage)
+	check("replicas", max(want.Replicas, 1), max(got.Replicas, 1))
+	check("discard policy", want.Discard, got.Discard)
+	check("duplicate window", want.Duplicates, got.Duplicates)
+	check("max age", ageText(want.MaxAge), ageText(got.MaxAge))
+	check("max bytes", limitText(want.MaxBytes), limitText(got.MaxBytes))
+	check("max messages", limitText(want.MaxMsgs), limitText(got.MaxMsgs))
+	check("max messages per subject", limitText(want.MaxMsgsPerSubject), limitText(got.MaxMsgsPerSubject))
+	check("allow rollup", want.AllowRollup, got.AllowRollup)
+	check("allow direct", want.AllowDirect, got.AllowDirect)
+	check("deny delete", want.DenyDelete, got.DenyDelete)
+	check("deny purge", want.DenyPurge, got.DenyPurge)
+	check("sealed", want.Sealed, got.Sealed)
+	check("no ack", want.NoAck, got.NoAck)
+	check("mirror", want.Mirror != nil, got.Mirror != nil)
+	check("subject transform", want.SubjectTransform != nil, got.SubjectTransform != nil)
+	check("allow message counter", want.AllowMsgCounter, got.AllowMsgCounter)
+	return diffs
+}
+
+func limitText(n int64) string {
+	if n <= 0 {
+		return "unlimited"
+	}
+	return fmt.Sprint(n)
+}
+
+func ageText(d time.Duration) string {
+	if d <= 0 {
+		return "unlimited"
+	}
+	return d.String()
+}
