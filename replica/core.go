@@ -1,0 +1,329 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/dprop/dprop/lattice"
+)
+
+// Reasons for refusing an update, as counted in metrics and logs.
+const (
+	ReasonBadSubject   = "bad_subject"    // not a valid cell subject
+	ReasonMalformed    = "malformed_json" // not well-formed JSON
+	ReasonUnknownType  = "unknown_type"   // "type" names no lattice type
+	ReasonBadField     = "bad_field"      // missing, unknown, duplicate or ill-typed field
+	ReasonNotFinite    = "not_finite"     // NaN, ±Inf or out-of-range number
+	ReasonInvalid      = "invalid_value"  // e.g. interval lo > hi, negative count, overflow
+	ReasonTooLarge     = "too_large"      // payload or collection past the limits
+	ReasonTooDeep      = "too_deep"       // nesting past the limit
+	ReasonTypeMismatch = "type_mismatch"  // another type than the cell's
+)
+
+// ErrTypeMismatch is wrapped when an update's type differs from its cell's.
+var ErrTypeMismatch = errors.New("type differs from the cell's type")
+
+// RefusedError says why an update was refused. It wraps the lattice error
+// (or ErrTypeMismatch / ErrBadName), so errors.Is works through it.
+type RefusedError struct {
+	Cell   string // the cell, or the raw subject when it names no cell
+	Seq    uint64 // stream sequence; 0 before publishing
+	Reason string // one of the Reason constants
+	Err    error
+}
+
+func (e *RefusedError) Error() string {
+	where := ""
+	if e.Seq != 0 {
+		where = " at stream sequence " + strconv.FormatUint(e.Seq, 10)
+	}
+	return fmt.Sprintf("cell %q: update%s refused (%s): %v", e.Cell, where, e.Reason, e.Err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// reasonOf classifies a decode or merge error.
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, lattice.ErrSyntax):
+		return ReasonMalformed
+	case errors.Is(err, lattice.ErrUnknownType):
+		return ReasonUnknownType
+	case errors.Is(err, lattice.ErrNotFinite):
+		return ReasonNotFinite
+	case errors.Is(err, lattice.ErrTooLarge):
+		return ReasonTooLarge
+	case errors.Is(err, lattice.ErrTooDeep):
+		return ReasonTooDeep
+	case errors.Is(err, lattice.ErrMissingField), errors.Is(err, lattice.ErrUnknownField),
+		errors.Is(err, lattice.ErrDuplicateField), errors.Is(err, lattice.ErrFieldType):
+		return ReasonBadField
+	case errors.Is(err, ErrTypeMismatch), errors.Is(err, lattice.ErrTypeMismatch):
+		return ReasonTypeMismatch
+	case errors.Is(err, ErrBadName):
+		return ReasonBadSubject
+	}
+	return ReasonInvalid
+}
+
+// Cell is the state of one cell as a replica holds it.
+type Cell struct {
+	Name string
+	// Value is the join of every update folded so far.
+	Value lattice.Value
+	// Type is the declared type, or the type of the first valid update in
+	// stream order; "" while neither exists.
+	Type string
+	// Seq is the stream sequence of the last update that changed the cell.
+	Seq uint64
+	// Updates counts the updates folded into the cell, changing or not
+	// (refused updates are not counted here).
+	Updates uint64
+	// ETag is a strong HTTP entity tag of the canonical encoding, quoted.
+	ETag string
+}
+
+// state is what the core keeps per cell; it is stored by value in the map
+// to keep the per-cell overhead small.
+type state struct {
+	value   lattice.Value
+	typ     string
+	seq     uint64
+	updates uint64
+	etag    uint64
+}
+
+// Result is what one update did.
+type Result struct {
+	Cell    string
+	Seq     uint64
+	Changed bool          // the cell gained information
+	Value   lattice.Value // the cell's value after the update
+	Update  lattice.Value // the decoded update (nil when refused)
+	Err     error         // a *RefusedError, or nil
+	Stale   bool          // the sequence was already applied; nothing was done
+}
+
+// Core is the deterministic heart of a replica: it folds stream messages into
+// cells and says what changed. It does no I/O and keeps no clock, so the same
+// messages in the same order give the same cells on every replica, and it is
+// tested without a server. A Core is not safe for concurrent use.
+type Core struct {
+	subjects Subjects
+	limits   lattice.Limits
+	declared map[string]string // cell → type, from a network file
+	cells    map[string]state
+	lastSeq  uint64
+	folded   uint64
+	refused  map[refusal]uint64
+}
+
+type refusal struct{ cell, reason string }
+
+// NewCore returns an empty core for cells under prefix. declared fixes the
+// types of some cells (nil for none); limits bound decoding.
+func NewCore(prefix string, declared map[string]string, limits lattice.Limits) *Core {
+	return &Core{
+		subjects: NewSubjects(prefix),
+		limits:   limits,
+		declared: declared,
+		cells:    make(map[string]state),
+		refused:  make(map[refusal]uint64),
+	}
+}
+
+// Apply folds the message at stream sequence seq on subject. A message at or
+// below the last applied sequence is ignored (Result.Stale), so replaying an
+// overlapping range is harmless.
+func (c *Core) Apply(subject string, seq uint64, payload []byte) Result {
+	if seq != 0 && seq <= c.lastSeq {
+		return Result{Seq: seq, Stale: true}
+	}
+	if seq != 0 {
+		c.lastSeq = seq
+	}
+	name, ok := c.subjects.Cell(subject)
+	if !ok {
+		return c.refuse(subject, seq, fmt.Errorf("%w: subject %q is not under %q", ErrBadName, subject, c.subjects.prefix))
+	}
+	if err := ValidateName(name); err != nil {
+		return c.refuse(name, seq, err)
+	}
+	v, err := c.limits.Decode(payload)
+	if err != nil {
+		return c.refuse(name, seq, err)
+	}
+	return c.fold(name, seq, v)
+}
+
+// ApplyValue folds an already decoded value, as Apply does.
+func (c *Core) ApplyValue(name string, seq uint64, v lattice.Value) Result {
+	if seq != 0 && seq <= c.lastSeq {
+		return Result{Seq: seq, Stale: true}
+	}
+	if seq != 0 {
+		c.lastSeq = seq
+	}
+	return c.fold(name, seq, v)
+}
+
+func (c *Core) fold(name string, seq uint64, v lattice.Value) Result {
+	st, exists := c.cells[name]
+	if !exists {
+		st.typ = c.declared[name]
+	}
+	if err := checkType(st.typ, v); err != nil {
+		return c.refuse(name, seq, err)
+	}
+	merged, changed, err := lattice.Merge(st.value, v)
+	if err != nil {
+		return c.refuse(name, seq, err)
+	}
+	if st.typ == "" && typed(v) {
+		st.typ = v.Type()
+	}
+	st.updates++
+	c.folded++
+	if changed {
+		st.value = merged
+		st.seq = seq
+		st.etag = hashValue(merged)
+	} else if !exists {
+		st.value = lattice.Nothing{}
+		st.etag = hashValue(st.value)
+	}
+	c.cells[name] = st
+	return Result{Cell: name, Seq: seq, Changed: changed, Value: st.value, Update: v}
+}
+
+// typed reports whether v fixes a cell's type (Nothing and contradictions
+// fit every cell).
+func typed(v lattice.Value) bool {
+	return !lattice.IsNothing(v) && !lattice.IsContradiction(v)
+}
+
+// checkType refuses a value of another type than typ.
+func checkType(typ string, v lattice.Value) error {
+	if typ == "" || !typed(v) || v.Type() == typ {
+		return nil
+	}
+	return fmt.Errorf("%w: update is %s, cell is %s", ErrTypeMismatch, v.Type(), typ)
+}
+
+// Check says whether v could be folded into cell name without refusal: the
+// test a replica runs before publishing.
+func (c *Core) Check(name string, v lattice.Value) error {
+	if err := ValidateName(name); err != nil {
+		return &RefusedError{Cell: name, Reason: ReasonBadSubject, Err: err}
+	}
+	typ := c.declared[name]
+	if st, ok := c.cells[name]; ok {
+		typ = st.typ
+	}
+	if err := checkType(typ, v); err != nil {
+		return &RefusedError{Cell: name, Reason: ReasonTypeMismatch, Err: err}
+	}
+	return nil
+}
+
+func (c *Core) refuse(name string, seq uint64, err error) Result {
+	r := &RefusedError{Cell: name, Seq: seq, Reason: reasonOf(err), Err: err}
+	c.refused[refusal{name, r.Reason}]++
+	return Result{Cell: name, Seq: seq, Err: r}
+}
+
+// Get returns the cell, and false if no update has reached it.
+func (c *Core) Get(name string) (Cell, bool) {
+	st, ok := c.cells[name]
+	if !ok {
+		return Cell{}, false
+	}
+	return st.cell(name), true
+}
+
+// Type returns the type a cell has or is declared with ("" if neither).
+func (c *Core) Type(name string) string {
+	if st, ok := c.cells[name]; ok {
+		return st.typ
+	}
+	return c.declared[name]
+}
+
+func (st state) cell(name string) Cell {
+	return Cell{Name: name, Value: st.value, Type: st.typ, Seq: st.seq, Updates: st.updates, ETag: formatETag(st.etag)}
+}
+
+// Each calls fn for every cell (in no particular order) until fn returns false.
+func (c *Core) Each(fn func(Cell) bool) {
+	for name, st := range c.cells {
+		if !fn(st.cell(name)) {
+			return
+		}
+	}
+}
+
+// Len returns the number of cells.
+func (c *Core) Len() int { return len(c.cells) }
+
+// LastSeq returns the last stream sequence applied.
+func (c *Core) LastSeq() uint64 { return c.lastSeq }
+
+// Folded returns how many updates were folded (not refused).
+func (c *Core) Folded() uint64 { return c.folded }
+
+// Refused returns the refusal counts per cell and reason (a copy).
+func (c *Core) Refused() map[string]map[string]uint64 {
+	out := make(map[string]map[string]uint64)
+	for k, n := range c.refused {
+		if out[k.cell] == nil {
+			out[k.cell] = make(map[string]uint64)
+		}
+		out[k.cell][k.reason] = n
+	}
+	return out
+}
+
+// Restore sets a cell's state wholesale (from a snapshot) and advances the
+// last applied sequence to at least seq.
+func (c *Core) Restore(cell Cell, seq uint64) {
+	c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates, etag: hashValue(cell.Value)}
+	c.lastSeq = max(c.lastSeq, seq)
+}
+
+// ETag returns the entity tag of a value, as Cell.ETag has it.
+func ETag(v lattice.Value) string { return formatETag(hashValue(v)) }
+
+var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// hashValue is FNV-1a (64 bit) of the canonical encoding.
+func hashValue(v lattice.Value) uint64 {
+	if v == nil {
+		v = lattice.Nothing{}
+	}
+	bp := encBufs.Get().(*[]byte)
+	b := v.AppendJSON((*bp)[:0])
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		encBufs.Put(bp)
+	}
+	return h
+}
+
+func formatETag(h uint64) string {
+	var b [18]byte
+	b[0] = '"'
+	const hex = "0123456789abcdef"
+	for i := 16; i >= 1; i-- {
+		b[i] = hex[h&0xf]
+		h >>= 4
+	}
+	b[17] = '"'
+	return string(b[:])
+}

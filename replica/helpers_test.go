@@ -1,0 +1,108 @@
+package replica_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/dprop/dprop/broker"
+	"github.com/dprop/dprop/broker/brokertest"
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica"
+	"github.com/nats-io/nats.go"
+)
+
+// testTimeout bounds every wait in these tests.
+const testTimeout = 60 * time.Second
+
+func ctxT(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("DPROP_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// runBroker starts an embedded server with the DPROP stream provisioned.
+func runBroker(t testing.TB) *broker.Server {
+	t.Helper()
+	srv := brokertest.RunServer(t)
+	provision(t, srv.ClientURL(), 1)
+	return srv
+}
+
+func provision(t testing.TB, url string, replicas int) {
+	t.Helper()
+	nc := connect(t, url)
+	if _, err := broker.EnsureStream(ctxT(t), brokertest.JetStream(t, nc), broker.StreamConfig{Replicas: replicas}); err != nil {
+		t.Fatalf("ensure stream: %v", err)
+	}
+}
+
+func connect(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	return brokertest.Connect(t, broker.ConnConfig{URLs: []string{url}})
+}
+
+// startReplica starts a replica on its own connection and waits for it to
+// be ready.
+func startReplica(t testing.TB, url string, mod ...func(*replica.Config)) *replica.Replica {
+	t.Helper()
+	r := startReplicaNoWait(t, url, mod...)
+	waitReady(t, r)
+	return r
+}
+
+func startReplicaNoWait(t testing.TB, url string, mod ...func(*replica.Config)) *replica.Replica {
+	t.Helper()
+	cfg := replica.Config{Conn: connect(t, url), Logger: testLogger()}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	r, err := replica.Start(ctxT(t), cfg)
+	if err != nil {
+		t.Fatalf("start replica: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func waitReady(t testing.TB, r *replica.Replica) {
+	t.Helper()
+	select {
+	case <-r.Ready():
+	case <-time.After(testTimeout):
+		t.Fatalf("replica not ready after %v: %+v", testTimeout, r.Progress())
+	}
+}
+
+func mustDecode(t testing.TB, s string) lattice.Value {
+	t.Helper()
+	v, err := lattice.Decode([]byte(s))
+	if err != nil {
+		t.Fatalf("decode %s: %v", s, err)
+	}
+	return v
+}
+
+func enc(v lattice.Value) string { return string(lattice.Encode(v)) }
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,306 @@
+package replica_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica"
+)
+
+// A plain core-NATS publish, with no headers and no SDK, is an update like
+// any other; a duplicate changes nothing and wakes no watcher.
+func TestPlainPublishAndDuplicates(t *testing.T) {
+	srv := runBroker(t)
+	r := startReplica(t, srv.ClientURL())
+	w, err := r.Watch("weather.>", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := connect(t, srv.ClientURL())
+	pub := func(cell, payload string) {
+		t.Helper()
+		if err := nc.Publish("dprop.cell."+cell, []byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := ctxT(t)
+	next := func(want string) {
+		t.Helper()
+		ev, err := w.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := enc(ev.Value); got != want || ev.Cell != "weather.boston.temp" {
+			t.Fatalf("event %s %s, want %s", ev.Cell, got, want)
+		}
+	}
+	pub("weather.boston.temp", `{"type":"range","min":34,"max":48}`)
+	next(`{"type":"range","min":34,"max":48}`)
+	pub("weather.boston.temp", `{"type":"range","min":34,"max":48}`) // duplicate
+	pub("weather.boston.temp", `{"type":"range","min":36,"max":43}`) // inside: no change
+	pub("weather.boston.temp", `{"type":"range","min":33,"max":36}`)
+	// The duplicate and the inner range were silent: the next event is the
+	// real change.
+	next(`{"type":"range","min":33,"max":48}`)
+	waitFor(t, "four updates folded", func() bool {
+		c, _ := r.Get("weather.boston.temp")
+		return c.Updates == 4
+	})
+	pub("weather.boston.temp", `{"type":"range","min":31,"max":57}`)
+	ev, err := w.Next(ctx)
+	if err != nil || enc(ev.Value) != `{"type":"range","min":31,"max":57}` {
+		t.Fatalf("next event %s, %v", enc(ev.Value), err)
+	}
+}
+
+// Every kind of bad input arriving on a subject is refused, counted per
+// cell and reason, and changes nothing; the replica keeps folding.
+func TestBadInputOnSubjects(t *testing.T) {
+	srv := runBroker(t)
+	r := startReplica(t, srv.ClientURL(), func(c *replica.Config) {
+		c.Declared = map[string]string{"decl": "interval"}
+		c.Limits = lattice.Limits{MaxBytes: 4096, MaxDepth: 8, MaxElems: 10}
+	})
+	nc := connect(t, srv.ClientURL())
+	ctx := ctxT(t)
+	if _, err := r.Refine(ctx, "t", mustDecode(t, `{"type":"range","min":1,"max":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	deep := strings.Repeat(`{"type":"map","entries":{"k":`, 6) + `{"type":"max","value":1}` + strings.Repeat(`}}`, 6)
+	cases := []struct{ cell, payload, reason string }{
+		{"t", `{"type":"range","min":1`, replica.ReasonMalformed},
+		{"t", `{"type":"whatever"}`, replica.ReasonUnknownType},
+		{"t", `{"type":"range","min":1}`, replica.ReasonBadField},
+		{"t", `{"type":"range","min":true,"max":2}`, replica.ReasonBadField},
+		{"t", `{"type":"range","min":1e999,"max":2}`, replica.ReasonNotFinite},
+		{"t", `{"type":"range","min":NaN,"max":2}`, replica.ReasonMalformed},
+		{"t", `{"type":"range","min":5,"max":2}`, replica.ReasonInvalid},
+		{"t", `{"type":"max","value":1}`, replica.ReasonTypeMismatch},
+		{"decl", `{"type":"range","min":1,"max":2}`, replica.ReasonTypeMismatch},
+		{"decl", `{"type":"interval","lo":3,"hi":1}`, replica.ReasonInvalid},
+		{"s", `{"type":"set","elems":[1,2,3,4,5,6,7,8,9,10,11]}`, replica.ReasonTooLarge},
+		{"s", `{"type":"set","elems":["` + strings.Repeat("x", 5000) + `"]}`, replica.ReasonTooLarge},
+		{"m", deep, replica.ReasonTooDeep},
+	}
+	for _, c := range cases {
+		if err := nc.Publish("dprop.cell."+c.cell, []byte(c.payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every bad update to be refused", func() bool {
+		n := 0
+		for _, reasons := range r.Stats().Refused {
+			for _, k := range reasons {
+				n += int(k)
+			}
+		}
+		return n == len(cases)
+	})
+	// A good update after all of them is still folded.
+	c, err := r.Refine(ctx, "t", mustDecode(t, `{"type":"range","min":0,"max":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := enc(c.Value); got != `{"type":"range","min":0,"max":2}` || c.Updates != 2 {
+		t.Errorf("cell t = %s after %d updates", got, c.Updates)
+	}
+	refused := r.Stats().Refused
+	want := map[string]map[string]uint64{}
+	for _, c := range cases {
+		if want[c.cell] == nil {
+			want[c.cell] = map[string]uint64{}
+		}
+		want[c.cell][c.reason]++
+	}
+	for cell, reasons := range want {
+		for reason, n := range reasons {
+			if got := refused[cell][reason]; got != n {
+				t.Errorf("refused[%s][%s] = %d, want %d", cell, reason, got, n)
+			}
+		}
+	}
+	for _, cell := range []string{"decl", "s", "m"} {
+		if _, ok := r.Get(cell); ok {
+			t.Errorf("refused updates created cell %s", cell)
+		}
+	}
+	// Through Refine the same problems are errors and nothing is published.
+	before := r.Progress().Applied
+	if _, err := r.RefineJSON(ctx, "t", []byte(`{"type":"range","min":5,"max":2}`)); !errors.Is(err, lattice.ErrInvalid) {
+		t.Errorf("RefineJSON bad interval: %v", err)
+	}
+	if _, err := r.RefineJSON(ctx, "decl", []byte(`{"type":"max","value":1}`)); !errors.Is(err, replica.ErrTypeMismatch) {
+		t.Errorf("RefineJSON declared mismatch: %v", err)
+	}
+	if _, err := r.RefineJSON(ctx, "a b", []byte(`{"type":"max","value":1}`)); !errors.Is(err, replica.ErrBadName) {
+		t.Errorf("RefineJSON bad name: %v", err)
+	}
+	if _, err := r.RefineJSON(ctx, "s", []byte(`{"type":"set","elems":["`+strings.Repeat("x", 5000)+`"]}`)); !errors.Is(err, lattice.ErrTooLarge) {
+		t.Errorf("RefineJSON too large: %v", err)
+	}
+	if after := r.Progress().Applied; after != before {
+		t.Errorf("refused refines published: applied %d → %d", before, after)
+	}
+}
+
+// Two different numbers make a contradiction that says which; watchers are
+// told and reads show it.
+func TestContradiction(t *testing.T) {
+	srv := runBroker(t)
+	r := startReplica(t, srv.ClientURL())
+	ctx := ctxT(t)
+	w, _ := r.Watch("x", false)
+	if _, err := r.Refine(ctx, "x", lattice.Number{Value: 3}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.Refine(ctx, "x", lattice.Number{Value: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	con, ok := c.Value.(*lattice.Contradiction)
+	if !ok || !strings.Contains(con.Reason(), "3 ≠ 4") {
+		t.Fatalf("value %s, want a contradiction of 3 and 4", enc(c.Value))
+	}
+	// The watcher may see 3 first, or only the contradiction (a pending
+	// event is replaced by a newer one); either way it ends there.
+	ev, err := w.Next(ctx)
+	if err == nil && !lattice.IsContradiction(ev.Value) {
+		ev, err = w.Next(ctx)
+	}
+	if err != nil || !lattice.IsContradiction(ev.Value) {
+		t.Fatalf("watcher got %v, %v", ev.Value, err)
+	}
+	// A contradiction absorbs what follows but stays readable.
+	if c, _ = r.Refine(ctx, "x", lattice.Number{Value: 3}); !lattice.IsContradiction(c.Value) {
+		t.Errorf("contradiction lost: %s", enc(c.Value))
+	}
+}
+
+// A threshold read waits until the cell is at least as informative as the
+// threshold.
+func TestAwait(t *testing.T) {
+	srv := runBroker(t)
+	r := startReplica(t, srv.ClientURL())
+	ctx := ctxT(t)
+	got := make(chan replica.Cell, 1)
+	go func() {
+		c, err := r.Await(ctx, "count", mustDecode(t, `{"type":"max","value":10}`))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- c
+	}()
+	for i := 1; i <= 10; i++ {
+		select {
+		case c := <-got:
+			t.Fatalf("await returned early at %d: %s", i, enc(c.Value))
+		default:
+		}
+		if _, err := r.Refine(ctx, "count", lattice.Max{Value: float64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case c := <-got:
+		if enc(c.Value) != `{"type":"max","value":10}` {
+			t.Errorf("await = %s", enc(c.Value))
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("await did not return")
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := r.Await(short, "count", lattice.Max{Value: 11}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("await of an unmet threshold: %v", err)
+	}
+}
+
+// A watcher that does not read never stalls folding; when it reads it gets
+// the latest value of each cell.
+func TestSlowWatcherCoalesces(t *testing.T) {
+	srv := runBroker(t)
+	r := startReplica(t, srv.ClientURL())
+	ctx := ctxT(t)
+	w, _ := r.Watch(">", false)
+	const n = 300
+	for i := 1; i <= n; i++ {
+		if _, err := r.Refine(ctx, fmt.Sprintf("c.%d", i%3), lattice.Max{Value: float64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := map[string]string{}
+	for range 3 {
+		ev, err := w.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last[ev.Cell] = enc(ev.Value)
+	}
+	for i := n - 2; i <= n; i++ {
+		cell := fmt.Sprintf("c.%d", i%3)
+		if want := enc(lattice.Max{Value: float64(i)}); last[cell] != want {
+			t.Errorf("%s: %s, want %s", cell, last[cell], want)
+		}
+	}
+	if w.Coalesced() != n-3 {
+		t.Errorf("coalesced %d, want %d", w.Coalesced(), n-3)
+	}
+}
+
+// Watch with current sends the present values first, then changes, and a
+// cell that does not exist yet can be watched.
+func TestWatchCurrentAndFuture(t *testing.T) {
+	srv := runBroker(t)
+	r := startReplica(t, srv.ClientURL())
+	ctx := ctxT(t)
+	r.Refine(ctx, "a.x", lattice.Flag{Value: true})
+	w, err := r.Watch("a.*", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := w.Next(ctx); ev.Cell != "a.x" {
+		t.Fatalf("first event %+v", ev)
+	}
+	r.Refine(ctx, "b.y", lattice.Flag{Value: true})
+	r.Refine(ctx, "a.new", lattice.Flag{Value: true})
+	if ev, _ := w.Next(ctx); ev.Cell != "a.new" {
+		t.Fatalf("second event %+v", ev)
+	}
+	if _, err := r.Watch("a.>.b", false); !errors.Is(err, replica.ErrBadName) {
+		t.Errorf("bad pattern: %v", err)
+	}
+}
+
+// A replica holding a subtree ignores other cells and refuses to refine
+// them.
+func TestSubsetReplica(t *testing.T) {
+	srv := runBroker(t)
+	all := startReplica(t, srv.ClientURL())
+	ctx := ctxT(t)
+	all.Refine(ctx, "weather.a", lattice.Max{Value: 1})
+	all.Refine(ctx, "other.b", lattice.Max{Value: 1})
+	sub := startReplica(t, srv.ClientURL(), func(c *replica.Config) { c.Cells = "weather.>" })
+	if cells := sub.Cells(""); len(cells) != 1 || cells[0].Name != "weather.a" {
+		t.Errorf("subset replica holds %v", cells)
+	}
+	if _, err := sub.Refine(ctx, "other.b", lattice.Max{Value: 2}); !errors.Is(err, replica.ErrNotHeld) {
+		t.Errorf("refine outside the subset: %v", err)
+	}
+	if c, err := sub.Refine(ctx, "weather.a", lattice.Max{Value: 2}); err != nil || enc(c.Value) != `{"type":"max","value":2}` {
+		t.Errorf("refine inside the subset: %v %v", c, err)
+	}
+}
+
+// An empty stream makes a replica ready at once.
+func TestReadyOnEmptyStream(t *testing.T) {
+	srv := runBroker(t)
+	r := startReplica(t, srv.ClientURL())
+	if p := r.Progress(); !p.Ready || p.Cells != 0 || p.Fraction() != 1 {
+		t.Errorf("progress %+v", p)
+	}
+}
