@@ -1,0 +1,182 @@
+package replica_test
+
+import (
+	"flag"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Sizes of the benchmarks; the defaults are the targets. CI runs
+// them small as a smoke test, e.g. -args -bench.updates=20000.
+var (
+	benchUpdates = flag.Int("bench.updates", 1_000_000, "updates in the resync benchmark's stream")
+	benchCells   = flag.Int("bench.cells", 10_000, "cells the resync benchmark's updates go to")
+	benchMemory  = flag.Int("bench.memcells", 1_000_000, "cells in the memory benchmark")
+)
+
+// BenchmarkResync measures how long a fresh replica takes to become ready
+// on a stream of bench.updates updates over bench.cells cells, against a
+// bare ordered consumer reading the same messages in the same process.
+func BenchmarkResync(b *testing.B) {
+	srv := runBroker(b)
+	url := srv.ClientURL()
+	n, cells := *benchUpdates, *benchCells
+	start := time.Now()
+	publishBulk(b, connect(b, url), n, func(i int) (string, lattice.Value) {
+		return fmt.Sprintf("bench.c%d", i%cells), lattice.Max{Value: float64(i)}
+	})
+	b.Logf("filled the stream with %d updates over %d cells in %v", n, cells, time.Since(start).Round(time.Millisecond))
+
+	var bare, rep []time.Duration
+	for b.Loop() {
+		bare = append(bare, bareRead(b, url, n))
+		rep = append(rep, replicaResync(b, url))
+	}
+	bm, rm := median(bare), median(rep)
+	b.ReportMetric(float64(n)/bm.Seconds(), "bare-msgs/s")
+	b.ReportMetric(float64(n)/rm.Seconds(), "replica-msgs/s")
+	b.ReportMetric(bm.Seconds()/rm.Seconds(), "ratio")
+	b.Logf("resync of %d updates: bare ordered consumer %v, replica %v (ratio %.2f, target >= 0.8)", n, bm, rm, bm.Seconds()/rm.Seconds())
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// bareRead reads the whole stream with an ordered consumer and nothing else.
+func bareRead(b *testing.B, url string, n int) time.Duration {
+	nc := connect(b, url)
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := ctxT(b)
+	start := time.Now()
+	s, err := js.Stream(ctx, "DPROP")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"dprop.cell.>"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	count := 0
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		meta, err := m.Metadata()
+		if err != nil {
+			b.Error(err)
+		}
+		_ = m.Data()
+		if count++; count == n || meta.NumPending == 0 {
+			close(done)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	d := time.Since(start)
+	cc.Stop()
+	return d
+}
+
+func replicaResync(b *testing.B, url string) time.Duration {
+	nc := connect(b, url)
+	defer nc.Close()
+	start := time.Now()
+	r, err := replica.Start(ctxT(b), replica.Config{Conn: nc, Logger: testLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-r.Ready()
+	d := time.Since(start)
+	r.Close()
+	return d
+}
+
+// BenchmarkLivePropagation measures the time from a Refine on one replica
+// to the change reaching a Watch on another, over loopback.
+func BenchmarkLivePropagation(b *testing.B) {
+	srv := runBroker(b)
+	url := srv.ClientURL()
+	writer := startReplica(b, url)
+	reader := startReplica(b, url)
+	w, err := reader.Watch("live.x", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := ctxT(b)
+	js, _ := jetstream.New(connect(b, url))
+	_ = writer
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		start := time.Now()
+		if _, err := js.Publish(ctx, "dprop.cell.live.x", lattice.Encode(lattice.Max{Value: float64(i)})); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			ev, err := w.Next(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if ev.Value.(lattice.Max).Value == float64(i) {
+				break
+			}
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportLatency(b, lat)
+}
+
+func reportLatency(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	b.ReportMetric(float64(p(0.5).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(p(0.99).Microseconds()), "p99-µs")
+	b.Logf("%d samples: p50 %v, p99 %v, max %v", len(lat), p(0.5), p(0.99), lat[len(lat)-1])
+}
+
+// BenchmarkMemoryPerCell measures the heap a replica's core spends per cell
+// beyond the cell's value, with bench.memcells cells. The cell names (18
+// bytes each here) are counted as overhead; the values (a max, boxed in 8
+// bytes) are allocated before the measurement.
+func BenchmarkMemoryPerCell(b *testing.B) {
+	n := *benchMemory
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("sensor.%07d.temp", i)
+	}
+	vals := make([]lattice.Value, n)
+	for i := range vals {
+		vals[i] = lattice.Max{Value: float64(i)}
+	}
+	for b.Loop() {
+		heap := func() uint64 {
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			return ms.HeapAlloc
+		}
+		before := heap()
+		c := replica.NewCore("", nil, lattice.Limits{})
+		for i, name := range names {
+			c.ApplyValue(strings.Clone(name), uint64(i+1), vals[i])
+		}
+		after := heap()
+		per := float64(after-before) / float64(n)
+		b.ReportMetric(per, "bytes/cell")
+		b.Logf("%d cells: %.0f bytes per cell beyond the value, name included (target <= 300)", n, per)
+		runtime.KeepAlive(c)
+	}
+}
