@@ -83,6 +83,12 @@ type Cell struct {
 	Updates uint64
 	// ETag is a strong HTTP entity tag of the canonical encoding, quoted.
 	ETag string
+	// Last is the stream sequence of the last message on the cell's
+	// subject, refused or not (what compaction guards its rollup with).
+	Last uint64
+	// SinceRollup counts the messages on the subject after the last
+	// compaction's rollup (all of them if there was none).
+	SinceRollup uint64
 }
 
 // state is what the core keeps per cell; it is stored by value in the map
@@ -90,9 +96,21 @@ type Cell struct {
 type state struct {
 	value   lattice.Value
 	typ     string
-	seq     uint64
+	seq     uint64 // last change
 	updates uint64
 	etag    uint64
+	last    uint64 // last message on the cell's subject, refused or not
+	since   uint64 // messages on the subject after the last rollup
+}
+
+// Message is one stream message as the core folds it.
+type Message struct {
+	Subject string
+	Seq     uint64 // stream sequence; 0 when unknown (tests)
+	Data    []byte
+	// Rollup marks a compaction's message (header Nats-Rollup): the
+	// stream holds nothing older on its subject.
+	Rollup bool
 }
 
 // Result is what one update did.
@@ -138,24 +156,30 @@ func NewCore(prefix string, declared map[string]string, limits lattice.Limits) *
 // below the last applied sequence is ignored (Result.Stale), so replaying an
 // overlapping range is harmless.
 func (c *Core) Apply(subject string, seq uint64, payload []byte) Result {
-	if seq != 0 && seq <= c.lastSeq {
-		return Result{Seq: seq, Stale: true}
+	return c.ApplyMessage(Message{Subject: subject, Seq: seq, Data: payload})
+}
+
+// ApplyMessage folds m; see Apply.
+func (c *Core) ApplyMessage(m Message) Result {
+	if m.Seq != 0 && m.Seq <= c.lastSeq {
+		return Result{Seq: m.Seq, Stale: true}
 	}
-	if seq != 0 {
-		c.lastSeq = seq
+	if m.Seq != 0 {
+		c.lastSeq = m.Seq
 	}
-	name, ok := c.subjects.Cell(subject)
+	name, ok := c.subjects.Cell(m.Subject)
 	if !ok {
-		return c.refuse(subject, seq, fmt.Errorf("%w: subject %q is not under %q", ErrBadName, subject, c.subjects.prefix))
+		return c.refuse(m.Subject, m.Seq, fmt.Errorf("%w: subject %q is not under %q", ErrBadName, m.Subject, c.subjects.prefix))
 	}
 	if err := ValidateName(name); err != nil {
-		return c.refuse(name, seq, err)
+		return c.refuse(name, m.Seq, err)
 	}
-	v, err := c.limits.Decode(payload)
+	v, err := c.limits.Decode(m.Data)
 	if err != nil {
-		return c.refuse(name, seq, err)
+		c.seen(name, m)
+		return c.refuse(name, m.Seq, err)
 	}
-	return c.fold(name, seq, v)
+	return c.fold(name, m, v)
 }
 
 // ApplyValue folds an already decoded value, as Apply does.
@@ -166,15 +190,27 @@ func (c *Core) ApplyValue(name string, seq uint64, v lattice.Value) Result {
 	if seq != 0 {
 		c.lastSeq = seq
 	}
-	return c.fold(name, seq, v)
+	return c.fold(name, Message{Seq: seq}, v)
 }
 
-func (c *Core) fold(name string, seq uint64, v lattice.Value) Result {
+// seen records a message on an existing cell's subject that was refused, so
+// that compaction knows the subject's last sequence.
+func (c *Core) seen(name string, m Message) {
+	if st, ok := c.cells[name]; ok {
+		st.last = m.Seq
+		st.since++
+		c.cells[name] = st
+	}
+}
+
+func (c *Core) fold(name string, m Message, v lattice.Value) Result {
+	seq := m.Seq
 	st, exists := c.cells[name]
 	if !exists {
 		st.typ = c.declared[name]
 	}
 	if err := checkType(st.typ, v); err != nil {
+		c.seen(name, m)
 		return c.refuse(name, seq, err)
 	}
 	merged, changed, err := lattice.Merge(st.value, v)
@@ -185,6 +221,12 @@ func (c *Core) fold(name string, seq uint64, v lattice.Value) Result {
 		st.typ = v.Type()
 	}
 	st.updates++
+	st.last = seq
+	if m.Rollup {
+		st.since = 0
+	} else {
+		st.since++
+	}
 	c.folded++
 	if changed {
 		st.value = merged
@@ -252,7 +294,8 @@ func (c *Core) Type(name string) string {
 }
 
 func (st state) cell(name string) Cell {
-	return Cell{Name: name, Value: st.value, Type: st.typ, Seq: st.seq, Updates: st.updates, ETag: formatETag(st.etag)}
+	return Cell{Name: name, Value: st.value, Type: st.typ, Seq: st.seq, Updates: st.updates, ETag: formatETag(st.etag),
+		Last: st.last, SinceRollup: st.since}
 }
 
 // Each calls fn for every cell (in no particular order) until fn returns false.
@@ -288,7 +331,8 @@ func (c *Core) Refused() map[string]map[string]uint64 {
 // Restore sets a cell's state wholesale (from a snapshot) and advances the
 // last applied sequence to at least seq.
 func (c *Core) Restore(cell Cell, seq uint64) {
-	c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates, etag: hashValue(cell.Value)}
+	c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,
+		etag: hashValue(cell.Value), last: cell.Last, since: cell.SinceRollup}
 	c.lastSeq = max(c.lastSeq, seq)
 }
 

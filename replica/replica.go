@@ -60,6 +60,11 @@ type Config struct {
 	// and once when ready, from one goroutine. It must not block.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
+	// SnapshotPath, if set, is the replica's local snapshot: loaded at
+	// start, written every SnapshotEvery (default one minute; negative:
+	// only at Close) when something changed, and at Close.
+	SnapshotPath  string
+	SnapshotEvery time.Duration
 	// OnChange, if set, is called synchronously for every real change of a
 	// cell, in stream order, before a Refine waiting for that change
 	// returns. It must be quick and must not block (the propagator runtime
@@ -99,6 +104,9 @@ func (c *Config) validate() error {
 	}
 	if c.ProgressEvery <= 0 {
 		c.ProgressEvery = time.Second
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = time.Minute
 	}
 	return nil
 }
@@ -149,16 +157,19 @@ type Replica struct {
 	waitMu  sync.Mutex
 	waiters []*waiter
 
-	target  uint64
-	startAt uint64
+	target  atomic.Uint64
+	startAt uint64 // guarded by mu
 	pending atomic.Uint64
 	ready   chan struct{}
 	isReady atomic.Bool
 
-	cons     jetstream.ConsumeContext
-	closed   chan struct{}
-	closeErr error
-	once     sync.Once
+	cons          jetstream.ConsumeContext // guarded by mu
+	streamCreated time.Time                // guarded by mu
+	snap          snapState                // guarded by mu
+	stale         atomic.Bool
+	bg            sync.WaitGroup
+	closed        chan struct{}
+	once          sync.Once
 }
 
 type waiter struct {
@@ -166,205 +177,59 @@ type waiter struct {
 	done chan error
 }
 
-// Start starts a replica: it replays the stream from the beginning (or after
-// startSeq, when the caller restored cells from a snapshot) and then stays
-// live on the same ordered consumer. Start returns once the consumer runs;
-// Ready tells when the resync is complete.
+// Start starts a replica and returns at once; the resync runs in the
+// background and Ready tells when it is complete.
+//
+// With Config.SnapshotPath, Start first loads the local snapshot, if there
+// is a usable one, and replays only what came after it; until the replica
+// has caught up it serves the snapshot's state and Stale reports true. A
+// corrupt, truncated or foreign snapshot is reported, set aside, and the
+// replica replays the whole stream instead.
+//
+// If the broker cannot be reached, or the stream does not exist yet, the
+// replica logs why and keeps trying until Close.
 func Start(ctx context.Context, cfg Config) (*Replica, error) {
-	return start(ctx, cfg, nil, 0)
-}
-
-func start(ctx context.Context, cfg Config, core *Core, startSeq uint64) (*Replica, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	r := &Replica{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		subjects: NewSubjects(cfg.Prefix),
-		started:  time.Now(),
-		ready:    make(chan struct{}),
-		closed:   make(chan struct{}),
-		startAt:  startSeq,
-	}
-	r.filter = r.subjects.Subject(cfg.Cells)
-	if core == nil {
-		core = NewCore(cfg.Prefix, cfg.Declared, cfg.Limits)
-	}
-	r.core = core
 	js, err := jetstream.New(cfg.Conn)
 	if err != nil {
 		return nil, fmt.Errorf("replica: jetstream: %w", err)
 	}
-	r.js = js
-	stream, err := js.Stream(ctx, cfg.Stream)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("replica: %w: %q (start a broker with `dprop broker`, or provision it)", ErrNoStream, cfg.Stream)
-		}
-		return nil, fmt.Errorf("replica: stream %q: %w", cfg.Stream, err)
+	r := &Replica{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		js:       js,
+		subjects: NewSubjects(cfg.Prefix),
+		started:  time.Now(),
+		ready:    make(chan struct{}),
+		closed:   make(chan struct{}),
+		core:     NewCore(cfg.Prefix, cfg.Declared, cfg.Limits),
 	}
-	if r.target, err = lastSeq(ctx, stream, r.filter); err != nil {
-		return nil, err
+	r.filter = r.subjects.Subject(cfg.Cells)
+	if cfg.SnapshotPath != "" {
+		r.loadSnapshot()
 	}
-	occ := jetstream.OrderedConsumerConfig{FilterSubjects: []string{r.filter}}
-	if startSeq > 0 {
-		occ.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		occ.OptStartSeq = startSeq + 1
-	}
-	cons, err := stream.OrderedConsumer(ctx, occ)
-	if err != nil {
-		return nil, fmt.Errorf("replica: ordered consumer on %q: %w", r.filter, err)
-	}
-	r.log.Info("replica starting", "stream", cfg.Stream, "cells", cfg.Cells, "after_seq", startSeq, "target_seq", r.target)
-	if r.target <= startSeq {
-		r.markReady()
-	}
-	r.cons, err = cons.Consume(r.handle, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			r.log.Warn("replica consumer", "err", err)
-		}
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("replica: consume %q: %w", r.filter, err)
-	}
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		r.connect(ctx)
+	}()
 	if cfg.Progress != nil {
-		go r.reportProgress()
+		r.bg.Add(1)
+		go func() {
+			defer r.bg.Done()
+			r.reportProgress()
+		}()
+	}
+	if cfg.SnapshotPath != "" && cfg.SnapshotEvery > 0 {
+		r.bg.Add(1)
+		go func() {
+			defer r.bg.Done()
+			r.snapshotLoop()
+		}()
 	}
 	return r, nil
-}
-
-// lastSeq returns the sequence of the last message on filter, 0 if none.
-func lastSeq(ctx context.Context, stream jetstream.Stream, filter string) (uint64, error) {
-	m, err := stream.GetLastMsgForSubject(ctx, filter)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("replica: last message on %q: %w", filter, err)
-	}
-	return m.Sequence, nil
-}
-
-// handle folds one stream message. The ordered consumer calls it from one
-// goroutine, in stream order.
-func (r *Replica) handle(msg jetstream.Msg) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		r.log.Warn("replica: message without metadata", "subject", msg.Subject(), "err", err)
-		return
-	}
-	seq := meta.Sequence.Stream
-	r.mu.Lock()
-	res := r.core.Apply(msg.Subject(), seq, msg.Data())
-	var ev Event
-	if res.Changed {
-		st := r.core.cells[res.Cell]
-		ev = Event{Cell: res.Cell, Value: res.Value, Type: st.typ, Seq: seq, ETag: formatETag(st.etag)}
-	}
-	r.mu.Unlock()
-	r.pending.Store(meta.NumPending)
-	switch {
-	case res.Err != nil:
-		r.logRefusal(res)
-	case res.Changed:
-		if r.cfg.OnChange != nil {
-			r.cfg.OnChange(ev)
-		}
-		r.watchers.notify(ev)
-	}
-	r.wake(seq, res.Err)
-	if !r.isReady.Load() && (seq >= r.target || meta.NumPending == 0) {
-		r.markReady()
-	}
-}
-
-func (r *Replica) logRefusal(res Result) {
-	var re *RefusedError
-	errors.As(res.Err, &re)
-	r.mu.RLock()
-	n := r.core.refused[refusal{re.Cell, re.Reason}]
-	r.mu.RUnlock()
-	// The first refusal of a kind per cell is a warning; repeats are
-	// counted (see Stats) and logged at debug level only.
-	level := slog.LevelDebug
-	if n == 1 {
-		level = slog.LevelWarn
-	}
-	r.log.Log(context.Background(), level, "update refused", "cell", re.Cell, "seq", re.Seq, "reason", re.Reason, "err", re.Err)
-}
-
-func (r *Replica) markReady() {
-	if r.isReady.CompareAndSwap(false, true) {
-		close(r.ready)
-		p := r.Progress()
-		r.log.Info("replica ready", "cells", p.Cells, "applied_seq", p.Applied, "elapsed", p.Elapsed.Round(time.Millisecond))
-	}
-}
-
-func (r *Replica) reportProgress() {
-	t := time.NewTicker(r.cfg.ProgressEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			r.cfg.Progress(r.Progress())
-		case <-r.ready:
-			r.cfg.Progress(r.Progress())
-			return
-		case <-r.closed:
-			return
-		}
-	}
-}
-
-// wake releases the Refine calls waiting for sequences up to seq; the one
-// waiting for exactly seq learns whether its update was refused.
-func (r *Replica) wake(seq uint64, err error) {
-	r.waitMu.Lock()
-	defer r.waitMu.Unlock()
-	if len(r.waiters) == 0 {
-		return
-	}
-	keep := r.waiters[:0]
-	for _, w := range r.waiters {
-		switch {
-		case w.seq == seq:
-			w.done <- err
-		case w.seq < seq:
-			w.done <- nil
-		default:
-			keep = append(keep, w)
-		}
-	}
-	clear(r.waiters[len(keep):])
-	r.waiters = keep
-}
-
-// waitFolded waits until the stream sequence seq has been folded.
-func (r *Replica) waitFolded(ctx context.Context, seq uint64) error {
-	r.waitMu.Lock()
-	r.mu.RLock()
-	done := r.core.LastSeq() >= seq
-	r.mu.RUnlock()
-	if done {
-		r.waitMu.Unlock()
-		return nil
-	}
-	w := &waiter{seq: seq, done: make(chan error, 1)}
-	r.waiters = append(r.waiters, w)
-	r.waitMu.Unlock()
-	select {
-	case err := <-w.done:
-		return err
-	case <-ctx.Done():
-		r.waitMu.Lock()
-		r.waiters = slices.DeleteFunc(r.waiters, func(x *waiter) bool { return x == w })
-		r.waitMu.Unlock()
-		return fmt.Errorf("waiting for stream sequence %d to be folded: %w", seq, ctx.Err())
-	case <-r.closed:
-		return ErrClosed
-	}
 }
 
 // Ready is closed once the replica has folded every message that was in the
@@ -377,9 +242,9 @@ func (r *Replica) IsReady() bool { return r.isReady.Load() }
 // Progress reports how far the resync has got.
 func (r *Replica) Progress() Progress {
 	r.mu.RLock()
-	applied, n := r.core.LastSeq(), r.core.Len()
+	applied, n, start := r.core.LastSeq(), r.core.Len(), r.startAt
 	r.mu.RUnlock()
-	return Progress{Target: r.target, Start: r.startAt, Applied: applied, Pending: r.pending.Load(),
+	return Progress{Target: r.target.Load(), Start: start, Applied: applied, Pending: r.pending.Load(),
 		Ready: r.isReady.Load(), Cells: n, Elapsed: time.Since(r.started)}
 }
 
@@ -582,18 +447,26 @@ func (r *Replica) Await(ctx context.Context, cell string, threshold lattice.Valu
 	}
 }
 
-// Close stops folding and releases watchers and waiters. The NATS connection
-// stays open (it belongs to the caller).
+// Close stops folding, releases watchers and waiters, and writes the local
+// snapshot if there is one. The NATS connection stays open (it belongs to
+// the caller).
 func (r *Replica) Close() error {
+	var err error
 	r.once.Do(func() {
+		r.mu.Lock()
+		close(r.closed)
 		if r.cons != nil {
 			r.cons.Stop()
 		}
-		close(r.closed)
+		r.mu.Unlock()
 		r.watchers.closeAll()
+		r.bg.Wait()
+		if r.cfg.SnapshotPath != "" {
+			err = r.saveSnapshot()
+		}
 		r.log.Info("replica stopped", "applied_seq", r.Progress().Applied)
 	})
-	return r.closeErr
+	return err
 }
 
 // Done is closed when the replica is closed.

@@ -1,0 +1,235 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// This file is the replica's driver loop: finding the stream, starting the
+// ordered consumer, folding what it delivers, and releasing the Refine
+// calls that wait for their update to be folded.
+
+// connect starts consuming, retrying until it succeeds or the replica
+// closes. ctx only bounds the first attempt's API calls.
+func (r *Replica) connect(ctx context.Context) {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := r.consume(ctx)
+		if err == nil {
+			return
+		}
+		level := slog.LevelDebug
+		if attempt == 1 || attempt%20 == 0 {
+			level = slog.LevelWarn
+		}
+		r.log.Log(context.Background(), level, "replica cannot start consuming yet; retrying", "err", err, "attempt", attempt, "retry_in", wait)
+		select {
+		case <-r.closed:
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+		ctx = context.Background()
+	}
+}
+
+// consume looks up the stream, settles where to start, and starts the
+// ordered consumer.
+func (r *Replica) consume(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stream, err := r.js.Stream(ctx, r.cfg.Stream)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("%w: %q (start a broker with `dprop broker`, or provision it)", ErrNoStream, r.cfg.Stream)
+		}
+		return fmt.Errorf("stream %q: %w", r.cfg.Stream, err)
+	}
+	info := stream.CachedInfo()
+	r.checkSnapshotStream(info)
+	target, err := lastSeq(ctx, stream, r.filter)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.streamCreated = info.Created
+	startAt := r.startAt
+	r.target.Store(target)
+	r.mu.Unlock()
+	occ := jetstream.OrderedConsumerConfig{FilterSubjects: []string{r.filter}}
+	if startAt > 0 {
+		occ.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		occ.OptStartSeq = startAt + 1
+	}
+	cons, err := stream.OrderedConsumer(ctx, occ)
+	if err != nil {
+		return fmt.Errorf("ordered consumer on %q: %w", r.filter, err)
+	}
+	r.log.Info("replica starting", "stream", r.cfg.Stream, "cells", r.cfg.Cells, "after_seq", startAt, "target_seq", target)
+	if target <= startAt {
+		r.markReady()
+	}
+	cc, err := cons.Consume(r.handle, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			r.log.Warn("replica consumer", "err", err)
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("consume %q: %w", r.filter, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	select {
+	case <-r.closed:
+		cc.Stop()
+	default:
+		r.cons = cc
+	}
+	return nil
+}
+
+// lastSeq returns the sequence of the last message on filter, 0 if none.
+func lastSeq(ctx context.Context, stream jetstream.Stream, filter string) (uint64, error) {
+	m, err := stream.GetLastMsgForSubject(ctx, filter)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("last message on %q: %w", filter, err)
+	}
+	return m.Sequence, nil
+}
+
+// handle folds one stream message. The ordered consumer calls it from one
+// goroutine, in stream order.
+func (r *Replica) handle(msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		r.log.Warn("replica: message without metadata", "subject", msg.Subject(), "err", err)
+		return
+	}
+	seq := meta.Sequence.Stream
+	m := Message{Subject: msg.Subject(), Seq: seq, Data: msg.Data()}
+	if h := msg.Headers(); h != nil && h.Get(jetstream.MsgRollupSubject) != "" {
+		m.Rollup = true
+	}
+	r.mu.Lock()
+	res := r.core.ApplyMessage(m)
+	var ev Event
+	if res.Changed {
+		st := r.core.cells[res.Cell]
+		ev = Event{Cell: res.Cell, Value: res.Value, Type: st.typ, Seq: seq, ETag: formatETag(st.etag)}
+	}
+	r.mu.Unlock()
+	r.pending.Store(meta.NumPending)
+	switch {
+	case res.Err != nil:
+		r.logRefusal(res)
+	case res.Changed:
+		if r.cfg.OnChange != nil {
+			r.cfg.OnChange(ev)
+		}
+		r.watchers.notify(ev)
+	}
+	r.wake(seq, res.Err)
+	if !r.isReady.Load() && (seq >= r.target.Load() || meta.NumPending == 0) {
+		r.markReady()
+	}
+}
+
+func (r *Replica) logRefusal(res Result) {
+	var re *RefusedError
+	errors.As(res.Err, &re)
+	r.mu.RLock()
+	n := r.core.refused[refusal{re.Cell, re.Reason}]
+	r.mu.RUnlock()
+	// The first refusal of a kind per cell is a warning; repeats are
+	// counted (see Stats) and logged at debug level only.
+	level := slog.LevelDebug
+	if n == 1 {
+		level = slog.LevelWarn
+	}
+	r.log.Log(context.Background(), level, "update refused", "cell", re.Cell, "seq", re.Seq, "reason", re.Reason, "err", re.Err)
+}
+
+func (r *Replica) markReady() {
+	if r.isReady.CompareAndSwap(false, true) {
+		r.stale.Store(false)
+		close(r.ready)
+		p := r.Progress()
+		r.log.Info("replica ready", "cells", p.Cells, "applied_seq", p.Applied, "elapsed", p.Elapsed.Round(time.Millisecond))
+	}
+}
+
+func (r *Replica) reportProgress() {
+	t := time.NewTicker(r.cfg.ProgressEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			r.cfg.Progress(r.Progress())
+		case <-r.ready:
+			r.cfg.Progress(r.Progress())
+			return
+		case <-r.closed:
+			return
+		}
+	}
+}
+
+// wake releases the Refine calls waiting for sequences up to seq; the one
+// waiting for exactly seq learns whether its update was refused.
+func (r *Replica) wake(seq uint64, err error) {
+	r.waitMu.Lock()
+	defer r.waitMu.Unlock()
+	if len(r.waiters) == 0 {
+		return
+	}
+	keep := r.waiters[:0]
+	for _, w := range r.waiters {
+		switch {
+		case w.seq == seq:
+			w.done <- err
+		case w.seq < seq:
+			w.done <- nil
+		default:
+			keep = append(keep, w)
+		}
+	}
+	clear(r.waiters[len(keep):])
+	r.waiters = keep
+}
+
+// waitFolded waits until the stream sequence seq has been folded.
+func (r *Replica) waitFolded(ctx context.Context, seq uint64) error {
+	r.waitMu.Lock()
+	r.mu.RLock()
+	done := r.core.LastSeq() >= seq
+	r.mu.RUnlock()
+	if done {
+		r.waitMu.Unlock()
+		return nil
+	}
+	w := &waiter{seq: seq, done: make(chan error, 1)}
+	r.waiters = append(r.waiters, w)
+	r.waitMu.Unlock()
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		r.waitMu.Lock()
+		r.waiters = slices.DeleteFunc(r.waiters, func(x *waiter) bool { return x == w })
+		r.waitMu.Unlock()
+		return fmt.Errorf("waiting for stream sequence %d to be folded: %w", seq, ctx.Err())
+	case <-r.closed:
+		return ErrClosed
+	}
+}
+
+

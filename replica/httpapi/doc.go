@@ -1,0 +1,46 @@
+// Package httpapi is the sidecar HTTP API of a replica: applications read,
+// refine, watch and await cells over HTTP on loopback, without a NATS
+// client, and operators probe and scrape the replica.
+//
+// # Server
+//
+// New wraps a running *replica.Replica in an http.Handler. Each endpoint is
+// a thin translation of one replica method:
+//
+//	GET  /v1/cells/{cell}                 Replica.Get (ETag, If-None-Match → 304)
+//	GET  /v1/cells/{cell}?await=V         Replica.Await (a threshold read)
+//	POST /v1/cells/{cell}                 Replica.RefineJSON (read-your-writes)
+//	GET  /v1/cells[?match=P]              Replica.Cells
+//	GET  /v1/cells/{cell}/events          Replica.Watch, as Server-Sent Events
+//	GET  /v1/events?match=P               the same for a pattern
+//	GET  /healthz, /readyz, /metrics      liveness, resync progress, Prometheus
+//
+// Values travel in their canonical wire form, byte for byte what
+// lattice.Encode gives, so whatever a GET returns can be POSTed or published
+// with `nats pub` again. Input is checked before anything is published: a
+// refused request gets a 4xx and a JSON body
+//
+//	{"error":"...","cell":"...","reason":"type_mismatch"}
+//
+// whose reason is one of replica's Reason constants or of this package's.
+// docs/api.md describes every endpoint, status and header.
+//
+// Routes are registered on an http.ServeMux with method patterns; every
+// route is wrapped once, at registration, by the middleware that recovers
+// panics, sets Dprop-Stale and records the request in the metrics under the
+// route's pattern (never the raw path, to bound label cardinality). Replica
+// counters are read from Replica.Stats by a prometheus.Collector at scrape
+// time, so nothing polls.
+//
+// Long requests (event streams, threshold reads) end when the client goes
+// away, when the replica closes, or when Server.Close is called; register
+// Close with http.Server.RegisterOnShutdown so that Shutdown does not wait
+// for them.
+//
+// # Client
+//
+// Client is the Go client of the same API, used by the dprop command: Get,
+// Refine, Await, Cells, Watch (an SSE reader) and Ready. A non-2xx answer is
+// an *APIError carrying the status and the server's reason. Cell, Event and
+// Readiness are the JSON shapes the server writes and the client reads.
+package httpapi

@@ -1,0 +1,145 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/dprop/dprop/replica"
+)
+
+// Reasons of error answers, besides replica's Reason constants (which say
+// why an update or a cell name was refused: bad_subject, malformed_json,
+// unknown_type, bad_field, not_finite, invalid_value, too_large, too_deep,
+// type_mismatch).
+const (
+	ReasonNotFound     = "not_found"          // 404: no such cell (or route)
+	ReasonNotHeld      = "not_held"           // 421: the cell is not held by this replica
+	ReasonMethod       = "method_not_allowed" // 405
+	ReasonBadParameter = "bad_parameter"      // 400: a query parameter or header is invalid
+	ReasonTimeout      = "timeout"            // 504: a threshold read timed out
+	ReasonUnavailable  = "unavailable"        // 503: broker or replica unavailable; retry
+	ReasonInternal     = "internal"           // 500: a bug; see the server's log
+)
+
+// statusClientClosed is the status recorded in metrics and logs (nginx's
+// convention) when the client went away before its answer was ready.
+const statusClientClosed = 499
+
+// retryAfter is the Retry-After of 503 answers, in seconds.
+const retryAfter = "1"
+
+// APIError is an error answer of the API, as the Client returns it.
+type APIError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Message is the server's explanation (or the body, when the answer
+	// was not the API's JSON, e.g. from a proxy).
+	Message string
+	// Cell is the cell concerned, if any.
+	Cell string
+	// Reason is one of replica's Reason constants or this package's.
+	Reason string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("dprop: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// parseAPIError reads an error answer.
+func parseAPIError(status int, body []byte) *APIError {
+	var eb errorBody
+	if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
+		return &APIError{Status: status, Message: eb.Error, Cell: eb.Cell, Reason: eb.Reason}
+	}
+	msg := string(bytes.TrimSpace(body))
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	return &APIError{Status: status, Message: msg}
+}
+
+// classify maps an error of the replica to a status and a reason.
+func classify(err error) (status int, reason string) {
+	var re *replica.RefusedError
+	switch {
+	case errors.As(err, &re):
+		switch re.Reason {
+		case replica.ReasonTooLarge:
+			return http.StatusRequestEntityTooLarge, re.Reason
+		case replica.ReasonTypeMismatch:
+			return http.StatusConflict, re.Reason
+		}
+		return http.StatusBadRequest, re.Reason
+	case errors.Is(err, replica.ErrNotHeld):
+		return http.StatusMisdirectedRequest, ReasonNotHeld
+	case errors.Is(err, replica.ErrBadName):
+		return http.StatusBadRequest, replica.ReasonBadSubject
+	}
+	// Anything else comes from the broker or a closed replica: publishing
+	// failed or timed out, and a retry may succeed.
+	return http.StatusServiceUnavailable, ReasonUnavailable
+}
+
+// fail answers with the status and reason err maps to.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, cell string, err error) {
+	status, reason := classify(err)
+	s.writeError(w, r, status, reason, cell, err)
+}
+
+// writeError writes an error answer and logs it: every 5xx once at error
+// level, 4xx at debug level. A client that has gone away gets nothing.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, reason, cell string, err error) {
+	if r.Context().Err() != nil && status >= 500 {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.code = statusClientClosed
+		}
+		s.log.Debug("client went away", "method", r.Method, "path", r.URL.Path, "cell", cell, "err", err)
+		return
+	}
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(r.Context(), level, "http request failed", "method", r.Method, "path", r.URL.Path,
+		"status", status, "reason", reason, "cell", cell, "err", err)
+	h := w.Header()
+	for _, k := range []string{"ETag", HeaderSeq, HeaderType, HeaderUpdates, HeaderContradiction} {
+		h.Del(k)
+	}
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", retryAfter)
+	}
+	writeJSON(w, status, errorBody{Error: err.Error(), Cell: cell, Reason: reason})
+}
+
+// writeJSON writes v as the JSON body of an answer, without HTML escaping
+// (embedded wire values stay byte for byte as they are).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only the package's own types are encoded here; they always
+		// encode. Say so rather than send half a body.
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"encoding the answer failed","reason":"internal"}` + "\n")
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// clientGone reports whether the request ended because the client left.
+func clientGone(r *http.Request) bool {
+	return errors.Is(r.Context().Err(), context.Canceled)
+}

@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/dprop/dprop/replica"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// reasons are the refusal reasons always exported (at 0 until one occurs),
+// so that dashboards and alerts see every series from the start.
+var reasons = []string{
+	replica.ReasonBadSubject, replica.ReasonMalformed, replica.ReasonUnknownType,
+	replica.ReasonBadField, replica.ReasonNotFinite, replica.ReasonInvalid,
+	replica.ReasonTooLarge, replica.ReasonTooDeep, replica.ReasonTypeMismatch,
+}
+
+// durationBuckets span fast reads to long threshold reads (seconds).
+var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
+
+// metrics are the server's own instruments.
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	streams  prometheus.Gauge
+}
+
+// newMetrics registers the HTTP instruments and the replica collector in
+// reg (a fresh registry if nil) and returns the gatherer to serve, or nil if
+// reg is not one. A registration that fails (say, two servers on one
+// registry) is logged and the instrument still works, unexported.
+func newMetrics(r *replica.Replica, reg prometheus.Registerer, log *slog.Logger) (*metrics, prometheus.Gatherer) {
+	if reg == nil {
+		fresh := prometheus.NewRegistry()
+		fresh.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg = fresh
+	}
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dprop_http_requests_total",
+			Help: "HTTP requests answered, by route pattern, method and status code (499: the client went away).",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dprop_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by route pattern and method (event streams: their lifetime).",
+			Buckets: durationBuckets,
+		}, []string{"route", "method"}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dprop_http_event_streams",
+			Help: "Server-Sent Event streams open now.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.streams, &replicaCollector{r: r}} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				log.Warn("httpapi: metrics already registered; this server's are not exported", "err", err)
+				continue
+			}
+			log.Error("httpapi: registering metrics", "err", err)
+		}
+	}
+	g, _ := reg.(prometheus.Gatherer)
+	return m, g
+}
+
+// observe records one answered request.
+func (m *metrics) observe(route, method string, code int, d time.Duration) {
+	method = methodLabel(method)
+	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// methodLabel bounds the method label to the methods HTTP defines.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+func (s *Server) metricsHandler(g prometheus.Gatherer) http.HandlerFunc {
+	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}})
+	return h.ServeHTTP
+}
+
+// slogPrinter adapts slog to promhttp's error log.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) { p.log.Error("httpapi: serving metrics", "err", v) }
+
+// replicaCollector exports a replica's counters, read from Replica.Stats at
+// scrape time. Refusals are summed over cells: cell names never become
+// labels.
+type replicaCollector struct{ r *replica.Replica }
+
+var (
+	descFolded = prometheus.NewDesc("dprop_updates_folded_total",
+		"Updates folded into cells (changing them or not).", nil, nil)
+	descRefused = prometheus.NewDesc("dprop_updates_refused_total",
+		"Updates refused, by reason, summed over cells.", []string{"reason"}, nil)
+	descCells = prometheus.NewDesc("dprop_cells",
+		"Cells held by the replica.", nil, nil)
+	descFraction = prometheus.NewDesc("dprop_resync_fraction",
+		"Completion of the resync, from 0 to 1.", nil, nil)
+	descPending = prometheus.NewDesc("dprop_resync_pending",
+		"Messages of the replica's cells in the stream not yet delivered to it: its lag behind the stream.", nil, nil)
+	descReady = prometheus.NewDesc("dprop_ready",
+		"1 once the replica has resynced, else 0.", nil, nil)
+	descApplied = prometheus.NewDesc("dprop_applied_sequence",
+		"Stream sequence of the last message folded.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *replicaCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descFolded, descRefused, descCells, descFraction, descPending, descReady, descApplied} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.r.Stats()
+	byReason := make(map[string]uint64, len(reasons))
+	for _, reason := range reasons {
+		byReason[reason] = 0
+	}
+	for _, perCell := range st.Refused {
+		for reason, n := range perCell {
+			byReason[reason] += n
+		}
+	}
+	for reason, n := range byReason {
+		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(n), reason)
+	}
+	ready := 0.0
+	if st.Ready {
+		ready = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descFolded, prometheus.CounterValue, float64(st.Folded))
+	ch <- prometheus.MustNewConstMetric(descCells, prometheus.GaugeValue, float64(st.Cells))
+	ch <- prometheus.MustNewConstMetric(descFraction, prometheus.GaugeValue, st.Fraction())
+	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.Pending))
+	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
+	ch <- prometheus.MustNewConstMetric(descApplied, prometheus.GaugeValue, float64(st.Applied))
+}

@@ -1,0 +1,244 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dprop/dprop/replica"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults and bounds of Options and of request parameters.
+const (
+	DefaultMaxBody       = 1 << 20
+	DefaultHeartbeat     = 15 * time.Second
+	DefaultRefineTimeout = 30 * time.Second
+	DefaultAwaitTimeout  = 30 * time.Second
+	MaxAwaitTimeout      = 5 * time.Minute
+)
+
+// Options configure a Server. The zero value of a field means its default.
+type Options struct {
+	// Logger receives the server's logs: one line per 5xx answer, 4xx
+	// answers at debug level. Default slog.Default().
+	Logger *slog.Logger
+	// Registry receives the metrics. Default a fresh registry with the Go
+	// and process collectors. /metrics serves it when it is also a
+	// prometheus.Gatherer (a *prometheus.Registry is both); otherwise the
+	// caller exposes it and /metrics answers 404.
+	Registry prometheus.Registerer
+	// MaxBody bounds a request body in bytes (default 1 MiB); larger
+	// bodies get 413. The replica's lattice.Limits apply as well.
+	MaxBody int64
+	// Quiescent, if set, is reported in /readyz (for instance: no
+	// propagator has work pending). It does not change the status.
+	Quiescent func() bool
+	// Stale, if set and true, marks every answer with Dprop-Stale: true and
+	// makes /readyz answer 503 (for instance: the broker is unreachable).
+	Stale func() bool
+	// Checks are extra readiness checks, by name: /readyz answers 503
+	// unless each returns nil. They get the request's context, bounded to
+	// a few seconds, and must be safe for concurrent use.
+	Checks map[string]func(context.Context) error
+	// Heartbeat is the interval of comment lines on idle event streams, so
+	// that proxies keep them open. Default 15s.
+	Heartbeat time.Duration
+	// RefineTimeout bounds a refine: publishing, the broker's
+	// acknowledgement and the fold. Past it the answer is 503. Default 30s.
+	RefineTimeout time.Duration
+}
+
+func (o *Options) validate() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.RefineTimeout <= 0 {
+		o.RefineTimeout = DefaultRefineTimeout
+	}
+}
+
+// Server is the HTTP API of one replica. It is an http.Handler, safe for
+// concurrent use.
+type Server struct {
+	r       *replica.Replica
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *metrics
+
+	// ctx ends when Close is called: long requests watch it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// New returns the HTTP API of r. It panics if r is nil, as http.Handle does
+// with a nil handler: that is a bug of the caller, not input.
+func New(r *replica.Replica, opts Options) *Server {
+	if r == nil {
+		panic("httpapi: New with a nil replica")
+	}
+	opts.validate()
+	s := &Server{r: r, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	var gatherer prometheus.Gatherer
+	s.metrics, gatherer = newMetrics(r, opts.Registry, s.log)
+	s.routes(gatherer)
+	return s
+}
+
+// routes registers every endpoint, and for each path a fallback that
+// answers 405 to the other methods, and a JSON 404 for every other path.
+func (s *Server) routes(gatherer prometheus.Gatherer) {
+	routes := []struct {
+		method, path string
+		h            http.HandlerFunc
+	}{
+		{http.MethodGet, "/v1/cells/{cell}", s.getCell},
+		{http.MethodPost, "/v1/cells/{cell}", s.refine},
+		{http.MethodGet, "/v1/cells", s.listCells},
+		{http.MethodGet, "/v1/cells/{cell}/events", s.cellEvents},
+		{http.MethodGet, "/v1/events", s.patternEvents},
+		{http.MethodGet, "/healthz", s.healthz},
+		{http.MethodGet, "/readyz", s.readyz},
+	}
+	if gatherer != nil {
+		routes = append(routes, struct {
+			method, path string
+			h            http.HandlerFunc
+		}{http.MethodGet, "/metrics", s.metricsHandler(gatherer)})
+	}
+	allowed := map[string][]string{}
+	var paths []string
+	for _, rt := range routes {
+		s.handle(rt.method+" "+rt.path, rt.h)
+		if allowed[rt.path] == nil {
+			paths = append(paths, rt.path)
+		}
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+		if rt.method == http.MethodGet {
+			allowed[rt.path] = append(allowed[rt.path], http.MethodHead)
+		}
+	}
+	for _, p := range paths {
+		allow := strings.Join(slices.Sorted(slices.Values(allowed[p])), ", ")
+		s.handle(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			s.writeError(w, r, http.StatusMethodNotAllowed, ReasonMethod, "",
+				fmt.Errorf("method %s not allowed on %s (allowed: %s)", r.Method, p, allow))
+		})
+	}
+	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, http.StatusNotFound, ReasonNotFound, "", fmt.Errorf("no such endpoint: %s (see docs/api.md)", r.URL.Path))
+	})
+}
+
+// handle registers h under pattern, wrapped: panics are recovered as 500,
+// Dprop-Stale is set, and the request is counted under the pattern.
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	route := pattern
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		if s.stale() {
+			sw.Header().Set(HeaderStale, "true")
+		}
+		defer func() {
+			p := recover()
+			if p != nil && p != http.ErrAbortHandler {
+				s.log.Error("http handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				if !sw.wrote {
+					s.writeError(sw, r, http.StatusInternalServerError, ReasonInternal, "", errors.New("internal error"))
+				} else {
+					p = http.ErrAbortHandler // the answer is cut: drop the connection
+				}
+			}
+			s.metrics.observe(route, r.Method, sw.status(), time.Since(start))
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+		}()
+		h(sw, r)
+	}))
+}
+
+// stale reports whether answers may lag behind the stream.
+func (s *Server) stale() bool {
+	return !s.r.IsReady() || (s.opts.Stale != nil && s.opts.Stale())
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// Close ends the server's event streams and threshold reads (the clients
+// see the stream end, or a 503). Requests that arrive afterwards are still
+// served; Close is meant to be registered with
+// http.Server.RegisterOnShutdown. It is safe to call more than once.
+func (s *Server) Close() {
+	s.once.Do(s.cancel)
+}
+
+// bound returns a context that ends with the request, on Close, or after d
+// (if d > 0).
+func (s *Server) bound(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(s.ctx, cancel)
+	if d > 0 {
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithTimeout(ctx, d)
+		return ctx, func() { cancelT(); stop(); cancel() }
+	}
+	return ctx, func() { stop(); cancel() }
+}
+
+// closing reports whether Close was called.
+func (s *Server) closing() bool { return s.ctx.Err() != nil }
+
+// statusWriter records the status of an answer. Unwrap lets
+// http.ResponseController reach the connection (Flush, deadlines).
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.code, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.code, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}

@@ -1,0 +1,158 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica"
+)
+
+// Headers of the API. Names are canonical (as http.Header keys them).
+const (
+	// HeaderSeq is the stream sequence of the cell's last change.
+	HeaderSeq = "Dprop-Seq"
+	// HeaderType is the cell's type (absent while it has none).
+	HeaderType = "Dprop-Type"
+	// HeaderUpdates counts the updates folded into the cell.
+	HeaderUpdates = "Dprop-Updates"
+	// HeaderContradiction is present when the cell's value is a
+	// contradiction; it holds the contradiction's reason, with bytes outside
+	// printable ASCII (and '%') percent-encoded as UTF-8.
+	HeaderContradiction = "Dprop-Contradiction"
+	// HeaderStale is "true" on every response while the replica may lag
+	// behind the stream: during its resync, or when Options.Stale says so.
+	HeaderStale = "Dprop-Stale"
+	// HeaderOrigin names the writer of a refine (passed on as the message's
+	// Dprop-Origin header).
+	HeaderOrigin = replica.HeaderOrigin
+	// HeaderIdempotencyKey becomes the message's Nats-Msg-Id: a retried
+	// refine with the same key is stored once.
+	HeaderIdempotencyKey = "Idempotency-Key"
+)
+
+// MaxIdempotencyKey bounds the length of an Idempotency-Key header.
+const MaxIdempotencyKey = 256
+
+// Cell is a cell as GET /v1/cells lists it and as Client returns it.
+type Cell struct {
+	Name string `json:"cell"`
+	// Type is the cell's type ("" while it has none).
+	Type string `json:"type"`
+	// ETag is the strong entity tag, quoted as in the ETag header, so it can
+	// be sent in If-None-Match as is.
+	ETag string `json:"etag"`
+	// Seq is the stream sequence of the cell's last change.
+	Seq uint64 `json:"seq"`
+	// Updates counts the updates folded into the cell.
+	Updates uint64 `json:"updates"`
+	// Value is the value in canonical wire form; in listings only with
+	// values=true.
+	Value json.RawMessage `json:"value,omitempty"`
+	// Contradiction is the reason when the value is a contradiction.
+	Contradiction string `json:"contradiction,omitempty"`
+	// Stale is true when the answer carried Dprop-Stale (Client only).
+	Stale bool `json:"-"`
+}
+
+// Event is the data of one Server-Sent Event: a real change of a cell, or
+// its value when the stream starts.
+type Event struct {
+	Cell string `json:"cell"`
+	Type string `json:"type"`
+	// Seq is the stream sequence of the change (also the event's id).
+	Seq  uint64 `json:"seq"`
+	ETag string `json:"etag"`
+	// Value is the cell's new value in canonical wire form.
+	Value json.RawMessage `json:"value"`
+}
+
+// Readiness is the body of GET /readyz.
+type Readiness struct {
+	// Ready is the overall answer: the replica has resynced, is not stale
+	// and every extra check passes.
+	Ready bool `json:"ready"`
+	// Resynced reports whether the replica has folded everything that was
+	// in the stream when it started.
+	Resynced bool    `json:"resynced"`
+	Applied  uint64  `json:"applied"`
+	Target   uint64  `json:"target"`
+	Pending  uint64  `json:"pending"`
+	Cells    int     `json:"cells"`
+	Fraction float64 `json:"fraction"`
+	// Quiescent is present when the server was given Options.Quiescent.
+	Quiescent *bool `json:"quiescent,omitempty"`
+	// Stale is present when the server was given Options.Stale.
+	Stale *bool `json:"stale,omitempty"`
+	// Checks maps each extra check to "ok" or its error.
+	Checks map[string]string `json:"checks,omitempty"`
+}
+
+// errorBody is the JSON body of every error answer.
+type errorBody struct {
+	Error  string `json:"error"`
+	Cell   string `json:"cell,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// listBody is the JSON body of GET /v1/cells.
+type listBody struct {
+	Cells []Cell `json:"cells"`
+}
+
+// cellOf converts a replica cell; the value is included when withValue.
+func cellOf(c replica.Cell, withValue bool) Cell {
+	out := Cell{Name: c.Name, Type: c.Type, ETag: c.ETag, Seq: c.Seq, Updates: c.Updates}
+	if withValue {
+		out.Value = lattice.Encode(c.Value)
+	}
+	if con, ok := c.Value.(*lattice.Contradiction); ok {
+		out.Contradiction = con.Reason()
+	}
+	return out
+}
+
+// headerText makes s safe as a header value: bytes outside printable ASCII,
+// and '%', are percent-encoded. url.PathUnescape reverses it.
+func headerText(s string) string {
+	safe := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '%' {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	var b strings.Builder
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '%' {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xf])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// cellFromHeaders fills a Cell from the headers of a GET or POST answer.
+func cellFromHeaders(name string, h http.Header, body []byte) Cell {
+	c := Cell{Name: name, Type: h.Get(HeaderType), ETag: h.Get("ETag"), Value: body, Stale: h.Get(HeaderStale) == "true"}
+	c.Seq, _ = strconv.ParseUint(h.Get(HeaderSeq), 10, 64)
+	c.Updates, _ = strconv.ParseUint(h.Get(HeaderUpdates), 10, 64)
+	if r := h.Get(HeaderContradiction); r != "" {
+		if u, err := url.PathUnescape(r); err == nil {
+			r = u
+		}
+		c.Contradiction = r
+	}
+	return c
+}

@@ -1,0 +1,145 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// This file keeps a replica's local snapshot: load at start, check that it
+// belongs to the stream found, write periodically and at Close.
+
+// snapState is what the replica knows of its local snapshot.
+type snapState struct {
+	loaded  bool           // the cells came from a snapshot
+	header  SnapshotHeader // of the loaded snapshot
+	written uint64         // sequence of the last snapshot written or loaded
+}
+
+// Stale reports whether the replica serves a snapshot's state that it has
+// not yet brought up to date with the stream (the broker may be
+// unreachable). It turns false once the replica is ready.
+func (r *Replica) Stale() bool { return r.stale.Load() }
+
+// loadSnapshot restores the cells of a usable local snapshot; any other
+// snapshot is reported and set aside.
+func (r *Replica) loadSnapshot() {
+	path := r.cfg.SnapshotPath
+	h, cells, err := ReadSnapshotFile(path, r.cfg.Limits)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err == nil {
+		err = r.compatible(h, cells)
+	}
+	if err != nil {
+		kept := setAside(path, "unusable")
+		r.log.Warn("local snapshot unusable; replaying the whole stream", "path", path, "err", err, "kept_as", kept)
+		return
+	}
+	for _, c := range cells {
+		r.core.Restore(c, h.Seq)
+	}
+	r.core.lastSeq = h.Seq
+	r.startAt = h.Seq
+	r.snap = snapState{loaded: true, header: h, written: h.Seq}
+	r.stale.Store(true)
+	r.log.Info("local snapshot loaded", "path", path, "cells", len(cells), "seq", h.Seq, "written", h.Written)
+}
+
+// compatible refuses a snapshot of other cells than this replica's.
+func (r *Replica) compatible(h SnapshotHeader, cells []Cell) error {
+	if h.Stream != r.cfg.Stream || h.Prefix != r.cfg.Prefix || h.Cells != r.cfg.Cells {
+		return fmt.Errorf("%w: it holds cells %q of stream %s (prefix %s); this replica holds %q of %s (prefix %s)",
+			ErrBadSnapshot, h.Cells, h.Stream, h.Prefix, r.cfg.Cells, r.cfg.Stream, r.cfg.Prefix)
+	}
+	for _, c := range cells {
+		if d := r.cfg.Declared[c.Name]; d != "" && c.Type != "" && c.Type != d {
+			return fmt.Errorf("%w: cell %q is %s in the snapshot but declared %s", ErrBadSnapshot, c.Name, c.Type, d)
+		}
+	}
+	return nil
+}
+
+// checkSnapshotStream drops a loaded snapshot that belongs to an earlier
+// incarnation of the stream (deleted and created again): its sequence means
+// nothing there. The file is kept so that its information can be published
+// back with dprop restore.
+func (r *Replica) checkSnapshotStream(info *jetstream.StreamInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.snap.loaded || info == nil {
+		return
+	}
+	h := r.snap.header
+	sameStream := h.StreamCreated.IsZero() || h.StreamCreated.Equal(info.Created)
+	if sameStream && info.State.LastSeq >= h.Seq {
+		return
+	}
+	kept := setAside(r.cfg.SnapshotPath, "foreign")
+	r.log.Warn("local snapshot belongs to an earlier stream; replaying the current stream from the start. "+
+		"Publish the old snapshot's information back with `dprop restore`",
+		"snapshot_stream_created", h.StreamCreated, "stream_created", info.Created,
+		"snapshot_seq", h.Seq, "stream_last_seq", info.State.LastSeq, "kept_as", kept)
+	r.core = NewCore(r.cfg.Prefix, r.cfg.Declared, r.cfg.Limits)
+	r.startAt = 0
+	r.snap = snapState{}
+	r.stale.Store(false)
+}
+
+// setAside renames a snapshot file that will not be used, so that the next
+// write does not destroy what it holds. It returns the new name.
+func setAside(path, why string) string {
+	to := path + "." + why + "-" + time.Now().UTC().Format("20060102T150405Z")
+	if err := os.Rename(path, to); err != nil {
+		return ""
+	}
+	return to
+}
+
+func (r *Replica) snapshotLoop() {
+	t := time.NewTicker(r.cfg.SnapshotEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.closed:
+			return
+		case <-t.C:
+			if err := r.saveSnapshot(); err != nil {
+				r.log.Warn("local snapshot not written", "err", err)
+			}
+		}
+	}
+}
+
+// saveSnapshot writes the local snapshot if anything was folded since the
+// last one.
+func (r *Replica) saveSnapshot() error {
+	r.mu.RLock()
+	seq := r.core.LastSeq()
+	if seq == r.snap.written {
+		r.mu.RUnlock()
+		return nil
+	}
+	cells := make([]Cell, 0, r.core.Len())
+	r.core.Each(func(c Cell) bool { cells = append(cells, c); return true })
+	h := SnapshotHeader{Stream: r.cfg.Stream, Prefix: r.cfg.Prefix, Cells: r.cfg.Cells, Seq: seq,
+		StreamCreated: r.streamCreated, Written: time.Now().UTC()}
+	if h.StreamCreated.IsZero() {
+		h.StreamCreated = r.snap.header.StreamCreated
+	}
+	r.mu.RUnlock()
+	start := time.Now()
+	if err := WriteSnapshotFile(r.cfg.SnapshotPath, h, cells); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.snap.written = seq
+	r.mu.Unlock()
+	r.log.Debug("local snapshot written", "path", r.cfg.SnapshotPath, "cells", len(cells), "seq", seq, "took", time.Since(start))
+	return nil
+}

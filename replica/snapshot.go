@@ -1,0 +1,225 @@
+package replica
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dprop/dprop/lattice"
+)
+
+// A snapshot file holds cells and the stream sequence they reflect, as JSON
+// lines: a header, one line per cell, and a trailer with a checksum of
+// everything before it:
+//
+//	{"dprop":"snapshot","version":1,"stream":"DPROP","prefix":"dprop","cells":">","seq":1234,...}
+//	{"cell":"weather.boston.temp","type":"range","seq":17,"updates":5,"last":1201,"value":{"type":"range","min":31,"max":57}}
+//	{"end":true,"count":1,"sha256":"9f86d0..."}
+//
+// A replica writes one to its data directory (its local snapshot); dprop
+// replay writes one for a point in time; dprop restore publishes one's
+// values back. The same format serves all three.
+
+// SnapshotVersion is the version of the format written.
+const SnapshotVersion = 1
+
+// ErrBadSnapshot is wrapped by every refusal of a snapshot file: corrupt,
+// truncated, of another version, or of another stream.
+var ErrBadSnapshot = errors.New("unusable snapshot")
+
+// SnapshotHeader is a snapshot's first line.
+type SnapshotHeader struct {
+	Kind    string `json:"dprop"` // "snapshot"
+	Version int    `json:"version"`
+	Stream  string `json:"stream"`
+	Prefix  string `json:"prefix"`
+	// Cells is the pattern of the cells the snapshot holds.
+	Cells string `json:"cells"`
+	// Seq is the stream sequence the cells reflect: every message up to it
+	// (on the cells' subjects) is folded in, none after.
+	Seq uint64 `json:"seq"`
+	// StreamCreated identifies the stream the sequence belongs to: a
+	// stream deleted and created again starts counting anew.
+	StreamCreated time.Time `json:"stream_created,omitzero"`
+	// Written is when the snapshot was written.
+	Written time.Time `json:"written,omitzero"`
+	// UntilTime, for a replay to a point in time, is that time.
+	UntilTime time.Time `json:"until_time,omitzero"`
+}
+
+// snapshotCell is one cell line.
+type snapshotCell struct {
+	Cell    string          `json:"cell"`
+	Type    string          `json:"type,omitempty"`
+	Seq     uint64          `json:"seq"`
+	Updates uint64          `json:"updates"`
+	Last    uint64          `json:"last,omitempty"`
+	Since   uint64          `json:"since_rollup,omitempty"`
+	Value   json.RawMessage `json:"value"`
+}
+
+type snapshotEnd struct {
+	End    bool   `json:"end"`
+	Count  int    `json:"count"`
+	SHA256 string `json:"sha256"`
+}
+
+// WriteSnapshot writes h and cells (sorted by name for a stable file).
+func WriteSnapshot(w io.Writer, h SnapshotHeader, cells []Cell) error {
+	h.Kind, h.Version = "snapshot", SnapshotVersion
+	sum := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), 1<<16)
+	line, err := json.Marshal(h)
+	if err != nil {
+		return fmt.Errorf("snapshot header: %w", err)
+	}
+	bw.Write(append(line, '\n'))
+	slices.SortFunc(cells, func(a, b Cell) int { return strings.Compare(a.Name, b.Name) })
+	for _, c := range cells {
+		line, err := json.Marshal(snapshotCell{Cell: c.Name, Type: c.Type, Seq: c.Seq, Updates: c.Updates,
+			Last: c.Last, Since: c.SinceRollup, Value: lattice.Encode(c.Value)})
+		if err != nil {
+			return fmt.Errorf("snapshot cell %q: %w", c.Name, err)
+		}
+		bw.Write(append(line, '\n'))
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	end, _ := json.Marshal(snapshotEnd{End: true, Count: len(cells), SHA256: hex.EncodeToString(sum.Sum(nil))})
+	if _, err := w.Write(append(end, '\n')); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return nil
+}
+
+// ReadSnapshot reads a snapshot, checking its version, its checksum, its
+// count and every value. Any problem is an error wrapping ErrBadSnapshot
+// that says what and on which line.
+func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []Cell, error) {
+	var h SnapshotHeader
+	sum := sha256.New()
+	sc := bufio.NewScanner(r)
+	maxLine := limits.MaxBytes
+	if maxLine <= 0 {
+		maxLine = lattice.DefaultLimits.MaxBytes
+	}
+	sc.Buffer(make([]byte, 0, 1<<16), maxLine+64<<10)
+	bad := func(line int, format string, a ...any) error {
+		return fmt.Errorf("%w: line %d: %s", ErrBadSnapshot, line, fmt.Sprintf(format, a...))
+	}
+	var cells []Cell
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Bytes()
+		if n == 1 {
+			if err := json.Unmarshal(line, &h); err != nil || h.Kind != "snapshot" {
+				return h, nil, bad(n, "not a dprop snapshot header")
+			}
+			if h.Version != SnapshotVersion {
+				return h, nil, bad(n, "version %d, this dprop reads version %d", h.Version, SnapshotVersion)
+			}
+			sum.Write(line)
+			sum.Write([]byte{'\n'})
+			continue
+		}
+		if bytes.HasPrefix(line, []byte(`{"end":`)) {
+			var end snapshotEnd
+			if err := json.Unmarshal(line, &end); err != nil {
+				return h, nil, bad(n, "malformed trailer: %v", err)
+			}
+			if got := hex.EncodeToString(sum.Sum(nil)); got != end.SHA256 {
+				return h, nil, bad(n, "checksum mismatch: the file is corrupt (sha256 %s, trailer says %s)", got, end.SHA256)
+			}
+			if end.Count != len(cells) {
+				return h, nil, bad(n, "trailer counts %d cells, file has %d", end.Count, len(cells))
+			}
+			if sc.Scan() {
+				return h, nil, bad(n+1, "data after the trailer")
+			}
+			return h, cells, nil
+		}
+		sum.Write(line)
+		sum.Write([]byte{'\n'})
+		var cl snapshotCell
+		if err := json.Unmarshal(line, &cl); err != nil {
+			return h, nil, bad(n, "malformed cell line: %v", err)
+		}
+		if err := ValidateName(cl.Cell); err != nil {
+			return h, nil, bad(n, "%v", err)
+		}
+		v, err := limits.Decode(cl.Value)
+		if err != nil {
+			return h, nil, bad(n, "cell %q: %v", cl.Cell, err)
+		}
+		cells = append(cells, Cell{Name: cl.Cell, Value: v, Type: cl.Type, Seq: cl.Seq, Updates: cl.Updates,
+			Last: cl.Last, SinceRollup: cl.Since, ETag: ETag(v)})
+	}
+	if err := sc.Err(); err != nil {
+		return h, nil, bad(n+1, "%v", err)
+	}
+	if n == 0 {
+		return h, nil, fmt.Errorf("%w: empty file", ErrBadSnapshot)
+	}
+	return h, nil, bad(n, "truncated: no trailer")
+}
+
+// WriteSnapshotFile writes a snapshot atomically: to a temporary file in the
+// same directory, synced, then renamed over path, and the directory synced.
+// A crash leaves either the old file or the new one, never a mix.
+func WriteSnapshotFile(path string, h SnapshotHeader, cells []Cell) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if err := WriteSnapshot(f, h, cells); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("snapshot: sync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// ReadSnapshotFile reads the snapshot at path.
+func ReadSnapshotFile(path string, limits lattice.Limits) (SnapshotHeader, []Cell, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return SnapshotHeader{}, nil, err
+	}
+	defer f.Close()
+	h, cells, err := ReadSnapshot(f, limits)
+	if err != nil {
+		return h, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return h, cells, nil
+}
