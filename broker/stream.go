@@ -32,7 +32,8 @@ type StreamConfig struct {
 	Replicas int
 
 	// Duplicates is the window within which a publish that repeats an
-	// earlier Nats-Msg-Id is stored only once. Default DefaultDuplicates.
+	// earlier Nats-Msg-Id is stored only once. Default DefaultDuplicates,
+	// or MaxAge if that is shorter; it may not be longer than MaxAge.
 	Duplicates time.Duration
 
 	// MaxAge drops updates older than this. Zero: kept for ever. Only safe
@@ -57,6 +58,9 @@ func (c *StreamConfig) validate() error {
 	}
 	if c.Duplicates == 0 {
 		c.Duplicates = DefaultDuplicates
+		if c.MaxAge > 0 && c.MaxAge < c.Duplicates {
+			c.Duplicates = c.MaxAge // as nats-server does
+		}
 	}
 	for tok := range strings.SplitSeq(c.Prefix, ".") {
 		if tok == "" || strings.ContainsAny(tok, "*> \t\r\n") {

@@ -27,7 +27,8 @@ var (
 	// ErrInvalid: the fields are well-typed but describe no valid value
 	// (an interval with lo > hi, a negative count, ...).
 	ErrInvalid = errors.New("invalid value")
-	// ErrOverflow: an integer does not fit, or a counter's total would overflow.
+	// ErrOverflow: an integer does not fit in 64 bits (a count, a timestamp),
+	// or a counter's Total would overflow.
 	ErrOverflow = errors.New("integer overflow")
 	// ErrTooLarge: the payload, a set, a map or a counter exceeds a Limits bound.
 	ErrTooLarge = errors.New("too large")

@@ -135,34 +135,43 @@ func newORSet(entries []orEntry, vv []Count, cloud []Dot) *ORSet {
 
 // compactContext folds cloud dots into the version vector where they extend
 // it, and drops those it already covers. vv must be sorted by writer; cloud
-// may be in any order.
+// may be in any order. It is linear after sorting the cloud: vv and the
+// cloud's writers are merged in one pass (inserting writers one at a time
+// was quadratic, 4 s for a 1 MiB update).
 func compactContext(vv []Count, cloud []Dot) ([]Count, []Dot) {
 	if len(cloud) == 0 {
 		return vv, nil
 	}
 	slices.SortFunc(cloud, compareDots)
 	cloud = slices.Compact(cloud)
-	out := slices.Clone(vv)
+	out := make([]Count, 0, len(vv)+1)
 	var rest []Dot
-	for _, d := range cloud {
-		i, ok := slices.BinarySearchFunc(out, d.Writer, func(c Count, w string) int { return strings.Compare(c.Writer, w) })
-		var have int64
-		if ok {
-			have = out[i].N
+	i := 0
+	for k := 0; k < len(cloud); {
+		w := cloud[k].Writer
+		for i < len(vv) && vv[i].Writer < w {
+			out = append(out, vv[i])
+			i++
 		}
-		switch {
-		case d.N <= have:
-		case d.N == have+1:
-			if ok {
-				out[i].N++
-			} else {
-				out = slices.Insert(out, i, Count{d.Writer, 1})
+		var have int64
+		if i < len(vv) && vv[i].Writer == w {
+			have = vv[i].N
+			i++
+		}
+		for ; k < len(cloud) && cloud[k].Writer == w; k++ {
+			switch d := cloud[k]; {
+			case d.N <= have:
+			case d.N == have+1:
+				have++
+			default:
+				rest = append(rest, d)
 			}
-		default:
-			rest = append(rest, d)
+		}
+		if have > 0 {
+			out = append(out, Count{w, have})
 		}
 	}
-	return out, rest
+	return append(out, vv[i:]...), rest
 }
 
 // Type implements Value.

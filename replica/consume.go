@@ -231,5 +231,3 @@ func (r *Replica) waitFolded(ctx context.Context, seq uint64) error {
 		return ErrClosed
 	}
 }
-
-
