@@ -116,9 +116,7 @@ func (r *Replica) handle(msg jetstream.Msg) {
 	}
 	seq := meta.Sequence.Stream
 	m := Message{Subject: msg.Subject(), Seq: seq, Data: msg.Data()}
-	if h := msg.Headers(); h != nil && h.Get(jetstream.MsgRollupSubject) != "" {
-		m.Rollup = true
-	}
+	m.Rollup = isRollup(msg)
 	r.mu.Lock()
 	res := r.core.ApplyMessage(m)
 	var ev Event

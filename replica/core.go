@@ -3,6 +3,7 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 
@@ -87,8 +88,20 @@ type Cell struct {
 	// subject, refused or not (what compaction guards its rollup with).
 	Last uint64
 	// SinceRollup counts the messages on the subject after the last
-	// compaction's rollup (all of them if there was none).
+	// compaction's rollup (all of them if there was none), and RolledUp
+	// says whether the log of the cell starts with a rollup: together, how
+	// many messages the stream holds for the cell.
 	SinceRollup uint64
+	RolledUp    bool
+}
+
+// LogLen is the number of messages the stream holds for the cell, as far as
+// this replica knows.
+func (c Cell) LogLen() uint64 {
+	if c.RolledUp {
+		return c.SinceRollup + 1
+	}
+	return c.SinceRollup
 }
 
 // state is what the core keeps per cell; it is stored by value in the map
@@ -100,7 +113,8 @@ type state struct {
 	updates uint64
 	etag    uint64
 	last    uint64 // last message on the cell's subject, refused or not
-	since   uint64 // messages on the subject after the last rollup
+	since   uint32 // messages on the subject after the last rollup (saturating)
+	rolled  bool   // the log of the subject starts with a rollup
 }
 
 // Message is one stream message as the core folds it.
@@ -198,7 +212,7 @@ func (c *Core) ApplyValue(name string, seq uint64, v lattice.Value) Result {
 func (c *Core) seen(name string, m Message) {
 	if st, ok := c.cells[name]; ok {
 		st.last = m.Seq
-		st.since++
+		st.since = min(st.since+1, math.MaxUint32-1)
 		c.cells[name] = st
 	}
 }
@@ -223,9 +237,9 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 	st.updates++
 	st.last = seq
 	if m.Rollup {
-		st.since = 0
+		st.since, st.rolled = 0, true
 	} else {
-		st.since++
+		st.since = min(st.since+1, math.MaxUint32-1)
 	}
 	c.folded++
 	if changed {
@@ -295,7 +309,7 @@ func (c *Core) Type(name string) string {
 
 func (st state) cell(name string) Cell {
 	return Cell{Name: name, Value: st.value, Type: st.typ, Seq: st.seq, Updates: st.updates, ETag: formatETag(st.etag),
-		Last: st.last, SinceRollup: st.since}
+		Last: st.last, SinceRollup: uint64(st.since), RolledUp: st.rolled}
 }
 
 // Each calls fn for every cell (in no particular order) until fn returns false.
@@ -332,7 +346,7 @@ func (c *Core) Refused() map[string]map[string]uint64 {
 // last applied sequence to at least seq.
 func (c *Core) Restore(cell Cell, seq uint64) {
 	c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,
-		etag: hashValue(cell.Value), last: cell.Last, since: cell.SinceRollup}
+		etag: hashValue(cell.Value), last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp}
 	c.lastSeq = max(c.lastSeq, seq)
 }
 

@@ -65,6 +65,9 @@ type Config struct {
 	// only at Close) when something changed, and at Close.
 	SnapshotPath  string
 	SnapshotEvery time.Duration
+	// CompactEvery, if positive, compacts every held cell about this often
+	// (see Compact), once the replica is ready. Off by default.
+	CompactEvery time.Duration
 	// OnChange, if set, is called synchronously for every real change of a
 	// cell, in stream order, before a Refine waiting for that change
 	// returns. It must be quick and must not block (the propagator runtime
@@ -220,6 +223,13 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		go func() {
 			defer r.bg.Done()
 			r.reportProgress()
+		}()
+	}
+	if cfg.CompactEvery > 0 {
+		r.bg.Add(1)
+		go func() {
+			defer r.bg.Done()
+			r.compactLoop()
 		}()
 	}
 	if cfg.SnapshotPath != "" && cfg.SnapshotEvery > 0 {

@@ -65,6 +65,7 @@ type snapshotCell struct {
 	Updates uint64          `json:"updates"`
 	Last    uint64          `json:"last,omitempty"`
 	Since   uint64          `json:"since_rollup,omitempty"`
+	Rolled  bool            `json:"rolled_up,omitempty"`
 	Value   json.RawMessage `json:"value"`
 }
 
@@ -87,7 +88,7 @@ func WriteSnapshot(w io.Writer, h SnapshotHeader, cells []Cell) error {
 	slices.SortFunc(cells, func(a, b Cell) int { return strings.Compare(a.Name, b.Name) })
 	for _, c := range cells {
 		line, err := json.Marshal(snapshotCell{Cell: c.Name, Type: c.Type, Seq: c.Seq, Updates: c.Updates,
-			Last: c.Last, Since: c.SinceRollup, Value: lattice.Encode(c.Value)})
+			Last: c.Last, Since: c.SinceRollup, Rolled: c.RolledUp, Value: lattice.Encode(c.Value)})
 		if err != nil {
 			return fmt.Errorf("snapshot cell %q: %w", c.Name, err)
 		}
@@ -164,7 +165,7 @@ func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []Cell, e
 			return h, nil, bad(n, "cell %q: %v", cl.Cell, err)
 		}
 		cells = append(cells, Cell{Name: cl.Cell, Value: v, Type: cl.Type, Seq: cl.Seq, Updates: cl.Updates,
-			Last: cl.Last, SinceRollup: cl.Since, ETag: ETag(v)})
+			Last: cl.Last, SinceRollup: cl.Since, RolledUp: cl.Rolled, ETag: ETag(v)})
 	}
 	if err := sc.Err(); err != nil {
 		return h, nil, bad(n+1, "%v", err)

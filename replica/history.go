@@ -1,0 +1,87 @@
+package replica
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// HistoryEntry is one update of a cell as the log keeps it.
+type HistoryEntry struct {
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	// Origin is the Dprop-Origin header, when the writer set one.
+	Origin string `json:"origin,omitempty"`
+	// Update is the payload as published: JSON when it parses, else a
+	// JSON string holding the raw bytes.
+	Update json.RawMessage `json:"update"`
+	// Changed reports whether the update added information.
+	Changed bool `json:"changed"`
+	// Value is the cell's value after the update (absent when refused).
+	Value json.RawMessage `json:"value,omitempty"`
+	// Refused is the reason the update was refused, and Error the detail.
+	Refused string `json:"refused,omitempty"`
+	Error   string `json:"error,omitempty"`
+	// Rollup marks a compaction's message: the join of everything before.
+	Rollup bool `json:"rollup,omitempty"`
+}
+
+// HistoryQuery selects the part of a cell's history to return.
+type HistoryQuery struct {
+	// Since drops entries older than this (zero: from the start).
+	Since time.Time
+	// Limit bounds the number of entries (0: no bound).
+	Limit int
+}
+
+// History returns the updates of cell from the log, oldest first: each with
+// its sequence, time, origin, whether it changed the cell and the value
+// after it, and refused updates with the reason. Values after are computed
+// by folding the whole log of the cell, so entries past Since are exact.
+// After compaction the log starts with the rollup.
+func (r *Replica) History(ctx context.Context, cell string, q HistoryQuery) ([]HistoryEntry, error) {
+	if err := ValidateName(cell); err != nil {
+		return nil, err
+	}
+	var declared map[string]string
+	if t := r.cfg.Declared[cell]; t != "" {
+		declared = map[string]string{cell: t}
+	}
+	core := NewCore(r.cfg.Prefix, declared, r.cfg.Limits)
+	var out []HistoryEntry
+	_, err := scan(ctx, r.js, r.cfg.Stream, r.subjects.Subject(cell), func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
+		msg := Message{Subject: m.Subject(), Seq: meta.Sequence.Stream, Data: m.Data()}
+		h := m.Headers()
+		msg.Rollup = isRollup(m)
+		res := core.ApplyMessage(msg)
+		if meta.Timestamp.Before(q.Since) {
+			return true
+		}
+		e := HistoryEntry{Seq: msg.Seq, Time: meta.Timestamp, Update: rawOrString(m.Data()), Changed: res.Changed, Rollup: msg.Rollup}
+		if h != nil {
+			e.Origin = h.Get(HeaderOrigin)
+		}
+		var re *RefusedError
+		if errors.As(res.Err, &re) {
+			e.Refused, e.Error = re.Reason, re.Err.Error()
+		} else {
+			e.Value = lattice.Encode(res.Value)
+		}
+		out = append(out, e)
+		return q.Limit <= 0 || len(out) < q.Limit
+	})
+	return out, err
+}
+
+// rawOrString returns b when it is valid JSON, else b as a JSON string.
+func rawOrString(b []byte) json.RawMessage {
+	if json.Valid(b) {
+		return json.RawMessage(b)
+	}
+	s, _ := json.Marshal(string(b))
+	return s
+}

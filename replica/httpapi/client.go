@@ -1,0 +1,272 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/dprop/dprop/replica"
+)
+
+// ErrStreamEnded is returned (wrapped) by Client.Watch when the server ends
+// the event stream: it is shutting down or its replica closed. Watching
+// again from another sidecar, or later, loses nothing (see Watch).
+var ErrStreamEnded = errors.New("event stream ended by the server")
+
+// maxErrorBody bounds how much of an error answer the client reads.
+const maxErrorBody = 64 << 10
+
+// maxEventBytes bounds one line of an event stream.
+const maxEventBytes = 64 << 20
+
+// Client talks to the HTTP API of a sidecar. It is safe for concurrent use.
+type Client struct {
+	base string
+	hc   *http.Client
+}
+
+// NewClient returns a client of the sidecar at baseURL (such as
+// http://127.0.0.1:37767). hc nil means http.DefaultClient; an hc with a
+// Timeout cuts long threshold reads and event streams, so prefer contexts.
+func NewClient(baseURL string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
+}
+
+// request sends a request and returns the answer if its status is 2xx or
+// 304; otherwise it reads the error and returns it as an *APIError.
+func (c *Client) request(ctx context.Context, method, path string, query url.Values, body []byte, header http.Header) (*http.Response, error) {
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, fmt.Errorf("dprop: %s %s: %w", method, path, err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("dprop: %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusNotModified {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	return nil, parseAPIError(resp.StatusCode, b)
+}
+
+// cellCall performs a request answered by a cell's value and headers.
+func (c *Client) cellCall(ctx context.Context, method, cell string, query url.Values, body []byte, header http.Header) (Cell, error) {
+	resp, err := c.request(ctx, method, "/v1/cells/"+url.PathEscape(cell), query, body, header)
+	if err != nil {
+		return Cell{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Cell{}, fmt.Errorf("dprop: reading cell %q: %w", cell, err)
+	}
+	return cellFromHeaders(cell, resp.Header, b), nil
+}
+
+// Get returns the cell: its value in wire form, type, ETag, sequence and
+// update count. An unknown cell is an *APIError with Status 404.
+func (c *Client) Get(ctx context.Context, cell string) (Cell, error) {
+	return c.cellCall(ctx, http.MethodGet, cell, nil, nil, nil)
+}
+
+// Refine merges body (a value in wire form) into the cell and returns the
+// cell as it is then. A non-empty idempotencyKey makes retries of the same
+// refine be stored once. Refusals are *APIError (400, 409, 413, 421), and
+// so is a broker outage (503, safe to retry).
+func (c *Client) Refine(ctx context.Context, cell string, body []byte, idempotencyKey string) (Cell, error) {
+	h := http.Header{}
+	if idempotencyKey != "" {
+		h.Set(HeaderIdempotencyKey, idempotencyKey)
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	return c.cellCall(ctx, http.MethodPost, cell, nil, body, h)
+}
+
+// Await returns the cell once its value is at least threshold (a value in
+// wire form), waiting at most timeout (0: the server's default, 30s). On
+// timeout the error is an *APIError with Status 504.
+func (c *Client) Await(ctx context.Context, cell string, threshold []byte, timeout time.Duration) (Cell, error) {
+	q := url.Values{"await": {string(threshold)}}
+	if timeout > 0 {
+		q.Set("timeout", timeout.String())
+	}
+	return c.cellCall(ctx, http.MethodGet, cell, q, nil, nil)
+}
+
+// Cells lists the cells matching match ("" for all), sorted by name,
+// without their values.
+func (c *Client) Cells(ctx context.Context, match string) ([]Cell, error) {
+	q := url.Values{}
+	if match != "" {
+		q.Set("match", match)
+	}
+	var out listBody
+	if err := c.getJSON(ctx, "/v1/cells", q, &out); err != nil {
+		return nil, err
+	}
+	return out.Cells, nil
+}
+
+// Ready returns the sidecar's readiness. A sidecar that is not ready
+// answers 503 with the same body: that is not an error here; look at
+// Readiness.Ready.
+func (c *Client) Ready(ctx context.Context) (Readiness, error) {
+	var rd Readiness
+	err := c.getJSON(ctx, "/readyz", nil, &rd)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable {
+		return rd, nil
+	}
+	return rd, err
+}
+
+// getJSON GETs path and decodes its JSON answer into v. A 503 answer's body
+// is decoded too before the *APIError is returned.
+func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) error {
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("dprop: GET %s: %w", path, err)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("dprop: GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("dprop: GET %s: %w", path, err)
+	}
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusServiceUnavailable {
+		if err := json.Unmarshal(b, v); err != nil && resp.StatusCode == http.StatusOK {
+			return fmt.Errorf("dprop: GET %s: decoding the answer: %w", path, err)
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return parseAPIError(resp.StatusCode, b)
+	}
+	return nil
+}
+
+// Watch calls fn with every event of the cell or pattern (a name with "*"
+// or ">" tokens): first the current value of each matching cell, then every
+// real change. fn runs on Watch's goroutine; a slow fn makes the server
+// skip intermediate states of a cell, never its latest one.
+//
+// Watch returns fn's error if fn fails, ctx's error when ctx ends, and an
+// error wrapping ErrStreamEnded if the server ends the stream. Since each
+// stream starts with the current values, watching again resumes without
+// losing anything.
+func (c *Client) Watch(ctx context.Context, pattern string, fn func(Event) error) error {
+	path, q := "/v1/cells/"+url.PathEscape(pattern)+"/events", url.Values(nil)
+	if replica.IsPattern(pattern) {
+		path, q = "/v1/events", url.Values{"match": {pattern}}
+	}
+	resp, err := c.request(ctx, http.MethodGet, path, q, nil, http.Header{"Accept": {"text/event-stream"}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	err = readEvents(bufio.NewReaderSize(resp.Body, 64<<10), fn)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// readEvents parses an event stream and calls fn for each "change" event.
+func readEvents(br *bufio.Reader, fn func(Event) error) error {
+	var name string
+	var data []byte
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("dprop: watch: %w", ErrStreamEnded)
+			}
+			return fmt.Errorf("dprop: watch: %w", err)
+		}
+		if len(line) == 0 { // blank line: dispatch
+			if data != nil && (name == "" || name == "change") {
+				var ev Event
+				if err := json.Unmarshal(data, &ev); err != nil {
+					return fmt.Errorf("dprop: watch: bad event data %.200q: %w", data, err)
+				}
+				if err := fn(ev); err != nil {
+					return err
+				}
+			}
+			name, data = "", nil
+			continue
+		}
+		if line[0] == ':' {
+			continue // comment (heartbeat)
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "event":
+			name = string(value)
+		case "data":
+			if data != nil {
+				data = append(data, '\n')
+			}
+			data = append(data, value...)
+			if data == nil {
+				data = []byte{}
+			}
+		}
+	}
+}
+
+// readLine reads one line without its end (\n or \r\n).
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		line = append(line, frag...)
+		if len(line) > maxEventBytes {
+			return nil, fmt.Errorf("event stream line longer than %d bytes", maxEventBytes)
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, err
+		}
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	return bytes.TrimSuffix(line, []byte("\r")), nil
+}

@@ -1,0 +1,119 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica"
+)
+
+// cellEvents answers GET /v1/cells/{cell}/events.
+func (s *Server) cellEvents(w http.ResponseWriter, r *http.Request) {
+	cell := r.PathValue("cell")
+	if err := s.held(cell); err != nil {
+		s.fail(w, r, cell, err)
+		return
+	}
+	s.stream(w, r, cell)
+}
+
+// patternEvents answers GET /v1/events?match=PATTERN (all cells without
+// match).
+func (s *Server) patternEvents(w http.ResponseWriter, r *http.Request) {
+	match := r.URL.Query().Get("match")
+	if match == "" {
+		match = ">"
+	}
+	if err := replica.ValidatePattern(match); err != nil {
+		s.writeError(w, r, http.StatusBadRequest, replica.ReasonBadSubject, "", fmt.Errorf("match: %w", err))
+		return
+	}
+	s.stream(w, r, match)
+}
+
+// stream writes the changes of the cells matching pattern as Server-Sent
+// Events: first the current value of each, then every real change. Values
+// only grow, so the first event of a cell says all that came before it and
+// a reconnecting client needs no Last-Event-ID: it gets the current state
+// again. The stream ends when the client leaves, on Close, or when the
+// replica closes.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) {
+	watcher, err := s.r.Watch(pattern, true)
+	if err != nil {
+		s.fail(w, r, pattern, err)
+		return
+	}
+	defer watcher.Close()
+	ctx, cancel := s.bound(r, 0)
+	defer cancel()
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
+
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // a server WriteTimeout must not cut the stream
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer
+	w.WriteHeader(http.StatusOK)
+	// Sent at once, so the client knows the watch is in place.
+	buf := []byte(": dprop events for " + pattern + "\nretry: 1000\n\n")
+	for {
+		if _, err := w.Write(buf); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		ev, err := s.next(ctx, watcher)
+		switch {
+		case err == nil:
+			buf = appendEvent(buf[:0], ev)
+		case errors.Is(err, errHeartbeat):
+			buf = append(buf[:0], ": heartbeat\n\n"...)
+		default:
+			return // client gone, Close, or the replica closed
+		}
+	}
+}
+
+var errHeartbeat = errors.New("heartbeat due")
+
+// next waits for the watcher's next event for at most one heartbeat
+// interval.
+func (s *Server) next(ctx context.Context, w *replica.Watcher) (replica.Event, error) {
+	hctx, cancel := context.WithTimeoutCause(ctx, s.opts.Heartbeat, errHeartbeat)
+	defer cancel()
+	ev, err := w.Next(hctx)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(hctx), errHeartbeat) {
+		return ev, errHeartbeat
+	}
+	return ev, err
+}
+
+// appendEvent appends ev in the event-stream format:
+//
+//	event: change
+//	id: <seq>
+//	data: {"cell":...,"type":...,"seq":...,"etag":...,"value":...}
+func appendEvent(dst []byte, ev replica.Event) []byte {
+	dst = append(dst, "event: change\nid: "...)
+	dst = strconv.AppendUint(dst, ev.Seq, 10)
+	dst = append(dst, "\ndata: "...)
+	b := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	// Encode ends with a newline; JSON holds none inside, so data is one line.
+	if err := enc.Encode(Event{Cell: ev.Cell, Type: ev.Type, Seq: ev.Seq, ETag: ev.ETag, Value: lattice.Encode(ev.Value)}); err != nil {
+		// Unreachable: the value is canonical JSON. Keep the stream sound.
+		return append(dst[:0], ": event of "+ev.Cell+" could not be encoded\n\n"...)
+	}
+	return append(b.Bytes(), '\n')
+}

@@ -1,0 +1,94 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ReplayOptions select what Replay rebuilds.
+type ReplayOptions struct {
+	Prefix string // default DefaultPrefix
+	Stream string // default DefaultStream
+	Cells  string // pattern; default all
+	// Declared fixes cell types, as a network file does.
+	Declared map[string]string
+	Limits   lattice.Limits
+	// UntilSeq stops after this stream sequence (0: no bound).
+	UntilSeq uint64
+	// UntilTime stops before the first message stored after this time
+	// (zero: no bound).
+	UntilTime time.Time
+	// Progress, if set, is called about every ProgressEvery (default 1s)
+	// and at the end.
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+}
+
+// Replay rebuilds the cells as they were at a point of the log: it folds the
+// stream from the start up to UntilSeq or UntilTime (or to the end) and
+// returns the cells with a snapshot header saying which sequence they
+// reflect. It only reads; it publishes nothing.
+func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader, []Cell, error) {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.Stream == "" {
+		o.Stream = DefaultStream
+	}
+	if o.Cells == "" {
+		o.Cells = ">"
+	}
+	if err := ValidatePattern(o.Cells); err != nil {
+		return SnapshotHeader{}, nil, err
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = time.Second
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return SnapshotHeader{}, nil, fmt.Errorf("replay: %w", err)
+	}
+	core := NewCore(o.Prefix, o.Declared, o.Limits)
+	h := SnapshotHeader{Stream: o.Stream, Prefix: o.Prefix, Cells: o.Cells, UntilTime: o.UntilTime}
+	started, lastReport := time.Now(), time.Now()
+	var target uint64
+	filter := NewSubjects(o.Prefix).Subject(o.Cells)
+	info, err := scan(ctx, js, o.Stream, filter, func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
+		seq := meta.Sequence.Stream
+		if target == 0 {
+			target = seq + meta.NumPending
+		}
+		if (o.UntilSeq > 0 && seq > o.UntilSeq) || (!o.UntilTime.IsZero() && meta.Timestamp.After(o.UntilTime)) {
+			// Every message on the cells' subjects up to seq-1 is folded,
+			// none after: the cells are the state at seq-1.
+			h.Seq = seq - 1
+			return false
+		}
+		core.ApplyMessage(Message{Subject: m.Subject(), Seq: seq, Data: m.Data(), Rollup: isRollup(m)})
+		if o.Progress != nil && time.Since(lastReport) >= o.ProgressEvery {
+			lastReport = time.Now()
+			o.Progress(Progress{Target: target, Applied: seq, Pending: meta.NumPending, Cells: core.Len(), Elapsed: time.Since(started)})
+		}
+		return true
+	})
+	if err != nil {
+		return h, nil, fmt.Errorf("replay: %w", err)
+	}
+	if h.Seq == 0 {
+		h.Seq = core.LastSeq()
+	}
+	if info != nil {
+		h.StreamCreated = info.Created
+	}
+	cells := make([]Cell, 0, core.Len())
+	core.Each(func(c Cell) bool { cells = append(cells, c); return true })
+	if o.Progress != nil {
+		o.Progress(Progress{Target: target, Applied: h.Seq, Ready: true, Cells: len(cells), Elapsed: time.Since(started)})
+	}
+	return h, cells, nil
+}

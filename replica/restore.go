@@ -1,0 +1,91 @@
+package replica
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// RestoreStats says what a restore did.
+type RestoreStats struct {
+	Cells     int // cells in the snapshot matching the pattern
+	Published int // values published and acknowledged
+	Failed    int
+}
+
+// Restore publishes the values of cells (from a snapshot file) back as
+// ordinary refinements of their cells under prefix, for those matching
+// pattern ("" for all). Because merges are idempotent this is safe at any
+// time: on a live network it adds only what the cells lack, and after the
+// loss of the stream it rebuilds them. A restore can only add information,
+// never take it away: restoring an older snapshot changes nothing a cell
+// already knows.
+//
+// Each message carries a Nats-Msg-Id derived from the cell and its value,
+// so a restore retried within the stream's duplicate window is stored once.
+// The first publish error is returned after every cell was tried.
+func Restore(ctx context.Context, nc *nats.Conn, prefix string, cells []Cell, pattern string) (RestoreStats, error) {
+	var st RestoreStats
+	if pattern == "" {
+		pattern = ">"
+	}
+	if err := ValidatePattern(pattern); err != nil {
+		return st, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
+	if err != nil {
+		return st, fmt.Errorf("restore: %w", err)
+	}
+	subjects := NewSubjects(prefix)
+	var first error
+	var futures []jetstream.PubAckFuture
+	collect := func() {
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+				st.Published++
+			case err := <-f.Err():
+				st.Failed++
+				if first == nil {
+					first = fmt.Errorf("restore %s: %w", f.Msg().Subject, err)
+				}
+			case <-ctx.Done():
+				st.Failed++
+			}
+		}
+		futures = futures[:0]
+	}
+	for _, c := range cells {
+		if !Match(pattern, c.Name) || lattice.IsNothing(c.Value) {
+			continue
+		}
+		st.Cells++
+		data := lattice.Encode(c.Value)
+		msg := nats.NewMsg(subjects.Subject(c.Name))
+		msg.Data = data
+		sum := sha256.Sum256(append([]byte(c.Name+"\x00"), data...))
+		msg.Header.Set(jetstream.MsgIDHeader, "dprop-restore-"+hex.EncodeToString(sum[:12]))
+		msg.Header.Set(HeaderOrigin, "dprop-restore")
+		f, err := js.PublishMsgAsync(msg)
+		if err != nil {
+			st.Failed++
+			if first == nil {
+				first = fmt.Errorf("restore %s: %w", msg.Subject, err)
+			}
+			continue
+		}
+		if futures = append(futures, f); len(futures) == 512 {
+			collect()
+		}
+	}
+	collect()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return st, first
+}
