@@ -1,6 +1,7 @@
 package replica_test
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"runtime"
@@ -17,9 +18,10 @@ import (
 // Sizes of the benchmarks; the defaults are the targets. CI runs
 // them small as a smoke test, e.g. -args -bench.updates=20000.
 var (
-	benchUpdates = flag.Int("bench.updates", 1_000_000, "updates in the resync benchmark's stream")
-	benchCells   = flag.Int("bench.cells", 10_000, "cells the resync benchmark's updates go to")
-	benchMemory  = flag.Int("bench.memcells", 1_000_000, "cells in the memory benchmark")
+	benchUpdates     = flag.Int("bench.updates", 1_000_000, "updates in the resync benchmark's stream")
+	benchCells       = flag.Int("bench.cells", 10_000, "cells the resync benchmark's updates go to")
+	benchMemory      = flag.Int("bench.memcells", 1_000_000, "cells in the memory benchmark")
+	benchCompactMode = flag.String("bench.compact", "checkpoint", "compaction mode of BenchmarkCompaction: checkpoint or rollup")
 )
 
 // BenchmarkResync measures how long a fresh replica takes to become ready
@@ -179,4 +181,72 @@ func BenchmarkMemoryPerCell(b *testing.B) {
 		b.Logf("%d cells: %.0f bytes per cell beyond the value, name included (target <= 300)", n, per)
 		runtime.KeepAlive(c)
 	}
+}
+
+// fillBench fills a fresh broker's stream with bench.updates updates over
+// bench.cells cells and returns its URL.
+func fillBench(b *testing.B) string {
+	srv := runBroker(b)
+	url := srv.ClientURL()
+	n, cells := *benchUpdates, *benchCells
+	start := time.Now()
+	publishBulk(b, connect(b, url), n, func(i int) (string, lattice.Value) {
+		return fmt.Sprintf("bench.c%d", i%cells), lattice.Max{Value: float64(i)}
+	})
+	b.Logf("filled the stream with %d updates over %d cells in %v", n, cells, time.Since(start).Round(time.Millisecond))
+	return url
+}
+
+// BenchmarkCompaction measures a fresh replica's resync before and after
+// compaction, and the compaction itself (target: after <= 5% of before),
+// in the mode bench.compact (checkpoint by default; rollup is far slower on
+// long logs, as the server scans the store for every subject rollup).
+func BenchmarkCompaction(b *testing.B) {
+	mode := replica.CompactMode(*benchCompactMode)
+	url := fillBench(b)
+	before := replicaResync(b, url)
+	r := startReplica(b, url)
+	var took time.Duration
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	for b.Loop() {
+		st, err := r.Compact(ctx, replica.CompactOptions{Mode: mode})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if took == 0 {
+			took = st.Took
+			b.Logf("compaction: %+v", st)
+		}
+	}
+	after := replicaResync(b, url)
+	b.ReportMetric(before.Seconds(), "resync-before-s")
+	b.ReportMetric(after.Seconds(), "resync-after-s")
+	b.ReportMetric(took.Seconds(), "compaction-s")
+	b.ReportMetric(100*after.Seconds()/before.Seconds(), "after-%")
+	b.Logf("resync before compaction %v, after %v (%.1f%%, target <= 5%%); compaction took %v",
+		before, after, 100*after.Seconds()/before.Seconds(), took)
+}
+
+// BenchmarkSnapshotRestart measures a replica's restart from its local
+// snapshot against a full replay of the same stream.
+func BenchmarkSnapshotRestart(b *testing.B) {
+	url := fillBench(b)
+	path := b.TempDir() + "/snapshot.jsonl"
+	r := startReplica(b, url, withSnapshot(path))
+	if err := r.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var full, fromSnap []time.Duration
+	for b.Loop() {
+		full = append(full, replicaResync(b, url))
+		start := time.Now()
+		r := startReplica(b, url, withSnapshot(path))
+		fromSnap = append(fromSnap, time.Since(start))
+		r.Close()
+	}
+	f, s := median(full), median(fromSnap)
+	b.ReportMetric(f.Seconds(), "full-replay-s")
+	b.ReportMetric(s.Seconds(), "from-snapshot-s")
+	b.Logf("restart: full replay %v, from the local snapshot %v (%.1fx faster)", f, s, f.Seconds()/s.Seconds())
 }

@@ -17,11 +17,42 @@ import (
 // ErrNotReady is returned by Compact before the replica has caught up.
 var ErrNotReady = errors.New("replica not ready")
 
+// CompactMode chooses how Compact shortens the log.
+type CompactMode string
+
+const (
+	// CompactAuto checkpoints when the replica holds every cell and the
+	// whole stream is compacted, and rolls up otherwise.
+	CompactAuto CompactMode = ""
+	// CompactRollup publishes each cell's join with Nats-Rollup: sub,
+	// guarded by Nats-Expected-Last-Subject-Sequence. Safe for any subset
+	// of cells, but the server scans the subject's part of the store for
+	// every rollup, which grows with the log's length.
+	CompactRollup CompactMode = "rollup"
+	// CompactCheckpoint publishes every cell's join as a plain message
+	// (header Dprop-Checkpoint) and then purges the stream below the
+	// sequence the joins reflect. One cheap purge instead of a scan per
+	// cell; only for a replica that holds every cell of the stream.
+	CompactCheckpoint CompactMode = "checkpoint"
+)
+
+// HeaderCheckpoint marks a checkpoint message; its value is the stream
+// sequence the join reflects.
+const HeaderCheckpoint = "Dprop-Checkpoint"
+
+// CompactOptions qualify a compaction.
+type CompactOptions struct {
+	// Cells is the pattern of cells to compact ("" for all held cells).
+	Cells string
+	Mode  CompactMode
+}
+
 // CompactStats says what a compaction did.
 type CompactStats struct {
+	Mode CompactMode
 	// Cells is the number of held cells matching the pattern.
 	Cells int
-	// RolledUp cells now have one message in the stream: their join.
+	// RolledUp cells had their join published as a rollup or checkpoint.
 	RolledUp int
 	// Skipped cells had nothing to compact (one message, or only a rollup).
 	Skipped int
@@ -29,52 +60,100 @@ type CompactStats struct {
 	// between the fold and the rollup: the server refused the rollup and
 	// nothing was lost; a later compaction will take them.
 	Conflicts int
-	// Failed rollups could not be published (see the log).
+	// Failed publishes (see the log). A checkpoint with failures does not
+	// purge.
 	Failed int
+	// Purged is the sequence below which a checkpoint purged the stream.
+	Purged uint64
 	Took   time.Duration
 }
 
-// Compact rolls up the log of every held cell matching pattern ("" for
-// all): it publishes the cell's value — the join of every update this
-// replica folded — with Nats-Rollup: sub, so the server drops the older
-// messages of the subject, guarded by Nats-Expected-Last-Subject-Sequence
-// set to the last message it folded on that subject. If anything arrived on
-// the subject in between, the server refuses the rollup and nothing is lost.
-// Several compactors may run at once: at most one rollup per subject and
-// sequence wins.
-func (r *Replica) Compact(ctx context.Context, pattern string) (CompactStats, error) {
+// Compact shortens the log of the held cells matching the pattern, so that
+// the stream keeps about one message per cell and a new replica's resync
+// grows with the number of cells, not with the length of history.
+//
+// A rollup (CompactRollup) publishes each cell's value — the join of every
+// update this replica folded — with Nats-Rollup: sub, so the server drops
+// the older messages of the subject, guarded by
+// Nats-Expected-Last-Subject-Sequence set to the last message folded on that
+// subject. If anything arrived on the subject in between, the server refuses
+// the rollup and nothing is lost.
+//
+// A checkpoint (CompactCheckpoint) publishes every cell's join as of the
+// last folded sequence L, waits for every acknowledgement, then purges the
+// stream below L+1. Everything purged was folded into a join published
+// after L, and everything written after L stays, so nothing is lost either.
+//
+// Several compactors may run at once in either mode. The compactor must
+// fold as the other replicas do: give it the same network file (declared
+// types) and limits, or it could drop updates they accept.
+func (r *Replica) Compact(ctx context.Context, o CompactOptions) (CompactStats, error) {
 	start := time.Now()
-	var st CompactStats
+	st := CompactStats{Mode: o.Mode}
 	if !r.IsReady() {
 		return st, fmt.Errorf("compact: %w: a compactor must have folded the whole log first", ErrNotReady)
 	}
-	if pattern == "" {
-		pattern = ">"
+	if o.Cells == "" {
+		o.Cells = ">"
 	}
-	if err := ValidatePattern(pattern); err != nil {
+	if err := ValidatePattern(o.Cells); err != nil {
 		return st, err
 	}
-	type job struct {
-		cell  string
-		last  uint64
-		value lattice.Value
+	whole := o.Cells == ">" && r.cfg.Cells == ">"
+	switch {
+	case st.Mode == CompactAuto && whole:
+		st.Mode = CompactCheckpoint
+	case st.Mode == CompactAuto:
+		st.Mode = CompactRollup
+	case st.Mode == CompactCheckpoint && !whole:
+		return st, fmt.Errorf("compact: a checkpoint purges the whole stream, so it needs a replica of every cell and --cells '>' (this replica holds %q; compacting %q)", r.cfg.Cells, o.Cells)
+	case st.Mode != CompactRollup && st.Mode != CompactCheckpoint:
+		return st, fmt.Errorf("compact: unknown mode %q (use rollup or checkpoint)", st.Mode)
 	}
-	var jobs []job
+	var err error
+	if st.Mode == CompactCheckpoint {
+		err = r.checkpoint(ctx, &st)
+	} else {
+		err = r.rollups(ctx, o.Cells, &st)
+	}
+	st.Took = time.Since(start)
+	r.log.Info("compaction done", "mode", st.Mode, "cells", st.Cells, "rolled_up", st.RolledUp, "skipped", st.Skipped,
+		"conflicts", st.Conflicts, "failed", st.Failed, "purged_below", st.Purged, "took", st.Took.Round(time.Millisecond))
+	return st, err
+}
+
+// compactJob is one cell's join to publish.
+type compactJob struct {
+	cell  string
+	last  uint64
+	value lattice.Value
+}
+
+// jobs lists the held cells matching pattern as they are now, and the
+// sequence they reflect.
+func (r *Replica) jobs(pattern string, all bool, st *CompactStats) ([]compactJob, uint64) {
+	var jobs []compactJob
 	r.mu.RLock()
+	defer r.mu.RUnlock()
 	r.core.Each(func(c Cell) bool {
 		if !Match(pattern, c.Name) {
 			return true
 		}
 		st.Cells++
-		if c.LogLen() <= 1 {
+		if !all && c.LogLen() <= 1 {
 			st.Skipped++
 			return true
 		}
-		jobs = append(jobs, job{c.Name, c.Last, c.Value})
+		jobs = append(jobs, compactJob{c.Name, c.Last, c.Value})
 		return true
 	})
-	r.mu.RUnlock()
-	const window = 512 // rollups in flight
+	return jobs, r.core.LastSeq()
+}
+
+// publishAll publishes msgs with a bounded number in flight and counts the
+// outcomes.
+func (r *Replica) publishAll(ctx context.Context, st *CompactStats, n int, msg func(i int) *nats.Msg) {
+	const window = 512
 	futures := make([]jetstream.PubAckFuture, 0, window)
 	collect := func() {
 		for _, f := range futures {
@@ -82,25 +161,22 @@ func (r *Replica) Compact(ctx context.Context, pattern string) (CompactStats, er
 			case <-f.Ok():
 				st.RolledUp++
 			case err := <-f.Err():
-				r.countRollupError(&st, f.Msg().Subject, err)
+				r.countRollupError(st, f.Msg().Subject, err)
 			case <-ctx.Done():
 				st.Failed++
 			}
 		}
 		futures = futures[:0]
 	}
-	for _, j := range jobs {
+	for i := range n {
 		if ctx.Err() != nil {
+			st.Failed += n - i
 			break
 		}
-		msg := nats.NewMsg(r.subjects.Subject(j.cell))
-		msg.Data = lattice.Encode(j.value)
-		msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(j.last, 10))
-		msg.Header.Set(HeaderOrigin, r.cfg.Origin+"/compactor")
-		f, err := r.js.PublishMsgAsync(msg)
+		m := msg(i)
+		f, err := r.js.PublishMsgAsync(m)
 		if err != nil {
-			r.countRollupError(&st, msg.Subject, err)
+			r.countRollupError(st, m.Subject, err)
 			continue
 		}
 		if futures = append(futures, f); len(futures) == window {
@@ -108,10 +184,44 @@ func (r *Replica) Compact(ctx context.Context, pattern string) (CompactStats, er
 		}
 	}
 	collect()
-	st.Took = time.Since(start)
-	r.log.Info("compaction done", "pattern", pattern, "cells", st.Cells, "rolled_up", st.RolledUp,
-		"skipped", st.Skipped, "conflicts", st.Conflicts, "failed", st.Failed, "took", st.Took.Round(time.Millisecond))
-	return st, ctx.Err()
+}
+
+func (r *Replica) rollups(ctx context.Context, pattern string, st *CompactStats) error {
+	jobs, _ := r.jobs(pattern, false, st)
+	r.publishAll(ctx, st, len(jobs), func(i int) *nats.Msg {
+		j := jobs[i]
+		msg := nats.NewMsg(r.subjects.Subject(j.cell))
+		msg.Data = lattice.Encode(j.value)
+		msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(j.last, 10))
+		msg.Header.Set(HeaderOrigin, r.cfg.Origin+"/compactor")
+		return msg
+	})
+	return ctx.Err()
+}
+
+func (r *Replica) checkpoint(ctx context.Context, st *CompactStats) error {
+	jobs, upTo := r.jobs(">", true, st)
+	mark := strconv.FormatUint(upTo, 10)
+	r.publishAll(ctx, st, len(jobs), func(i int) *nats.Msg {
+		msg := nats.NewMsg(r.subjects.Subject(jobs[i].cell))
+		msg.Data = lattice.Encode(jobs[i].value)
+		msg.Header.Set(HeaderCheckpoint, mark)
+		msg.Header.Set(HeaderOrigin, r.cfg.Origin+"/compactor")
+		return msg
+	})
+	if st.Failed > 0 || ctx.Err() != nil {
+		return fmt.Errorf("compact: checkpoint incomplete (%d of %d published), nothing purged: %w", st.RolledUp, len(jobs), errors.Join(ctx.Err(), errors.New("publish failures")))
+	}
+	stream, err := r.js.Stream(ctx, r.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	if err := stream.Purge(ctx, jetstream.WithPurgeSequence(upTo+1)); err != nil {
+		return fmt.Errorf("compact: purge below %d: %w", upTo+1, err)
+	}
+	st.Purged = upTo + 1
+	return nil
 }
 
 // errWrongLastSequence is JetStream's refusal of a publish whose expected
@@ -158,7 +268,7 @@ func (r *Replica) compactLoop() {
 			case <-ctx.Done():
 			}
 		}()
-		if _, err := r.Compact(ctx, ""); err != nil && !errors.Is(err, context.Canceled) {
+		if _, err := r.Compact(ctx, CompactOptions{}); err != nil && !errors.Is(err, context.Canceled) {
 			r.log.Warn("periodic compaction", "err", err)
 		}
 		cancel()

@@ -228,39 +228,56 @@ func streamMsgs(t testing.TB, js jetstream.JetStream) uint64 {
 	return info.State.Msgs
 }
 
+var compactModes = []replica.CompactMode{replica.CompactRollup, replica.CompactCheckpoint}
+
 // Compaction leaves about one message per cell, and a fresh replica holds
-// the same cells.
+// the same cells, in both modes.
 func TestCompaction(t *testing.T) {
+	for _, mode := range compactModes {
+		t.Run(string(mode), func(t *testing.T) {
+			srv := runBroker(t)
+			url := srv.ClientURL()
+			nc := connect(t, url)
+			js := brokertest.JetStream(t, nc)
+			publishBulk(t, nc, 5000, func(i int) (string, lattice.Value) {
+				return fmt.Sprintf("k.c%d", i%50), lattice.Max{Value: float64(i)}
+			})
+			nc.Publish("dprop.cell.k.c7", []byte(`{"bad":`)) // refused garbage goes too
+			r := startReplica(t, url)
+			waitFor(t, "garbage folded", func() bool { return r.Progress().Applied == 5001 })
+			st, err := r.Compact(ctxT(t), replica.CompactOptions{Mode: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.RolledUp != 50 || st.Conflicts != 0 || st.Failed != 0 || st.Mode != mode {
+				t.Errorf("compaction %+v", st)
+			}
+			if n := streamMsgs(t, js); n != 50 {
+				t.Errorf("stream holds %d messages after compaction, want 50", n)
+			}
+			fresh := startReplica(t, url)
+			sameValues(t, fresh, r)
+			waitFor(t, "rollups folded", func() bool { return r.Progress().Applied == fresh.Progress().Applied })
+			if c, _ := fresh.Get("k.c7"); c.LogLen() != 1 || !c.RolledUp {
+				t.Errorf("cell after compaction: %+v", c)
+			}
+			if mode == replica.CompactRollup {
+				// A second compaction has nothing to do.
+				st, _ = r.Compact(ctxT(t), replica.CompactOptions{Mode: mode})
+				if st.RolledUp != 0 || st.Skipped != 50 {
+					t.Errorf("second compaction %+v", st)
+				}
+			}
+		})
+	}
+	// A checkpoint needs a replica of every cell.
 	srv := runBroker(t)
-	url := srv.ClientURL()
-	nc := connect(t, url)
-	js := brokertest.JetStream(t, nc)
-	publishBulk(t, nc, 5000, func(i int) (string, lattice.Value) {
-		return fmt.Sprintf("k.c%d", i%50), lattice.Max{Value: float64(i)}
-	})
-	nc.Publish("dprop.cell.k.c7", []byte(`{"bad":`)) // refused garbage is rolled away too
-	r := startReplica(t, url)
-	waitFor(t, "garbage folded", func() bool { return r.Progress().Applied == 5001 })
-	st, err := r.Compact(ctxT(t), "")
-	if err != nil {
-		t.Fatal(err)
+	sub := startReplica(t, srv.ClientURL(), func(c *replica.Config) { c.Cells = "k.>" })
+	if _, err := sub.Compact(ctxT(t), replica.CompactOptions{Mode: replica.CompactCheckpoint}); err == nil {
+		t.Error("checkpoint from a subset replica accepted")
 	}
-	if st.RolledUp != 50 || st.Conflicts != 0 || st.Failed != 0 {
-		t.Errorf("compaction %+v", st)
-	}
-	if n := streamMsgs(t, js); n != 50 {
-		t.Errorf("stream holds %d messages after compaction, want 50", n)
-	}
-	fresh := startReplica(t, url)
-	sameValues(t, fresh, r)
-	waitFor(t, "rollups folded", func() bool { return r.Progress().Applied == fresh.Progress().Applied })
-	// A second compaction has nothing to do.
-	st, _ = r.Compact(ctxT(t), "")
-	if st.RolledUp != 0 || st.Skipped != 50 {
-		t.Errorf("second compaction %+v", st)
-	}
-	if c, _ := fresh.Get("k.c7"); c.LogLen() != 1 || !c.RolledUp {
-		t.Errorf("cell after compaction: %+v", c)
+	if st, err := sub.Compact(ctxT(t), replica.CompactOptions{}); err != nil || st.Mode != replica.CompactRollup {
+		t.Errorf("auto mode on a subset replica: %+v %v", st, err)
 	}
 }
 
@@ -280,8 +297,12 @@ func sameValues(t testing.TB, got, want *replica.Replica) {
 // Compaction while writers write, by two compactors at once, loses nothing
 // acknowledged: every replica ends ⊒ every acknowledged update, and equal.
 func TestCompactionDuringWrites(t *testing.T) {
-	srv := runBroker(t)
-	testCompactionDuringWrites(t, []string{srv.ClientURL()}, 1)
+	for _, mode := range compactModes {
+		t.Run(string(mode), func(t *testing.T) {
+			srv := runBroker(t)
+			testCompactionDuringWrites(t, []string{srv.ClientURL()}, 1, mode)
+		})
+	}
 }
 
 // The same on a three-node cluster with the stream at three replicas.
@@ -289,11 +310,15 @@ func TestCompactionDuringWritesCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test skipped in -short mode")
 	}
-	c := brokertest.RunCluster(t, 3)
-	testCompactionDuringWrites(t, c.URLs(), 3)
+	for _, mode := range compactModes {
+		t.Run(string(mode), func(t *testing.T) {
+			c := brokertest.RunCluster(t, 3)
+			testCompactionDuringWrites(t, c.URLs(), 3, mode)
+		})
+	}
 }
 
-func testCompactionDuringWrites(t *testing.T, urls []string, replicas int) {
+func testCompactionDuringWrites(t *testing.T, urls []string, replicas int, mode replica.CompactMode) {
 	nc := connect(t, urls[0])
 	if _, err := broker.EnsureStream(ctxT(t), brokertest.JetStream(t, nc), broker.StreamConfig{Replicas: replicas}); err != nil {
 		t.Fatal(err)
@@ -319,7 +344,7 @@ func testCompactionDuringWrites(t *testing.T, urls []string, replicas int) {
 			for range 8 {
 				prev := acked()
 				waitFor(t, "new writes", func() bool { return acked() > prev+150 })
-				st, err := r.Compact(context.Background(), "")
+				st, err := r.Compact(context.Background(), replica.CompactOptions{Mode: mode})
 				if err != nil {
 					t.Error(err)
 				}

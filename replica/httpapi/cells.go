@@ -184,6 +184,9 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	c, err := s.r.RefineJSON(ctx, cell, body, opts)
 	if err != nil {
+		if status, _ := classify(err); status == http.StatusServiceUnavailable {
+			err = fmt.Errorf("%w (is the broker reachable? retrying is safe; the same %s stores the update once)", err, HeaderIdempotencyKey)
+		}
 		s.fail(w, r, cell, err)
 		return
 	}

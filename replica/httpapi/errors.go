@@ -108,6 +108,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	s.log.Log(r.Context(), level, "http request failed", "method", r.Method, "path", r.URL.Path,
 		"status", status, "reason", reason, "cell", cell, "err", err)
+	writeErrorBody(w, status, reason, cell, err)
+}
+
+// writeErrorBody writes an error answer, without cell headers.
+func writeErrorBody(w http.ResponseWriter, status int, reason, cell string, err error) {
 	h := w.Header()
 	for _, k := range []string{"ETag", HeaderSeq, HeaderType, HeaderUpdates, HeaderContradiction} {
 		h.Del(k)

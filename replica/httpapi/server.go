@@ -164,7 +164,7 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 			if p != nil && p != http.ErrAbortHandler {
 				s.log.Error("http handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
 				if !sw.wrote {
-					s.writeError(sw, r, http.StatusInternalServerError, ReasonInternal, "", errors.New("internal error"))
+					writeErrorBody(sw, http.StatusInternalServerError, ReasonInternal, "", errors.New("internal error (logged by the server)"))
 				} else {
 					p = http.ErrAbortHandler // the answer is cut: drop the connection
 				}
