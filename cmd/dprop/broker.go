@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dprop/dprop/broker"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+)
+
+func newBrokerCmd(g *globals) *cobra.Command {
+	var (
+		cfg      broker.Config
+		sc       broker.StreamConfig
+		replicas int
+	)
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run a broker node alone (for sidecar deployments and clusters)",
+		Long: `Run one NATS server with JetStream that keeps the update log, alone or as
+a member of a cluster (give --cluster and --routes; three nodes with
+--replicas 3 keep three copies of the log). The node provisions the stream
+once the cluster can hold it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			if replicas != 1 && replicas != 3 {
+				return usagef("--replicas %d: use 1 or 3", replicas)
+			}
+			sc.Replicas = replicas
+			cfg.Logger = log.With("component", "broker")
+			srv, err := broker.Start(cfg)
+			if err != nil {
+				return fmt.Errorf("broker: %w", err)
+			}
+			defer srv.Shutdown()
+			log.Info("broker running", "nats", srv.ClientURL(), "name", srv.Name(), "store", cfg.StoreDir)
+			ctx := cmd.Context()
+			go provisionWhenPossible(ctx, log, srv.ClientURL(), sc)
+			<-ctx.Done()
+			log.Info("shutting down")
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.StoreDir, "data", defaultData, "data directory of the JetStream store")
+	fl.StringVar(&cfg.Listen, "nats", "", "client address (default "+broker.DefaultListen+", or the config file's)")
+	fl.StringVar(&cfg.ServerName, "name", "", "server name, unique in a cluster (default: made once and kept in the data directory)")
+	fl.StringVar(&cfg.Cluster.Name, "cluster-name", "", "cluster name (default "+broker.DefaultClusterName+" when --cluster is set)")
+	fl.StringVar(&cfg.Cluster.Listen, "cluster", "", "cluster address host:port; setting it makes the node a cluster member")
+	fl.StringSliceVar(&cfg.Cluster.Routes, "routes", nil, "routes to the other members, nats-route://host:port,...")
+	fl.IntVar(&replicas, "replicas", 1, "copies of the stream the cluster keeps: 1 or 3")
+	fl.StringVar(&cfg.ConfigFile, "config", "", "nats-server configuration file (accounts, users, permissions, TLS)")
+	fl.StringVar(&cfg.Monitor, "monitor", "", "address of nats-server's HTTP monitoring endpoints (off by default)")
+	fl.StringVar(&sc.Prefix, "prefix", broker.DefaultPrefix, "subject prefix of cells")
+	fl.StringVar(&sc.Name, "stream", broker.DefaultStreamName, "name of the stream keeping the update log")
+	return cmd
+}
+
+// provisionWhenPossible ensures the stream, retrying while the cluster is
+// forming. An incompatible existing stream is logged and not retried.
+func provisionWhenPossible(ctx context.Context, log *slog.Logger, url string, sc broker.StreamConfig) {
+	nc, err := broker.Connect(broker.ConnConfig{URLs: []string{url}, Name: "dprop broker"}, log)
+	if err != nil {
+		log.Error("stream provisioning: cannot connect", "err", err)
+		return
+	}
+	defer nc.Close()
+	wait := 500 * time.Millisecond
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := ensure(attempt, nc, sc)
+		cancel()
+		switch {
+		case err == nil:
+			log.Info("stream ready", "stream", sc.Name, "replicas", sc.Replicas)
+			return
+		case errors.Is(err, broker.ErrIncompatibleStream):
+			log.Error("stream exists with other settings; not changed", "err", err)
+			return
+		case ctx.Err() != nil:
+			return
+		}
+		log.Info("stream not provisioned yet; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// ensure provisions the stream over nc.
+func ensure(ctx context.Context, nc *nats.Conn, sc broker.StreamConfig) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	_, err = broker.EnsureStream(ctx, js, sc)
+	return err
+}

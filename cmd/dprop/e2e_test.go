@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The end-to-end tests run the real dprop binary and the real nats CLI.
+var (
+	dpropBin string
+	natsBin  string
+)
+
+const natsCLI = "github.com/nats-io/natscli/nats@v0.5.0"
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "dprop-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	dpropBin = filepath.Join(dir, "dprop")
+	if out, err := exec.Command("go", "build", "-o", dpropBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building dprop: %v\n%s", err, out)
+		return 1
+	}
+	if natsBin, err = findNats(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// findNats returns the pinned nats CLI, installing it into the user's cache
+// directory on first use (go install; a couple of minutes once).
+func findNats() (string, error) {
+	if p := os.Getenv("DPROP_NATS_CLI"); p != "" {
+		return p, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	bin := filepath.Join(cache, "dprop", "tools", "natscli-v0.5.0")
+	nats := filepath.Join(bin, "nats")
+	if _, err := os.Stat(nats); err == nil {
+		return nats, nil
+	}
+	fmt.Fprintf(os.Stderr, "installing the nats CLI (%s) into %s, once\n", natsCLI, bin)
+	cmd := exec.Command("go", "install", natsCLI)
+	cmd.Env = append(os.Environ(), "GOBIN="+bin, "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("installing the nats CLI: %v\n%s", err, out)
+	}
+	return nats, nil
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// proc is a running dprop process.
+type proc struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stdout bytes.Buffer
+	stderr bytes.Buffer
+	done   chan error
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stdout.String() + p.stderr.String()
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func startDprop(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(dpropBin, args...), done: make(chan error, 1)}
+	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}
+	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("dprop %s output:\n%s", strings.Join(args, " "), p.output())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Fatalf("dprop exited with %v:\n%s", err, p.output())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("dprop did not stop on SIGTERM:\n%s", p.output())
+	}
+}
+
+// run runs a command and returns its stdout, stderr and exit status.
+func runCmd(t *testing.T, name string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, http.Header, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, nil, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// The README's tour, end to end: dprop up, the seed's daily ranges
+// published with the real nats CLI, read back with dprop get and over HTTP,
+// bad updates refused both ways, and the value surviving a restart.
+func TestEndToEndTemperatureDemo(t *testing.T) {
+	data := t.TempDir()
+	natsAddr, httpAddr := freePort(t), freePort(t)
+	natsURL, api := "nats://"+natsAddr, "http://"+httpAddr
+	up := func() *proc {
+		p := startDprop(t, "up", "--data", data, "--nats", natsAddr, "--http", httpAddr)
+		waitUntil(t, "dprop up to be ready", func() bool {
+			code, _, _ := httpGet(t, api+"/readyz")
+			return code == http.StatusOK
+		})
+		return p
+	}
+	p := up()
+	if out := p.output(); !strings.Contains(out, "nats -s "+natsURL+" pub dprop.cell.weather.boston.temp") || !strings.Contains(out, "curl "+api+"/v1/cells/weather.boston.temp") {
+		t.Errorf("dprop up does not say how to use it:\n%s", out)
+	}
+	cell := "weather.boston.temp"
+	for _, day := range []string{
+		`{"type":"range","min":34,"max":48}`,
+		`{"type":"range","min":36,"max":43}`,
+		`{"type":"range","min":33,"max":36}`,
+		`{"type":"range","min":31,"max":42}`,
+		`{"type":"range","min":31,"max":57}`,
+	} {
+		if _, errOut, code := runCmd(t, natsBin, "-s", natsURL, "pub", "dprop.cell."+cell, day); code != 0 {
+			t.Fatalf("nats pub: exit %d: %s", code, errOut)
+		}
+	}
+	want := `{"type":"range","min":31,"max":57}`
+	get := func() string {
+		out, _, _ := runCmd(t, dpropBin, "get", "--url", api, cell)
+		return strings.TrimSpace(out)
+	}
+	waitUntil(t, "the five days to be merged", func() bool { return get() == want })
+	code, hdr, body := httpGet(t, api+"/v1/cells/"+cell)
+	if code != 200 || body != want || hdr.Get("Dprop-Type") != "range" || hdr.Get("ETag") == "" {
+		t.Errorf("GET: %d %v %s", code, hdr, body)
+	}
+	if out, _, code := runCmd(t, dpropBin, "get", "--json", "--url", api, cell); code != 0 || !strings.Contains(out, `"updates":5`) {
+		t.Errorf("dprop get --json: %d %s", code, out)
+	}
+
+	// Bad updates through NATS are refused and counted; the cell keeps its
+	// value.
+	for _, bad := range []string{`{"type":"range","min":31`, `{"type":"max","value":99}`, `{"type":"range","min":60,"max":50}`} {
+		runCmd(t, natsBin, "-s", natsURL, "pub", "dprop.cell."+cell, bad)
+	}
+	waitUntil(t, "three refusals in the metrics", func() bool {
+		_, _, metrics := httpGet(t, api+"/metrics")
+		return refusedTotal(metrics) == 3
+	})
+	if got := get(); got != want {
+		t.Errorf("after bad updates: %s", got)
+	}
+	// Bad updates through the sidecar are refused before publishing.
+	_, errOut, code := runCmd(t, dpropBin, "refine", "--url", api, cell, `{"type":"max","value":99}`)
+	if code != 1 || !strings.Contains(errOut, "409") || !strings.Contains(errOut, "range") {
+		t.Errorf("refine of another type: exit %d: %s", code, errOut)
+	}
+	_, errOut, code = runCmd(t, dpropBin, "refine", "--url", api, cell, `{"type":"range","min":1`)
+	if code != 1 || !strings.Contains(errOut, "400") {
+		t.Errorf("refine of malformed JSON: exit %d: %s", code, errOut)
+	}
+	if _, _, code := runCmd(t, dpropBin, "refine", "--url", api); code != 2 {
+		t.Errorf("refine without arguments: exit %d, want 2", code)
+	}
+	// A good refine through the sidecar: read-your-writes.
+	out, _, code := runCmd(t, dpropBin, "refine", "--url", api, cell, `{"type":"range","min":30,"max":40}`)
+	if want = `{"type":"range","min":30,"max":57}`; code != 0 || strings.TrimSpace(out) != want {
+		t.Errorf("refine: exit %d: %s", code, out)
+	}
+
+	// Restart on the same directory: the cell survives.
+	p.stop(t)
+	up()
+	if got := get(); got != want {
+		t.Errorf("after a restart: %s, want %s", got, want)
+	}
+}
+
+// refusedTotal sums dprop_updates_refused_total over its reasons.
+func refusedTotal(metrics string) int {
+	total := 0
+	sc := bufio.NewScanner(strings.NewReader(metrics))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "dprop_updates_refused_total{") {
+			var n float64
+			fmt.Sscanf(line[strings.LastIndex(line, " ")+1:], "%g", &n)
+			total += int(n)
+		}
+	}
+	return total
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	if out, _, code := runCmd(t, dpropBin, "version"); code != 0 || !strings.HasPrefix(out, "dprop ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	if _, errOut, code := runCmd(t, dpropBin, "up", "--no-such-flag"); code != 2 || !strings.Contains(errOut, "--help") {
+		t.Errorf("unknown flag: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := runCmd(t, dpropBin, "get", "--url", "http://127.0.0.1:1", "x"); code != 1 || !strings.Contains(errOut, "dprop up") {
+		t.Errorf("no sidecar: exit %d: %s", code, errOut)
+	}
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newRefineCmd() *cobra.Command {
+	var (
+		f   clientFlags
+		key string
+	)
+	cmd := &cobra.Command{
+		Use:   "refine CELL JSON|-",
+		Short: "Merge a value into a cell and print the result",
+		Long: `Publish a lattice value (wire JSON, or - to read it from stdin) as an
+update of a cell. The sidecar merges it, never overwrites, and prints the
+cell's value after the merge (read-your-writes).`,
+		Example: `  dprop refine weather.boston.temp '{"type":"range","min":34,"max":48}'
+  echo '{"type":"flag","value":true}' | dprop refine jobs.done -`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body, err := readJSONArg(args[1], cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			cell, err := f.client().Refine(cmd.Context(), args[0], body, key)
+			if err != nil {
+				return clientError(f.url, err)
+			}
+			return printCell(cmd, f.json, cell)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&key, "idempotency-key", "", "store a retried refine once (becomes the message id)")
+	return cmd
+}

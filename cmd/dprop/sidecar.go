@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/dprop/dprop/broker"
+	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/httpapi"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+)
+
+// Defaults of the sidecar.
+const (
+	defaultHTTP = "127.0.0.1:37767"
+	defaultData = "./dprop-data"
+)
+
+// sidecarFlags configure a replica and its HTTP API, for up and replica.
+type sidecarFlags struct {
+	http           string
+	cells          string
+	prefix         string
+	stream         string
+	streamReplicas int
+}
+
+func (f *sidecarFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.http, "http", defaultHTTP, "address of the HTTP API; loopback by default, any other address exposes the API (it has no authentication)")
+	fl.StringVar(&f.prefix, "prefix", broker.DefaultPrefix, "subject prefix: cell c lives on <prefix>.cell.c")
+	fl.StringVar(&f.stream, "stream", broker.DefaultStreamName, "name of the stream keeping the update log")
+}
+
+// sidecar is a running replica with its HTTP API.
+type sidecar struct {
+	rep    *replica.Replica
+	server *http.Server
+	addr   net.Addr
+	served chan error
+	log    *slog.Logger
+}
+
+// startSidecar starts a replica on nc and serves its HTTP API. It returns
+// once the API listens; the resync goes on in the background.
+func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sidecarFlags) (*sidecar, error) {
+	if err := checkHTTPAddr(log, f.http); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", f.http)
+	if err != nil {
+		return nil, fmt.Errorf("http api: listen on %s: %w", f.http, err)
+	}
+	rep, err := startReplica(ctx, log, nc, replica.Config{
+		Prefix:   f.prefix,
+		Stream:   f.stream,
+		Cells:    f.cells,
+		Logger:   log,
+		Progress: progressReporter(log),
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	api := httpapi.New(rep, httpapi.Options{Logger: log})
+	s := &sidecar{
+		rep:    rep,
+		server: &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},
+		addr:   ln.Addr(),
+		served: make(chan error, 1),
+		log:    log,
+	}
+	go func() { s.served <- s.server.Serve(ln) }()
+	return s, nil
+}
+
+// startReplica starts the replica, waiting for the stream to exist: a
+// sidecar may well start before its brokers.
+func startReplica(ctx context.Context, log *slog.Logger, nc *nats.Conn, cfg replica.Config) (*replica.Replica, error) {
+	cfg.Conn = nc
+	wait := 250 * time.Millisecond
+	for {
+		rep, err := replica.Start(ctx, cfg)
+		if err == nil {
+			return rep, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		log.Warn("replica cannot start yet; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// ensureStream creates the stream if it does not exist (with replicas
+// copies); an existing stream is used as it is.
+func ensureStream(ctx context.Context, nc *nats.Conn, prefix, name string, replicas int) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if _, err := js.Stream(ctx, name); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("stream %s: %w", name, err)
+	}
+	_, err = broker.EnsureStream(ctx, js, broker.StreamConfig{Prefix: prefix, Name: name, Replicas: replicas})
+	return err
+}
+
+// checkHTTPAddr refuses a malformed address and warns when the API is
+// exposed beyond loopback.
+func checkHTTPAddr(log *slog.Logger, addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("--http %q: %v (want host:port)", addr, err)
+	}
+	ip := net.ParseIP(host)
+	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	log.Warn("the HTTP API listens beyond loopback and has no authentication; expose it only on a trusted network", "http", addr)
+	return nil
+}
+
+// wait serves until ctx ends, then shuts down the API and the replica.
+func (s *sidecar) wait(ctx context.Context) error {
+	select {
+	case err := <-s.served:
+		s.rep.Close()
+		return fmt.Errorf("http api: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.server.Shutdown(shutdown)
+	s.rep.Close()
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("http api shutdown: %w", err)
+	}
+	return nil
+}
+
+func validatePattern(p string) error { return replica.ValidatePattern(p) }

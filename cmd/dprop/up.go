@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/dprop/dprop/broker"
+	"github.com/spf13/cobra"
+)
+
+func newUpCmd(g *globals) *cobra.Command {
+	var (
+		data   string
+		listen string
+		sc     sidecarFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start an embedded broker, a replica of every cell and the HTTP API",
+		Long: `Start everything on this machine: an embedded NATS server with JetStream
+(its store under --data), one replica of every cell, and the sidecar HTTP
+API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			srv, err := broker.Start(broker.Config{
+				StoreDir: filepath.Join(data, "broker"),
+				Listen:   listen,
+				Logger:   log.With("component", "broker"),
+			})
+			if err != nil {
+				return fmt.Errorf("broker: %w", err)
+			}
+			defer srv.Shutdown()
+			nc, err := broker.Connect(broker.ConnConfig{URLs: []string{srv.ClientURL()}, Name: "dprop up"}, log)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			if err := ensure(ctx, nc, broker.StreamConfig{Prefix: sc.prefix, Name: sc.stream}); err != nil {
+				return fmt.Errorf("stream: %w", err)
+			}
+			s, err := startSidecar(ctx, log, nc, sc)
+			if err != nil {
+				return err
+			}
+			printUp(cmd.OutOrStdout(), srv.ClientURL(), s.addr, filepath.Join(data, "broker"), sc.prefix)
+			return s.wait(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&data, "data", defaultData, "data directory (the JetStream store lives in DIR/broker)")
+	cmd.Flags().StringVar(&listen, "nats", broker.DefaultListen, "address of the embedded NATS server")
+	sc.register(cmd)
+	return cmd
+}
+
+// printUp tells the user what runs and how to use it.
+func printUp(w io.Writer, natsURL string, httpAddr net.Addr, store, prefix string) {
+	server := ""
+	if natsURL != "nats://"+broker.DefaultListen {
+		server = " -s " + natsURL
+	}
+	api := "http://" + httpAddr.String()
+	cell := "weather.boston.temp"
+	fmt.Fprintf(w, `dprop is up.
+  NATS      %s  (JetStream store in %s)
+  HTTP API  %s
+
+Publish an update with the nats CLI (go install github.com/nats-io/natscli/nats@v0.5.0):
+  nats%s pub %s.cell.%s '{"type":"range","min":34,"max":48}'
+Read the merged cell:
+  curl %s/v1/cells/%s
+  dprop get%s %s
+Stop with Ctrl-C.
+`, natsURL, store, api, server, prefix, cell, api, cell, urlFlag(api), cell)
+}
+
+func urlFlag(api string) string {
+	if api == "http://"+defaultHTTP {
+		return ""
+	}
+	return " --url " + strings.TrimSuffix(api, "/")
+}
