@@ -98,6 +98,9 @@ nats CLI and read with curl or 'dprop get'.`,
 		newUpCmd(g),
 		newBrokerCmd(g),
 		newReplicaCmd(g),
+		newReplayCmd(g),
+		newRestoreCmd(g),
+		newCompactCmd(g),
 		newVersionCmd(),
 	)
 	addClientCommands(root)

@@ -2,15 +2,16 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 
-	"github.com/dprop/dprop/broker"
 	"github.com/spf13/cobra"
 )
 
 func newReplicaCmd(g *globals) *cobra.Command {
 	var (
-		conn broker.ConnConfig
+		nf   natsFlags
 		sc   sidecarFlags
+		data string
 	)
 	cmd := &cobra.Command{
 		Use:   "replica",
@@ -31,11 +32,10 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 					return usagef("--cells: %v", err)
 				}
 			}
-			conn.RetryOnFailedConnect = true
-			if conn.Name == "" {
-				conn.Name = "dprop replica"
+			if data != "" {
+				sc.snapshot = filepath.Join(data, "snapshot.jsonl")
 			}
-			nc, err := broker.Connect(conn, log)
+			nc, err := nf.connect(log, "dprop replica", true)
 			if err != nil {
 				return err
 			}
@@ -51,16 +51,9 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 			return s.wait(ctx)
 		},
 	}
+	nf.register(cmd)
 	fl := cmd.Flags()
-	fl.StringSliceVar(&conn.URLs, "nats-url", []string{broker.DefaultURL}, "NATS server URLs, comma-separated")
-	fl.StringVar(&conn.CredsFile, "creds", "", "NATS credentials file (user JWT and NKey seed)")
-	fl.StringVar(&conn.NKeyFile, "nkey", "", "file holding a user NKey seed")
-	fl.StringVar(&conn.User, "user", "", "NATS user")
-	fl.StringVar(&conn.Password, "password", "", "NATS password")
-	fl.StringVar(&conn.Token, "token", "", "NATS authorization token")
-	fl.StringVar(&conn.CAFile, "tlsca", "", "PEM file of CAs trusted to sign the server's certificate")
-	fl.StringVar(&conn.CertFile, "tlscert", "", "client certificate (PEM), for servers that verify clients")
-	fl.StringVar(&conn.KeyFile, "tlskey", "", "client certificate's key (PEM)")
+	fl.StringVar(&data, "data", "", "directory of the replica's local snapshot (none by default: a restart replays the whole log)")
 	fl.StringVar(&sc.cells, "cells", ">", `cells to hold: a name pattern such as "weather.>"`)
 	fl.IntVar(&sc.streamReplicas, "stream-replicas", 1, "copies of the stream if this replica has to create it: 1 or 3")
 	sc.register(cmd)

@@ -30,6 +30,8 @@ type sidecarFlags struct {
 	prefix         string
 	stream         string
 	streamReplicas int
+	snapshot       string // local snapshot file; "" for none
+	compactEvery   time.Duration
 }
 
 func (f *sidecarFlags) register(cmd *cobra.Command) {
@@ -37,6 +39,7 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.http, "http", defaultHTTP, "address of the HTTP API; loopback by default, any other address exposes the API (it has no authentication)")
 	fl.StringVar(&f.prefix, "prefix", broker.DefaultPrefix, "subject prefix: cell c lives on <prefix>.cell.c")
 	fl.StringVar(&f.stream, "stream", broker.DefaultStreamName, "name of the stream keeping the update log")
+	fl.DurationVar(&f.compactEvery, "compact-every", 0, "compact the log about this often (off by default; see docs/recovery.md)")
 }
 
 // sidecar is a running replica with its HTTP API.
@@ -62,14 +65,16 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 		Prefix:   f.prefix,
 		Stream:   f.stream,
 		Cells:    f.cells,
-		Logger:   log,
-		Progress: progressReporter(log),
+		Logger:       log,
+		Progress:     progressReporter(log),
+		SnapshotPath: f.snapshot,
+		CompactEvery: f.compactEvery,
 	})
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	api := httpapi.New(rep, httpapi.Options{Logger: log})
+	api := httpapi.New(rep, httpapi.Options{Logger: log, Stale: rep.Stale})
 	s := &sidecar{
 		rep:    rep,
 		server: &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},

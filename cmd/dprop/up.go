@@ -47,6 +47,7 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 			if err := ensure(ctx, nc, broker.StreamConfig{Prefix: sc.prefix, Name: sc.stream}); err != nil {
 				return fmt.Errorf("stream: %w", err)
 			}
+			sc.snapshot = filepath.Join(data, "replica", "snapshot.jsonl")
 			s, err := startSidecar(ctx, log, nc, sc)
 			if err != nil {
 				return err
@@ -55,7 +56,7 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 			return s.wait(ctx)
 		},
 	}
-	cmd.Flags().StringVar(&data, "data", defaultData, "data directory (the JetStream store lives in DIR/broker)")
+	cmd.Flags().StringVar(&data, "data", defaultData, "data directory (the JetStream store in DIR/broker, the replica's snapshot in DIR/replica)")
 	cmd.Flags().StringVar(&listen, "nats", broker.DefaultListen, "address of the embedded NATS server")
 	sc.register(cmd)
 	return cmd

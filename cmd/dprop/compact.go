@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/dprop/dprop/replica"
+	"github.com/spf13/cobra"
+)
+
+func newCompactCmd(g *globals) *cobra.Command {
+	var (
+		nf     natsFlags
+		cells  string
+		mode   string
+		prefix string
+		stream string
+	)
+	cmd := &cobra.Command{
+		Use:   "compact [--cells PATTERN] [--mode auto|rollup|checkpoint]",
+		Short: "Shorten the update log to about one message per cell",
+		Long: `Fold the log, then replace each cell's updates by their join, so that a new
+replica's resync grows with the number of cells rather than the length of
+history. Safe while writers write and with several compactors at once: see
+docs/recovery.md. The default mode checkpoints when compacting every cell
+and rolls up a subset.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			m := replica.CompactMode(mode)
+			if mode == "auto" {
+				m = replica.CompactAuto
+			}
+			if m != replica.CompactAuto && m != replica.CompactRollup && m != replica.CompactCheckpoint {
+				return usagef("--mode %q: use auto, rollup or checkpoint", mode)
+			}
+			if err := replica.ValidatePattern(cells); err != nil {
+				return usagef("--cells: %v", err)
+			}
+			nc, err := nf.connect(log, "dprop compact", false)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			ctx := cmd.Context()
+			// The compactor holds every cell when it compacts them all, so
+			// that a checkpoint is possible; otherwise just the subset.
+			rep, err := replica.Start(ctx, replica.Config{Conn: nc, Prefix: prefix, Stream: stream, Cells: cells,
+				Logger: log, Progress: progressReporter(log)})
+			if err != nil {
+				return err
+			}
+			defer rep.Close()
+			select {
+			case <-rep.Ready():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			st, err := rep.Compact(ctx, replica.CompactOptions{Cells: cells, Mode: m})
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d cells, %d compacted, %d skipped, %d written meanwhile (retry later), %d failed, in %v\n",
+				st.Mode, st.Cells, st.RolledUp, st.Skipped, st.Conflicts, st.Failed, st.Took.Round(1e6))
+			return err
+		},
+	}
+	nf.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&cells, "cells", ">", "cells to compact (a pattern)")
+	fl.StringVar(&mode, "mode", "auto", "auto, rollup or checkpoint")
+	fl.StringVar(&prefix, "prefix", replica.DefaultPrefix, "subject prefix of cells")
+	fl.StringVar(&stream, "stream", replica.DefaultStream, "name of the stream keeping the update log")
+	return cmd
+}
