@@ -193,6 +193,17 @@ func (s *Server) WaitJetStream(ctx context.Context) error {
 	}
 }
 
+// JetStreamPeers returns, when this server is the JetStream meta leader
+// of a cluster, the names of the servers it can place stream replicas on:
+// those it has heard from lately, JetStream enabled. On any other server,
+// and on a single server, it returns nil.
+func (s *Server) JetStreamPeers() []string {
+	if !s.ns.JetStreamIsClustered() {
+		return nil
+	}
+	return s.ns.JetStreamClusterPeers()
+}
+
 // storedServerName returns the server name kept in dir, making one up and
 // keeping it there on the first call.
 func storedServerName(dir string) (string, error) {

@@ -1,6 +1,8 @@
 package lattice
 
 import (
+	"encoding/json"
+	"math"
 	"strconv"
 	"testing"
 )
@@ -77,4 +79,94 @@ func BenchmarkDecodeMergeEncode(b *testing.B) {
 			}
 		})
 	}
+}
+
+// The same work with encoding/json, for comparison (docs/performance.md):
+// decode into a struct with a type field, check it, merge. "2pass" is what a
+// registry needs with encoding/json: read the type first, then decode into
+// that type's struct.
+type jsonMax struct {
+	Type  string   `json:"type"`
+	Value *float64 `json:"value"`
+}
+
+type jsonRange struct {
+	Type string   `json:"type"`
+	Min  *float64 `json:"min"`
+	Max  *float64 `json:"max"`
+}
+
+func BenchmarkEncodingJSON(b *testing.B) {
+	maxUpd := []byte(`{"type":"max","value":9}`)
+	rangeUpd := []byte(`{"type":"range","min":31,"max":57}`)
+	b.Run("max", func(b *testing.B) {
+		cur := 7.0
+		b.ReportAllocs()
+		for b.Loop() {
+			var m jsonMax
+			if err := json.Unmarshal(maxUpd, &m); err != nil || m.Type != "max" || m.Value == nil {
+				b.Fatal(err)
+			}
+			_ = math.Max(cur, *m.Value)
+		}
+	})
+	b.Run("max-2pass", func(b *testing.B) {
+		cur := 7.0
+		b.ReportAllocs()
+		for b.Loop() {
+			var t struct {
+				Type string `json:"type"`
+			}
+			if err := json.Unmarshal(maxUpd, &t); err != nil || t.Type != "max" {
+				b.Fatal(err)
+			}
+			var m jsonMax
+			if err := json.Unmarshal(maxUpd, &m); err != nil || m.Value == nil {
+				b.Fatal(err)
+			}
+			_ = math.Max(cur, *m.Value)
+		}
+	})
+	b.Run("range", func(b *testing.B) {
+		lo, hi := 34.0, 48.0
+		b.ReportAllocs()
+		for b.Loop() {
+			var r jsonRange
+			if err := json.Unmarshal(rangeUpd, &r); err != nil || r.Type != "range" || r.Min == nil || r.Max == nil || *r.Min > *r.Max {
+				b.Fatal(err)
+			}
+			_, _ = math.Min(lo, *r.Min), math.Max(hi, *r.Max)
+		}
+	})
+	b.Run("range-2pass", func(b *testing.B) {
+		lo, hi := 34.0, 48.0
+		b.ReportAllocs()
+		for b.Loop() {
+			var t struct {
+				Type string `json:"type"`
+			}
+			if err := json.Unmarshal(rangeUpd, &t); err != nil || t.Type != "range" {
+				b.Fatal(err)
+			}
+			var r jsonRange
+			if err := json.Unmarshal(rangeUpd, &r); err != nil || r.Min == nil || r.Max == nil || *r.Min > *r.Max {
+				b.Fatal(err)
+			}
+			_, _ = math.Min(lo, *r.Min), math.Max(hi, *r.Max)
+		}
+	})
+	b.Run("range+encode", func(b *testing.B) {
+		lo, hi := 34.0, 48.0
+		b.ReportAllocs()
+		for b.Loop() {
+			var r jsonRange
+			if err := json.Unmarshal(rangeUpd, &r); err != nil || r.Type != "range" || r.Min == nil || r.Max == nil || *r.Min > *r.Max {
+				b.Fatal(err)
+			}
+			mn, mx := math.Min(lo, *r.Min), math.Max(hi, *r.Max)
+			if _, err := json.Marshal(jsonRange{Type: "range", Min: &mn, Max: &mx}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -40,7 +40,9 @@ type Contradiction struct {
 
 // NewContradiction returns the contradiction that the given values make
 // together, derived from the named cells. It is how a propagator says that
-// its inputs contradict.
+// its inputs contradict. Give at least one cell in from, or values that
+// disagree: a contradiction that lists no disagreement is refused by Decode,
+// so it could not be read back from a stream.
 func NewContradiction(from []string, values ...Value) *Contradiction {
 	c := &Contradiction{}
 	for _, v := range values {

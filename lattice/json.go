@@ -336,9 +336,11 @@ func (r *reader) object(fs *fields, depth int) error {
 	r.ws()
 	if r.pos >= len(r.data) || r.data[r.pos] != '{' {
 		if r.pos < len(r.data) {
+			start := r.pos
 			if sp, err := r.skip(depth); err == nil {
 				return r.errAt(sp.start, ErrFieldType, "expected an object, got "+kindName(sp.kind))
 			}
+			r.pos = start // report where the value starts, not where skip gave up
 		}
 		return r.syntax("expected an object")
 	}

@@ -127,9 +127,16 @@ func (d *decoder) canonical(dst []byte, sp span) ([]byte, error) {
 		return appendString(dst, r.spanString(sp)), nil
 	case kindNumber:
 		raw := r.data[sp.start:sp.end]
-		if bytes.IndexAny(raw, ".eE") < 0 {
+		if !bytes.ContainsAny(raw, ".eE") {
 			if string(raw) == "-0" {
 				return append(dst, '0'), nil
+			}
+			// An integer is kept as written, but like 1e400 it must be
+			// finite as a float64: more than 309 digits may not be.
+			if len(raw) > 309 {
+				if _, err := r.float(sp); err != nil {
+					return nil, err
+				}
 			}
 			return append(dst, raw...), nil
 		}

@@ -73,8 +73,10 @@ func merge(a, b Value) (Value, bool) {
 
 // Leq reports whether a ⊑ b: b holds at least the information of a, so that
 // merging a into b changes nothing. Values of different types are
-// incomparable (false), except that Nothing is below and a Contradiction
-// above everything.
+// incomparable (false). Nothing is below everything. A Contradiction is above
+// the values whose evidence it already holds, but not above every value:
+// merging another value into it adds that value to its evidence, so
+// Leq(Max{1}, c) is false unless c already says max ≥ 1.
 func Leq(a, b Value) bool {
 	_, changed, err := Merge(b, a)
 	return err == nil && !changed

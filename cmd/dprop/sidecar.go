@@ -62,9 +62,9 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 		return nil, fmt.Errorf("http api: listen on %s: %w", f.http, err)
 	}
 	rep, err := startReplica(ctx, log, nc, replica.Config{
-		Prefix:   f.prefix,
-		Stream:   f.stream,
-		Cells:    f.cells,
+		Prefix:       f.prefix,
+		Stream:       f.stream,
+		Cells:        f.cells,
 		Logger:       log,
 		Progress:     progressReporter(log),
 		SnapshotPath: f.snapshot,

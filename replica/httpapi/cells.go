@@ -14,8 +14,13 @@ import (
 	"github.com/dprop/dprop/replica"
 )
 
-// held checks that cell is a valid name of a cell this replica holds.
+// held checks that cell is a valid name of a cell this replica holds. A bad
+// name is returned as the name's error (wrapping replica.ErrBadName), which
+// reads better for reads than an "update refused".
 func (s *Server) held(cell string) error {
+	if err := replica.ValidateName(cell); err != nil {
+		return err
+	}
 	return s.r.Check(cell, lattice.Nothing{})
 }
 

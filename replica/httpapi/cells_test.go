@@ -2,8 +2,8 @@ package httpapi_test
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -336,6 +336,14 @@ func TestAwait(t *testing.T) {
 	_, err = sc.c.Await(ctxT(t), "weather.boston.temp", []byte(`{"type":"range","min":0,"max":100}`), 10*time.Millisecond)
 	if ae := apiError(t, err); ae.Status != 504 || ae.Reason != httpapi.ReasonTimeout {
 		t.Fatalf("client await timeout: %+v", ae)
+	}
+
+	// Close (as on shutdown) ends waiting reads with 503.
+	waiting := make(chan answer, 1)
+	go func() { waiting <- sc.do(t, "GET", q(`{"type":"range","min":0,"max":100}`, "1m"), "") }()
+	sc.api.Close()
+	if a := (<-waiting).want(t, http.StatusServiceUnavailable); a.header.Get("Retry-After") == "" {
+		t.Fatalf("503 without Retry-After: %v", a.header)
 	}
 }
 

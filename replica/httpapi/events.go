@@ -63,6 +63,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) 
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
 	// Sent at once, so the client knows the watch is in place.
 	buf := []byte(": dprop events for " + pattern + "\nretry: 1000\n\n")
 	for {

@@ -184,6 +184,9 @@ func TestWatchLaterCellAndPattern(t *testing.T) {
 		t.Fatalf("pattern: %+v", ev)
 	}
 	sc.do(t, "GET", "/v1/events?match=weather.>.x", "").want(t, 400)
+	if a := sc.do(t, "HEAD", "/v1/events", "").want(t, 200); a.header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("HEAD of a stream: %v", a.header)
+	}
 }
 
 // A client that leaves ends its stream: the watcher is released and no

@@ -20,14 +20,19 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readyz answers GET /readyz: 200 once the replica has resynced, when it is
-// not stale and every extra check passes; 503 otherwise. The body says how
+// readyz answers GET /readyz: 200 once the replica has resynced, while it
+// runs, is not stale and every extra check passes; 503 otherwise. The body says how
 // far the resync has got either way.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	p := s.r.Progress()
 	rd := Readiness{Resynced: p.Ready, Applied: p.Applied, Target: p.Target, Pending: p.Pending,
 		Cells: p.Cells, Fraction: p.Fraction()}
-	rd.Ready = rd.Resynced
+	select {
+	case <-s.r.Done():
+		rd.Closed = true
+	default:
+	}
+	rd.Ready = rd.Resynced && !rd.Closed
 	if s.opts.Quiescent != nil {
 		q := s.opts.Quiescent()
 		rd.Quiescent = &q

@@ -115,6 +115,9 @@ func TestReadyz(t *testing.T) {
 
 	sc.r.Close()
 	sc.do(t, "GET", "/healthz", "").want(t, 503)
+	if rd := readiness(t, sc.do(t, "GET", "/readyz", "").want(t, 503)); !rd.Closed || rd.Ready {
+		t.Fatalf("closed: %+v", rd)
+	}
 }
 
 // /metrics exposes the replica's counters and the HTTP instruments, with

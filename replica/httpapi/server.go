@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dprop/dprop/replica"
@@ -83,7 +82,6 @@ type Server struct {
 	// ctx ends when Close is called: long requests watch it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	once   sync.Once
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -103,13 +101,16 @@ func New(r *replica.Replica, opts Options) *Server {
 	return s
 }
 
+// route is one endpoint: a method, a path pattern and its handler.
+type route struct {
+	method, path string
+	h            http.HandlerFunc
+}
+
 // routes registers every endpoint, and for each path a fallback that
 // answers 405 to the other methods, and a JSON 404 for every other path.
 func (s *Server) routes(gatherer prometheus.Gatherer) {
-	routes := []struct {
-		method, path string
-		h            http.HandlerFunc
-	}{
+	routes := []route{
 		{http.MethodGet, "/v1/cells/{cell}", s.getCell},
 		{http.MethodPost, "/v1/cells/{cell}", s.refine},
 		{http.MethodGet, "/v1/cells", s.listCells},
@@ -119,10 +120,7 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 		{http.MethodGet, "/readyz", s.readyz},
 	}
 	if gatherer != nil {
-		routes = append(routes, struct {
-			method, path string
-			h            http.HandlerFunc
-		}{http.MethodGet, "/metrics", s.metricsHandler(gatherer)})
+		routes = append(routes, route{http.MethodGet, "/metrics", s.metricsHandler(gatherer)})
 	}
 	allowed := map[string][]string{}
 	var paths []string
@@ -152,13 +150,9 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 // handle registers h under pattern, wrapped: panics are recovered as 500,
 // Dprop-Stale is set, and the request is counted under the pattern.
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
-	route := pattern
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		if s.stale() {
-			sw.Header().Set(HeaderStale, "true")
-		}
 		defer func() {
 			p := recover()
 			if p != nil && p != http.ErrAbortHandler {
@@ -169,11 +163,14 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 					p = http.ErrAbortHandler // the answer is cut: drop the connection
 				}
 			}
-			s.metrics.observe(route, r.Method, sw.status(), time.Since(start))
+			s.metrics.observe(pattern, r.Method, sw.status(), time.Since(start))
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
 		}()
+		if s.stale() {
+			sw.Header().Set(HeaderStale, "true")
+		}
 		h(sw, r)
 	}))
 }
@@ -188,12 +185,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Close ends the server's event streams and threshold reads (the clients
-// see the stream end, or a 503). Requests that arrive afterwards are still
-// served; Close is meant to be registered with
-// http.Server.RegisterOnShutdown. It is safe to call more than once.
+// Close ends the server's event streams and threshold reads: streams end
+// (after the current values, for streams opened later) and waiting reads
+// answer 503. Other requests are still served. Register Close with
+// http.Server.RegisterOnShutdown, so that Shutdown need not wait for long
+// requests. It is safe to call more than once.
 func (s *Server) Close() {
-	s.once.Do(s.cancel)
+	s.cancel()
 }
 
 // bound returns a context that ends with the request, on Close, or after d

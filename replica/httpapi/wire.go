@@ -72,8 +72,8 @@ type Event struct {
 
 // Readiness is the body of GET /readyz.
 type Readiness struct {
-	// Ready is the overall answer: the replica has resynced, is not stale
-	// and every extra check passes.
+	// Ready is the overall answer: the replica has resynced, runs, is not
+	// stale and every extra check passes.
 	Ready bool `json:"ready"`
 	// Resynced reports whether the replica has folded everything that was
 	// in the stream when it started.
@@ -83,6 +83,8 @@ type Readiness struct {
 	Pending  uint64  `json:"pending"`
 	Cells    int     `json:"cells"`
 	Fraction float64 `json:"fraction"`
+	// Closed is true once the replica has been closed.
+	Closed bool `json:"closed,omitempty"`
 	// Quiescent is present when the server was given Options.Quiescent.
 	Quiescent *bool `json:"quiescent,omitempty"`
 	// Stale is present when the server was given Options.Stale.
