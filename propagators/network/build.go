@@ -1,0 +1,72 @@
+package network
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/propagators"
+)
+
+// Built is what a replica needs to run (part of) a network.
+type Built struct {
+	// Propagators are the selected propagators, in file order.
+	Propagators []propagators.Propagator
+	// Types maps every declared cell (selected or not) to its type, for the
+	// replica to enforce.
+	Types map[string]string
+	// Initial maps the cells declared with a value to that value, for the
+	// replica to refine them with at start (merging makes it harmless for
+	// several replicas to do so).
+	Initial map[string]lattice.Value
+}
+
+// Build checks the network (returning its Problems if any) and returns its
+// propagators. With no selectors, all of them; otherwise those whose group or
+// name equals one of the selectors, so that two hosts can split one network
+// (a propagator without a group is selected only by name). A selector that
+// matches nothing is an error, to catch typos.
+func (n *Network) Build(selectors ...string) (*Built, error) {
+	if err := n.Check(); err != nil {
+		return nil, err
+	}
+	b := &Built{Types: map[string]string{}, Initial: map[string]lattice.Value{}}
+	for _, c := range n.Cells {
+		b.Types[c.Name] = c.Type
+		if c.Value != nil {
+			b.Initial[c.Name] = c.Value
+		}
+	}
+	used := map[string]bool{}
+	for _, bp := range n.built {
+		if len(selectors) == 0 {
+			b.Propagators = append(b.Propagators, bp.p)
+			continue
+		}
+		for _, s := range selectors {
+			if s == bp.p.Name() || (bp.decl.Group != "" && s == bp.decl.Group) {
+				used[s] = true
+				b.Propagators = append(b.Propagators, bp.p)
+				break
+			}
+		}
+	}
+	for _, s := range selectors {
+		if !used[s] {
+			return nil, fmt.Errorf("network %s: selector %q names no group or propagator (groups: %v)", n.File, s, n.Groups())
+		}
+	}
+	return b, nil
+}
+
+// Groups returns the groups the propagators are labelled with, sorted.
+func (n *Network) Groups() []string {
+	set := map[string]bool{}
+	for _, d := range n.Propagators {
+		if d.Group != "" {
+			set[d.Group] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
