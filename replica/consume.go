@@ -130,6 +130,9 @@ func (r *Replica) handle(msg jetstream.Msg) {
 	case res.Err != nil:
 		r.logRefusal(res)
 	case res.Changed:
+		if r.rt != nil {
+			r.rt.Changed(ev.Cell)
+		}
 		if r.cfg.OnChange != nil {
 			r.cfg.OnChange(ev)
 		}

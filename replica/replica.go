@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/propagators"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -68,6 +69,14 @@ type Config struct {
 	// CompactEvery, if positive, compacts every held cell about this often
 	// (see Compact), once the replica is ready. Off by default.
 	CompactEvery time.Duration
+	// Propagators run in this replica once it is ready, woken by every real
+	// change of their inputs (local or remote). Their outputs must be held
+	// by the replica. Initial values (a network's constants) are refined
+	// first; a cell that already knows them does not change.
+	Propagators       []propagators.Propagator
+	Initial           map[string]lattice.Value
+	PropagatorWorkers int                     // default: the runtime's
+	OnPropagatorEvent func(propagators.Event) // failures; must not block
 	// OnChange, if set, is called synchronously for every real change of a
 	// cell, in stream order, before a Refine waiting for that change
 	// returns. It must be quick and must not block (the propagator runtime
@@ -166,6 +175,9 @@ type Replica struct {
 	ready   chan struct{}
 	isReady atomic.Bool
 
+	rt          *propagators.Runtime // nil without propagators
+	initialDone atomic.Bool
+
 	cons          jetstream.ConsumeContext // guarded by mu
 	streamCreated time.Time                // guarded by mu
 	snap          snapState                // guarded by mu
@@ -212,6 +224,9 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 	r.filter = r.subjects.Subject(cfg.Cells)
 	if cfg.SnapshotPath != "" {
 		r.loadSnapshot()
+	}
+	if err := r.startNetwork(); err != nil {
+		return nil, err
 	}
 	r.bg.Add(1)
 	go func() {
@@ -463,6 +478,9 @@ func (r *Replica) Await(ctx context.Context, cell string, threshold lattice.Valu
 func (r *Replica) Close() error {
 	var err error
 	r.once.Do(func() {
+		if r.rt != nil {
+			r.rt.Close()
+		}
 		r.mu.Lock()
 		close(r.closed)
 		if r.cons != nil {

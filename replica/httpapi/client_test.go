@@ -35,7 +35,7 @@ func TestClient(t *testing.T) {
 	if err != nil || again.Seq != got.Seq || again.Updates != 1 {
 		t.Fatalf("retried refine: %+v %v", again, err)
 	}
-	if ev := nextEvent(t, w.events); ev.Cell != cell || string(ev.Value) != day1 || ev.ETag != got.ETag || ev.Seq != 1 {
+	if ev := w.next(t); ev.Cell != cell || string(ev.Value) != day1 || ev.ETag != got.ETag || ev.Seq != 1 {
 		t.Fatalf("event %+v", ev)
 	}
 	for _, day := range []string{day2, `{"type":"range","min":33,"max":36}`, `{"type":"range","min":31,"max":42}`, `{"type":"range","min":31,"max":57}`} {

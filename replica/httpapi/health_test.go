@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/dprop/dprop/broker/brokertest"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
 	"github.com/dprop/dprop/replica/httpapi"
@@ -30,14 +31,11 @@ func readiness(t *testing.T, a answer) httpapi.Readiness {
 // answer is marked stale.
 func TestReadyz(t *testing.T) {
 	srv := runBroker(t)
-	nc := connect(t, srv.ClientURL())
+	js := brokertest.JetStream(t, connect(t, srv.ClientURL()))
 	for i := range 3 {
-		if err := nc.Publish(fmt.Sprintf("dprop.cell.c%d", i), lattice.Encode(lattice.Max{Value: 1})); err != nil {
+		if _, err := js.Publish(ctxT(t), fmt.Sprintf("dprop.cell.c%d", i), lattice.Encode(lattice.Max{Value: 1})); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
 	}
 	// The replica's first change blocks until release: its resync stops
 	// after folding sequence 1 of 3, deterministically.

@@ -1,0 +1,145 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/propagators"
+)
+
+// This file runs a propagator network in a replica: the replica is the
+// runtime's Cells, tells it of every real change from its fold, starts it
+// once the resync is complete, and publishes the network's initial values
+// (its constants) first.
+
+// cellsAdapter is the replica as the runtime's Cells.
+type cellsAdapter struct{ r *Replica }
+
+func (a cellsAdapter) Value(cell string) lattice.Value { return a.r.Value(cell) }
+
+func (a cellsAdapter) Refine(ctx context.Context, cell string, v lattice.Value) (lattice.Value, error) {
+	c, err := a.r.Refine(ctx, cell, v)
+	if err != nil {
+		return nil, err
+	}
+	return c.Value, nil
+}
+
+var _ propagators.Cells = cellsAdapter{}
+
+// startNetwork builds the runtime (before the consumer starts, so that no
+// change is missed) and arranges for it to run once the replica is ready.
+func (r *Replica) startNetwork() error {
+	if len(r.cfg.Propagators) == 0 && len(r.cfg.Initial) == 0 {
+		r.initialDone.Store(true)
+		return nil
+	}
+	for cell, v := range r.cfg.Initial {
+		if err := r.core.Check(cell, v); err != nil {
+			return fmt.Errorf("replica: initial value of %q: %w", cell, err)
+		}
+		if !Match(r.cfg.Cells, cell) {
+			return fmt.Errorf("replica: initial value of %q: %w (it holds %q)", cell, ErrNotHeld, r.cfg.Cells)
+		}
+	}
+	for _, p := range r.cfg.Propagators {
+		for _, out := range p.Outputs() {
+			if !Match(r.cfg.Cells, out) {
+				return fmt.Errorf("replica: propagator %q refines %q: %w (it holds %q)", p.Name(), out, ErrNotHeld, r.cfg.Cells)
+			}
+		}
+	}
+	if len(r.cfg.Propagators) > 0 {
+		rt, err := propagators.New(cellsAdapter{r}, r.cfg.Propagators, propagators.Config{
+			Workers: r.cfg.PropagatorWorkers,
+			Logger:  r.log,
+			OnEvent: r.cfg.OnPropagatorEvent,
+		})
+		if err != nil {
+			return fmt.Errorf("replica: %w", err)
+		}
+		r.rt = rt
+	}
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		select {
+		case <-r.ready:
+		case <-r.closed:
+			return
+		}
+		r.publishInitial()
+		if r.rt != nil {
+			r.rt.Start()
+		}
+	}()
+	return nil
+}
+
+// publishInitial refines the network's constants, retrying until each is
+// folded or the replica closes. A constant the cell already knows costs
+// nothing.
+func (r *Replica) publishInitial() {
+	defer r.initialDone.Store(true)
+	for cell, v := range r.cfg.Initial {
+		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+			if lattice.Leq(v, r.Value(cell)) {
+				break
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, err := r.Refine(ctx, cell, v)
+			cancel()
+			if err == nil {
+				break
+			}
+			r.log.Warn("initial value not published yet; retrying", "cell", cell, "err", err, "retry_in", wait)
+			select {
+			case <-r.closed:
+				return
+			case <-time.After(wait):
+			}
+		}
+	}
+}
+
+// Quiescent reports whether the replica is ready, its network's initial
+// values are published, and no propagator has work queued or running or a
+// refinement in flight: the network has settled, as far as this replica
+// can tell (other hosts may still be working).
+func (r *Replica) Quiescent() bool {
+	return r.IsReady() && r.initialDone.Load() && (r.rt == nil || r.rt.Quiescent())
+}
+
+// WaitQuiescent waits until Quiescent holds or ctx ends.
+func (r *Replica) WaitQuiescent(ctx context.Context) error {
+	select {
+	case <-r.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.closed:
+		return ErrClosed
+	}
+	for !r.initialDone.Load() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.closed:
+			return ErrClosed
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if r.rt == nil {
+		return nil
+	}
+	return r.rt.WaitQuiescent(ctx)
+}
+
+// PropagatorStats returns the runtime's counters (zero without a network).
+func (r *Replica) PropagatorStats() propagators.Stats {
+	if r.rt == nil {
+		return propagators.Stats{}
+	}
+	return r.rt.Stats()
+}
