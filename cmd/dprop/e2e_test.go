@@ -292,3 +292,52 @@ func TestVersionAndUsage(t *testing.T) {
 		t.Errorf("no sidecar: exit %d: %s", code, errOut)
 	}
 }
+
+// The temperature network with dprop up --network, then the log tools:
+// replay to a file, compact, restore.
+func TestEndToEndNetworkAndLog(t *testing.T) {
+	data := t.TempDir()
+	natsAddr, httpAddr := freePort(t), freePort(t)
+	natsURL, api := "nats://"+natsAddr, "http://"+httpAddr
+	startDprop(t, "up", "--data", data, "--nats", natsAddr, "--http", httpAddr,
+		"--network", filepath.Join("..", "..", "testdata", "networks", "temperature.yaml"))
+	waitUntil(t, "dprop up to be ready", func() bool {
+		code, _, _ := httpGet(t, api+"/readyz")
+		return code == http.StatusOK
+	})
+	for _, day := range []string{`{"type":"range","min":34,"max":48}`, `{"type":"range","min":31,"max":57}`} {
+		if _, errOut, code := runCmd(t, natsBin, "-s", natsURL, "pub", "dprop.cell.weather.boston.temp_f", day); code != 0 {
+			t.Fatalf("nats pub: %s", errOut)
+		}
+	}
+	var celsius string
+	waitUntil(t, "the Celsius range", func() bool {
+		out, _, _ := runCmd(t, dpropBin, "get", "--url", api, "weather.boston.temp_c")
+		celsius = strings.TrimSpace(out)
+		return strings.Contains(celsius, `"min":-0.55`) && strings.Contains(celsius, `"max":13.88`)
+	})
+	if out, _, code := runCmd(t, dpropBin, "network", "check", filepath.Join("..", "..", "testdata", "networks", "temperature.yaml")); code != 0 || !strings.Contains(out, "ok") {
+		t.Errorf("network check: %d %s", code, out)
+	}
+
+	snap := filepath.Join(t.TempDir(), "now.jsonl")
+	out, errOut, code := runCmd(t, dpropBin, "replay", "--nats-url", natsURL, "--out", snap)
+	if code != 0 || !strings.Contains(out, "wrote 2 cells") {
+		t.Fatalf("replay: %d %s %s", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(snap); !strings.Contains(string(b), `"cell":"weather.boston.temp_c"`) {
+		t.Errorf("snapshot file:\n%s", b)
+	}
+	out, errOut, code = runCmd(t, dpropBin, "compact", "--nats-url", natsURL)
+	if code != 0 || !strings.Contains(out, "checkpoint: 2 cells, 2 compacted") {
+		t.Fatalf("compact: %d %s %s", code, out, errOut)
+	}
+	out, errOut, code = runCmd(t, dpropBin, "restore", "--nats-url", natsURL, snap)
+	if code != 0 || !strings.Contains(out, "restored 2 of 2 cells") {
+		t.Fatalf("restore: %d %s %s", code, out, errOut)
+	}
+	after, _, _ := runCmd(t, dpropBin, "get", "--url", api, "weather.boston.temp_c")
+	if strings.TrimSpace(after) != celsius {
+		t.Errorf("after compaction and restore: %s, want %s", after, celsius)
+	}
+}

@@ -101,6 +101,7 @@ nats CLI and read with curl or 'dprop get'.`,
 		newReplayCmd(g),
 		newRestoreCmd(g),
 		newCompactCmd(g),
+		newNetworkCmd(),
 		newVersionCmd(),
 	)
 	addClientCommands(root)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dprop/dprop/broker"
+	"github.com/dprop/dprop/propagators/network"
 	"github.com/dprop/dprop/replica"
 	"github.com/dprop/dprop/replica/httpapi"
 	"github.com/nats-io/nats.go"
@@ -32,6 +33,8 @@ type sidecarFlags struct {
 	streamReplicas int
 	snapshot       string // local snapshot file; "" for none
 	compactEvery   time.Duration
+	network        string
+	propagators    []string
 }
 
 func (f *sidecarFlags) register(cmd *cobra.Command) {
@@ -40,6 +43,41 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.prefix, "prefix", broker.DefaultPrefix, "subject prefix: cell c lives on <prefix>.cell.c")
 	fl.StringVar(&f.stream, "stream", broker.DefaultStreamName, "name of the stream keeping the update log")
 	fl.DurationVar(&f.compactEvery, "compact-every", 0, "compact the log about this often (off by default; see docs/recovery.md)")
+	fl.StringVar(&f.network, "network", "", "network file declaring cells and propagators to run (see docs/networks.md)")
+	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
+}
+
+// loadNetwork reads the network file, if any, into the replica's config.
+func (f *sidecarFlags) loadNetwork(log *slog.Logger, cfg *replica.Config) error {
+	if f.network == "" {
+		if len(f.propagators) > 0 {
+			return usagef("--propagators needs --network")
+		}
+		return nil
+	}
+	n, err := network.Load(f.network)
+	if err != nil {
+		return err
+	}
+	var selectors []string
+	none := len(f.propagators) == 1 && f.propagators[0] == "none"
+	if !none {
+		selectors = f.propagators
+	}
+	b, err := n.Build(selectors...)
+	if err != nil {
+		return fmt.Errorf("network %s: %w", f.network, err)
+	}
+	cfg.Declared, cfg.Initial = b.Types, b.Initial
+	if !none {
+		cfg.Propagators = b.Propagators
+	}
+	names := make([]string, len(cfg.Propagators))
+	for i, p := range cfg.Propagators {
+		names[i] = p.Name()
+	}
+	log.Info("network loaded", "file", f.network, "cells", len(b.Types), "propagators", names)
+	return nil
 }
 
 // sidecar is a running replica with its HTTP API.
@@ -61,7 +99,8 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 	if err != nil {
 		return nil, fmt.Errorf("http api: listen on %s: %w", f.http, err)
 	}
-	rep, err := startReplica(ctx, log, nc, replica.Config{
+	cfg := replica.Config{
+		Conn:         nc,
 		Prefix:       f.prefix,
 		Stream:       f.stream,
 		Cells:        f.cells,
@@ -69,12 +108,17 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 		Progress:     progressReporter(log),
 		SnapshotPath: f.snapshot,
 		CompactEvery: f.compactEvery,
-	})
+	}
+	if err := f.loadNetwork(log, &cfg); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	rep, err := replica.Start(ctx, cfg)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	api := httpapi.New(rep, httpapi.Options{Logger: log, Stale: rep.Stale})
+	api := httpapi.New(rep, httpapi.Options{Logger: log, Stale: rep.Stale, Quiescent: rep.Quiescent})
 	s := &sidecar{
 		rep:    rep,
 		server: &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},
@@ -84,29 +128,6 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 	}
 	go func() { s.served <- s.server.Serve(ln) }()
 	return s, nil
-}
-
-// startReplica starts the replica, waiting for the stream to exist: a
-// sidecar may well start before its brokers.
-func startReplica(ctx context.Context, log *slog.Logger, nc *nats.Conn, cfg replica.Config) (*replica.Replica, error) {
-	cfg.Conn = nc
-	wait := 250 * time.Millisecond
-	for {
-		rep, err := replica.Start(ctx, cfg)
-		if err == nil {
-			return rep, nil
-		}
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		log.Warn("replica cannot start yet; retrying", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
 }
 
 // ensureStream creates the stream if it does not exist (with replicas

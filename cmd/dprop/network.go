@@ -1,0 +1,54 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dprop/dprop/propagators/network"
+	"github.com/spf13/cobra"
+)
+
+func newNetworkCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "network",
+		Short: "Work with network files (cells and propagators)",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check FILE",
+		Short: "Validate a network file and report every problem with its position",
+		Long: `Check a network file: unknown cells or kinds, wrong arity, missing or invalid
+parameters, type mismatches, bad names, duplicates. Every problem is
+reported as FILE:LINE:COLUMN: message; the exit status is 1 if there is any.`,
+		Example: `  dprop network check testdata/networks/temperature.yaml`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := network.Load(args[0])
+			if err != nil {
+				return err
+			}
+			if err := n.Check(); err != nil {
+				var ps network.Problems
+				if errors.As(err, &ps) {
+					for _, p := range ps {
+						fmt.Fprintln(cmd.ErrOrStderr(), p.String())
+					}
+					return exitError{code: exitFailure, msg: fmt.Sprintf("%s: %d problem(s)", args[0], len(ps))}
+				}
+				return err
+			}
+			b, err := n.Build()
+			if err != nil {
+				return err
+			}
+			groups := n.Groups()
+			desc := ""
+			if len(groups) > 0 {
+				desc = " (groups: " + strings.Join(groups, ", ") + ")"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d cells, %d propagators%s\n", args[0], len(b.Types), len(b.Propagators), desc)
+			return nil
+		},
+	})
+	return cmd
+}
