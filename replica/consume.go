@@ -117,26 +117,28 @@ func (r *Replica) handle(msg jetstream.Msg) {
 	seq := meta.Sequence.Stream
 	m := Message{Subject: msg.Subject(), Seq: seq, Data: msg.Data()}
 	m.Rollup = isRollup(msg)
+	// Watchers and the propagator runtime learn of a change under the fold
+	// lock (neither blocks), so a Watch registered with current values sees
+	// each change exactly once, and a reader that sees the new value knows
+	// the runtime has been told.
 	r.mu.Lock()
 	res := r.core.ApplyMessage(m)
 	var ev Event
 	if res.Changed {
 		st := r.core.cells[res.Cell]
 		ev = Event{Cell: res.Cell, Value: res.Value, Type: st.typ, Seq: seq, ETag: formatETag(st.etag)}
-	}
-	r.mu.Unlock()
-	r.pending.Store(meta.NumPending)
-	switch {
-	case res.Err != nil:
-		r.logRefusal(res)
-	case res.Changed:
 		if r.rt != nil {
 			r.rt.Changed(ev.Cell)
 		}
-		if r.cfg.OnChange != nil {
-			r.cfg.OnChange(ev)
-		}
 		r.watchers.notify(ev)
+	}
+	r.mu.Unlock()
+	r.pending.Store(meta.NumPending)
+	if res.Err != nil {
+		r.logRefusal(res)
+	}
+	if res.Changed && r.cfg.OnChange != nil {
+		r.cfg.OnChange(ev)
 	}
 	r.wake(seq, res.Err)
 	if !r.isReady.Load() && (seq >= r.target.Load() || meta.NumPending == 0) {
@@ -184,11 +186,28 @@ func (r *Replica) reportProgress() {
 	}
 }
 
-// wake releases the Refine calls waiting for sequences up to seq; the one
-// waiting for exactly seq learns whether its update was refused.
+// recentRefusals bounds how many refusals wake remembers for Refine calls
+// that come to wait after the fact.
+const recentRefusals = 4096
+
+// wake marks seq as done (folded and announced) and releases the Refine
+// calls waiting for sequences up to it; the one waiting for exactly seq
+// learns whether its update was refused.
 func (r *Replica) wake(seq uint64, err error) {
 	r.waitMu.Lock()
 	defer r.waitMu.Unlock()
+	r.done = max(r.done, seq)
+	if err != nil {
+		if r.refusedAt == nil {
+			r.refusedAt = make(map[uint64]error)
+		}
+		r.refusedAt[seq] = err
+		r.refusedOrder = append(r.refusedOrder, seq)
+		if len(r.refusedOrder) > recentRefusals {
+			delete(r.refusedAt, r.refusedOrder[0])
+			r.refusedOrder = r.refusedOrder[1:]
+		}
+	}
 	if len(r.waiters) == 0 {
 		return
 	}
@@ -207,15 +226,14 @@ func (r *Replica) wake(seq uint64, err error) {
 	r.waiters = keep
 }
 
-// waitFolded waits until the stream sequence seq has been folded.
+// waitFolded waits until the stream sequence seq has been folded and its
+// change announced, and returns its refusal, if it was refused.
 func (r *Replica) waitFolded(ctx context.Context, seq uint64) error {
 	r.waitMu.Lock()
-	r.mu.RLock()
-	done := r.core.LastSeq() >= seq
-	r.mu.RUnlock()
-	if done {
+	if r.done >= seq {
+		err := r.refusedAt[seq]
 		r.waitMu.Unlock()
-		return nil
+		return err
 	}
 	w := &waiter{seq: seq, done: make(chan error, 1)}
 	r.waiters = append(r.waiters, w)

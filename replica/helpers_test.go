@@ -106,3 +106,18 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// brokertestStream returns the DPROP stream's last sequence.
+func brokertestStream(t testing.TB, nc *nats.Conn) (uint64, error) {
+	t.Helper()
+	js := brokertest.JetStream(t, nc)
+	s, err := js.Stream(ctxT(t), "DPROP")
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctxT(t))
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
+}

@@ -304,3 +304,44 @@ func TestReadyOnEmptyStream(t *testing.T) {
 		t.Errorf("progress %+v", p)
 	}
 }
+
+// A refine that passed the replica's check but was refused in stream order
+// (another writer fixed the cell's type first) returns the refusal.
+func TestRefineRefusedInStreamOrder(t *testing.T) {
+	srv := runBroker(t)
+	url := srv.ClientURL()
+	gate := make(chan struct{})
+	blocked := make(chan struct{}, 1)
+	r := startReplica(t, url, func(c *replica.Config) {
+		c.OnChange = func(ev replica.Event) {
+			if ev.Cell == "gate" {
+				blocked <- struct{}{}
+				<-gate
+			}
+		}
+	})
+	nc := connect(t, url)
+	ctx := ctxT(t)
+	// Hold the fold on the gate cell, then let another writer type x as a
+	// flag behind it: the replica has not seen that when it checks.
+	nc.Publish("dprop.cell.gate", []byte(`{"type":"flag","value":true}`))
+	<-blocked
+	nc.Publish("dprop.cell.x", []byte(`{"type":"flag","value":true}`))
+	nc.Flush()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Refine(ctx, "x", lattice.Max{Value: 1})
+		done <- err
+	}()
+	waitFor(t, "the refine to be stored", func() bool {
+		s, _ := brokertestStream(t, nc)
+		return s >= 3
+	})
+	close(gate)
+	if err := <-done; !errors.Is(err, replica.ErrTypeMismatch) {
+		t.Errorf("refine refused in stream order returned %v, want ErrTypeMismatch", err)
+	}
+	if got := enc(r.Value("x")); got != `{"type":"flag","value":true}` {
+		t.Errorf("x = %s", got)
+	}
+}

@@ -46,6 +46,7 @@ func (r *Replica) loadSnapshot() {
 	}
 	r.core.lastSeq = h.Seq
 	r.startAt = h.Seq
+	r.done = h.Seq
 	r.snap = snapState{loaded: true, header: h, written: h.Seq}
 	r.stale.Store(true)
 	r.log.Info("local snapshot loaded", "path", path, "cells", len(cells), "seq", h.Seq, "written", h.Written)
@@ -87,6 +88,9 @@ func (r *Replica) checkSnapshotStream(info *jetstream.StreamInfo) {
 		"snapshot_seq", h.Seq, "stream_last_seq", info.State.LastSeq, "kept_as", kept)
 	r.core = NewCore(r.cfg.Prefix, r.cfg.Declared, r.cfg.Limits)
 	r.startAt = 0
+	r.waitMu.Lock()
+	r.done = 0
+	r.waitMu.Unlock()
 	r.snap = snapState{}
 	r.stale.Store(false)
 }

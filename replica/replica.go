@@ -79,8 +79,7 @@ type Config struct {
 	OnPropagatorEvent func(propagators.Event) // failures; must not block
 	// OnChange, if set, is called synchronously for every real change of a
 	// cell, in stream order, before a Refine waiting for that change
-	// returns. It must be quick and must not block (the propagator runtime
-	// marks work here).
+	// returns. It must be quick; while it runs, folding waits.
 	OnChange func(Event)
 }
 
@@ -166,8 +165,11 @@ type Replica struct {
 
 	watchers watchers
 
-	waitMu  sync.Mutex
-	waiters []*waiter
+	waitMu       sync.Mutex
+	waiters      []*waiter
+	done         uint64           // last sequence folded and announced
+	refusedAt    map[uint64]error // recent refusals, by sequence
+	refusedOrder []uint64
 
 	target  atomic.Uint64
 	startAt uint64 // guarded by mu

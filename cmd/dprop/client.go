@@ -33,7 +33,7 @@ func (f *clientFlags) client() *httpapi.Client { return httpapi.NewClient(f.url,
 
 // addClientCommands adds the commands that use a sidecar's HTTP API.
 func addClientCommands(root *cobra.Command) {
-	root.AddCommand(newGetCmd(), newRefineCmd(), newWatchCmd(), newCellsCmd())
+	root.AddCommand(newGetCmd(), newRefineCmd(), newWatchCmd(), newCellsCmd(), newHistoryCmd())
 }
 
 // clientError turns an API or connection error into a message that says

@@ -320,8 +320,13 @@ func TestEndToEndNetworkAndLog(t *testing.T) {
 		t.Errorf("network check: %d %s", code, out)
 	}
 
+	out, errOut, code := runCmd(t, dpropBin, "history", "--url", api, "weather.boston.temp_f")
+	if code != 0 || strings.Count(out, "\n") != 3 || !strings.Contains(out, `{"type":"range","min":31,"max":57}`) {
+		t.Errorf("history: %d %s %s", code, out, errOut)
+	}
+
 	snap := filepath.Join(t.TempDir(), "now.jsonl")
-	out, errOut, code := runCmd(t, dpropBin, "replay", "--nats-url", natsURL, "--out", snap)
+	out, errOut, code = runCmd(t, dpropBin, "replay", "--nats-url", natsURL, "--out", snap)
 	if code != 0 || !strings.Contains(out, "wrote 2 cells") {
 		t.Fatalf("replay: %d %s %s", code, out, errOut)
 	}

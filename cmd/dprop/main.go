@@ -102,6 +102,8 @@ nats CLI and read with curl or 'dprop get'.`,
 		newRestoreCmd(g),
 		newCompactCmd(g),
 		newNetworkCmd(),
+		newProbeCmd(),
+		newFeedCmd(),
 		newVersionCmd(),
 	)
 	addClientCommands(root)

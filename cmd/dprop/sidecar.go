@@ -126,6 +126,7 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 		served: make(chan error, 1),
 		log:    log,
 	}
+	s.server.RegisterOnShutdown(api.Close) // end event streams, so Shutdown need not wait for them
 	go func() { s.served <- s.server.Serve(ln) }()
 	return s, nil
 }

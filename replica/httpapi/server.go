@@ -115,6 +115,7 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 		{http.MethodPost, "/v1/cells/{cell}", s.refine},
 		{http.MethodGet, "/v1/cells", s.listCells},
 		{http.MethodGet, "/v1/cells/{cell}/events", s.cellEvents},
+		{http.MethodGet, "/v1/cells/{cell}/history", s.history},
 		{http.MethodGet, "/v1/events", s.patternEvents},
 		{http.MethodGet, "/healthz", s.healthz},
 		{http.MethodGet, "/readyz", s.readyz},
