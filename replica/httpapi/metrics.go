@@ -117,11 +117,22 @@ var (
 		"1 once the replica has resynced, else 0.", nil, nil)
 	descApplied = prometheus.NewDesc("dprop_applied_sequence",
 		"Stream sequence of the last message folded.", nil, nil)
+	descFires = prometheus.NewDesc("dprop_propagator_runs_total",
+		"Propagator runs.", nil, nil)
+	descPublished = prometheus.NewDesc("dprop_propagator_refinements_total",
+		"Refinements published by propagators.", nil, nil)
+	descSuppressed = prometheus.NewDesc("dprop_propagator_suppressed_total",
+		"Propagator refinements not published because they added nothing.", nil, nil)
+	descFailures = prometheus.NewDesc("dprop_propagator_failures_total",
+		"Failed propagator runs and refinements, by kind (error or panic).", []string{"kind"}, nil)
+	descQuiescent = prometheus.NewDesc("dprop_quiescent",
+		"1 when no propagator has work queued or running and no refinement is in flight, else 0.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *replicaCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFolded, descRefused, descCells, descFraction, descPending, descReady, descApplied} {
+	for _, d := range []*prometheus.Desc{descFolded, descRefused, descCells, descFraction, descPending, descReady, descApplied,
+		descFires, descPublished, descSuppressed, descFailures, descQuiescent} {
 		ch <- d
 	}
 }
@@ -151,4 +162,15 @@ func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.Pending))
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
 	ch <- prometheus.MustNewConstMetric(descApplied, prometheus.GaugeValue, float64(st.Applied))
+	ps := c.r.PropagatorStats()
+	quiescent := 0.0
+	if c.r.Quiescent() {
+		quiescent = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descFires, prometheus.CounterValue, float64(ps.Fires))
+	ch <- prometheus.MustNewConstMetric(descPublished, prometheus.CounterValue, float64(ps.Published))
+	ch <- prometheus.MustNewConstMetric(descSuppressed, prometheus.CounterValue, float64(ps.Suppressed))
+	ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(ps.Failures-ps.Panics), "error")
+	ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(ps.Panics), "panic")
+	ch <- prometheus.MustNewConstMetric(descQuiescent, prometheus.GaugeValue, quiescent)
 }
