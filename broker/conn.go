@@ -123,6 +123,10 @@ func (c *ConnConfig) validate() error {
 // reconnects and asynchronous errors (such as permission violations) to
 // logger, which may be nil. The caller closes the connection (Drain or
 // Close).
+//
+// Publishes made while disconnected are buffered and sent on reconnect,
+// but a request whose reply was due when the connection broke gets none:
+// give requests (JetStream calls included) a timeout and try them again.
 func Connect(cfg ConnConfig, logger *slog.Logger) (*nats.Conn, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

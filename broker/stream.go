@@ -163,43 +163,91 @@ func (e *IncompatibleStreamError) Is(target error) bool { return target == ErrIn
 // nothing. Several processes may call it at once: the ones that lose the
 // race to create the stream use the winner's.
 //
-// In a cluster, JetStream answers only once a meta leader is elected
-// (see Server.WaitJetStream); until then EnsureStream fails, and ctx bounds
-// how long it waits for an answer.
+// Each request to JetStream gets a few seconds; one that goes unanswered
+// (lost while a client reconnects or a leader moves), or that a cluster
+// answers with "temporarily unavailable", is tried again until ctx ends.
+// Other errors, such as a cluster too small for cfg.Replicas, are
+// returned at once.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("broker: stream: %w", err)
 	}
 	want := cfg.jetStreamConfig()
-	// A stream created by another process between our look-up and our
-	// create shows up as "name already in use"; a few rounds settle it.
-	const rounds = 3
-	var err error
-	for range rounds {
-		var stream jetstream.Stream
-		stream, err = js.Stream(ctx, want.Name)
-		if err == nil {
-			return checkStream(stream, want)
-		}
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("broker: stream %s: %w", want.Name, err)
-		}
-		stream, err = js.CreateStream(ctx, want)
+	retry := time.NewTicker(retryPause)
+	defer retry.Stop()
+	for {
+		stream, err := ensureStreamOnce(ctx, js, want)
 		if err == nil {
 			return stream, nil
 		}
-		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return nil, fmt.Errorf("broker: create stream %s on %s: %w", want.Name, want.Subjects[0], err)
+		if !retryable(ctx, err) {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("broker: stream %s: %w (last attempt: %w)", want.Name, ctx.Err(), err)
+		case <-retry.C:
 		}
 	}
-	return nil, fmt.Errorf("broker: create stream %s: %w", want.Name, err)
+}
+
+const (
+	// apiAttempt bounds one JetStream API request made by EnsureStream.
+	apiAttempt = 5 * time.Second
+	// retryPause separates EnsureStream's attempts.
+	retryPause = 100 * time.Millisecond
+)
+
+// errCreateRace says that the stream was created by someone else between
+// our look-up and our create.
+var errCreateRace = errors.New("stream created concurrently")
+
+// ensureStreamOnce looks the stream up, and creates it if it is not there.
+func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	attempt, cancel := context.WithTimeout(ctx, apiAttempt)
+	defer cancel()
+	stream, err := js.Stream(attempt, want.Name)
+	if err == nil {
+		return checkStream(stream, want)
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("stream %s: %w", want.Name, err)
+	}
+
+	attempt, cancel = context.WithTimeout(ctx, apiAttempt)
+	defer cancel()
+	stream, err = js.CreateStream(attempt, want)
+	switch {
+	case err == nil:
+		return stream, nil
+	case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
+		return nil, fmt.Errorf("stream %s: %w", want.Name, errCreateRace)
+	default:
+		return nil, fmt.Errorf("create stream %s on %s: %w", want.Name, want.Subjects[0], err)
+	}
+}
+
+// jsClusterNotAvailable is JetStream's error code for "JetStream system
+// temporarily unavailable", given while a cluster elects its leaders.
+const jsClusterNotAvailable = 10008
+
+// retryable reports whether err, from an attempt made under ctx, is worth
+// another attempt.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var apiErr *jetstream.APIError
+	return errors.Is(err, errCreateRace) ||
+		errors.Is(err, context.DeadlineExceeded) || // the attempt's own deadline
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jsClusterNotAvailable)
 }
 
 // checkStream returns stream if its settings are compatible with want.
 func checkStream(stream jetstream.Stream, want jetstream.StreamConfig) (jetstream.Stream, error) {
 	info := stream.CachedInfo()
 	if diffs := diffStream(want, info.Config); len(diffs) > 0 {
-		return nil, fmt.Errorf("broker: %w", &IncompatibleStreamError{Stream: want.Name, Diffs: diffs})
+		return nil, &IncompatibleStreamError{Stream: want.Name, Diffs: diffs}
 	}
 	return stream, nil
 }

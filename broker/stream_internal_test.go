@@ -1,0 +1,117 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestDiffStream(t *testing.T) {
+	base := StreamConfig{}
+	if err := base.validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := base.jetStreamConfig()
+
+	// What the server reports back for the stream it made from want.
+	same := want
+	same.MaxBytes, same.MaxMsgs, same.MaxMsgsPerSubject = -1, -1, -1
+	same.Description = "changed by an operator"
+	same.Compression = jetstream.S2Compression
+	if d := diffStream(want, same); len(d) != 0 {
+		t.Errorf("differences in a compatible stream: %v", d)
+	}
+
+	tests := []struct {
+		field  string
+		change func(*jetstream.StreamConfig)
+	}{
+		{"subjects", func(c *jetstream.StreamConfig) { c.Subjects = []string{"dprop.>"} }},
+		{"retention", func(c *jetstream.StreamConfig) { c.Retention = jetstream.WorkQueuePolicy }},
+		{"storage", func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage }},
+		{"replicas", func(c *jetstream.StreamConfig) { c.Replicas = 3 }},
+		{"discard policy", func(c *jetstream.StreamConfig) { c.Discard = jetstream.DiscardNew }},
+		{"duplicate window", func(c *jetstream.StreamConfig) { c.Duplicates = time.Second }},
+		{"max age", func(c *jetstream.StreamConfig) { c.MaxAge = time.Hour }},
+		{"max bytes", func(c *jetstream.StreamConfig) { c.MaxBytes = 1 << 20 }},
+		{"max messages", func(c *jetstream.StreamConfig) { c.MaxMsgs = 100 }},
+		{"max messages per subject", func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 1 }},
+		{"allow rollup", func(c *jetstream.StreamConfig) { c.AllowRollup = false }},
+		{"allow direct", func(c *jetstream.StreamConfig) { c.AllowDirect = false }},
+		{"deny delete", func(c *jetstream.StreamConfig) { c.DenyDelete = true }},
+		{"deny purge", func(c *jetstream.StreamConfig) { c.DenyPurge = true }},
+		{"sealed", func(c *jetstream.StreamConfig) { c.Sealed = true }},
+		{"no ack", func(c *jetstream.StreamConfig) { c.NoAck = true }},
+		{"mirror", func(c *jetstream.StreamConfig) { c.Mirror = &jetstream.StreamSource{Name: "X"} }},
+		{"subject transform", func(c *jetstream.StreamConfig) {
+			c.SubjectTransform = &jetstream.SubjectTransformConfig{Source: ">", Destination: "x.>"}
+		}},
+		{"allow message counter", func(c *jetstream.StreamConfig) { c.AllowMsgCounter = true }},
+	}
+	for _, tt := range tests {
+		got := want
+		tt.change(&got)
+		d := diffStream(want, got)
+		if len(d) != 1 || d[0].Field != tt.field {
+			t.Errorf("changing %s: differences %v", tt.field, d)
+		}
+	}
+}
+
+func TestStreamConfigValidate(t *testing.T) {
+	bad := []StreamConfig{
+		{Prefix: "a..b"},
+		{Prefix: "a.*"},
+		{Prefix: "a b"},
+		{Name: "A.B"},
+		{Replicas: 2},
+		{Duplicates: -time.Second},
+		{MaxBytes: -1},
+		{MaxAge: time.Minute, Duplicates: time.Hour},
+	}
+	for _, c := range bad {
+		if err := c.validate(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+	short := StreamConfig{MaxAge: time.Minute}
+	if err := short.validate(); err != nil || short.Duplicates != time.Minute {
+		t.Errorf("max age 1m: duplicate window %s, error %v; want 1m, nil", short.Duplicates, err)
+	}
+	good := StreamConfig{Replicas: 3}
+	if err := good.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if good.Prefix != "dprop" || good.Name != "DPROP" || good.Duplicates != 2*time.Minute {
+		t.Errorf("defaults not filled: %+v", good)
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	ctx := t.Context()
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("stream X: %w", context.DeadlineExceeded), true},
+		{fmt.Errorf("stream X: %w", errCreateRace), true},
+		{fmt.Errorf("x: %w", &jetstream.APIError{Code: 503, ErrorCode: jsClusterNotAvailable}), true},
+		{fmt.Errorf("x: %w", &jetstream.APIError{Code: 500, ErrorCode: 10005}), false},
+		{jetstream.ErrJetStreamNotEnabled, false},
+		{errors.New("boom"), false},
+	}
+	for _, tt := range tests {
+		if got := retryable(ctx, tt.err); got != tt.want {
+			t.Errorf("retryable(%v) = %t, want %t", tt.err, got, tt.want)
+		}
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if retryable(done, context.DeadlineExceeded) {
+		t.Error("retryable once the caller's context ended")
+	}
+}
