@@ -218,6 +218,12 @@ func TestAwait(t *testing.T) {
 	if _, err := r.Await(short, "count", lattice.Max{Value: 11}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("await of an unmet threshold: %v", err)
 	}
+	// A cell in contradiction answers any threshold: it will never hold it.
+	r.Refine(ctx, "exact", lattice.Number{Value: 1})
+	go r.Refine(ctx, "exact", lattice.Number{Value: 2})
+	if c, err := r.Await(ctx, "exact", lattice.Number{Value: 3}); err != nil || !lattice.IsContradiction(c.Value) {
+		t.Errorf("await on a contradicted cell: %s %v", enc(c.Value), err)
+	}
 }
 
 // A watcher that does not read never stalls folding; when it reads it gets

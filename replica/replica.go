@@ -449,7 +449,9 @@ func (r *Replica) Watch(pattern string, current bool) (*Watcher, error) {
 // Await returns the cell once its value is at least as informative as
 // threshold (threshold ⊑ value), waiting for updates until ctx ends. This
 // is a deterministic read: whichever replica answers, and whenever, the
-// answer is ⊒ threshold.
+// answer is ⊒ threshold. A cell that becomes a contradiction is returned
+// too, whatever the threshold: it will never hold anything consistent
+// again, and the caller should know rather than wait.
 func (r *Replica) Await(ctx context.Context, cell string, threshold lattice.Value) (Cell, error) {
 	if err := ValidateName(cell); err != nil {
 		return Cell{}, err
@@ -459,7 +461,8 @@ func (r *Replica) Await(ctx context.Context, cell string, threshold lattice.Valu
 		return Cell{}, err
 	}
 	defer w.Close()
-	if c, ok := r.Get(cell); ok && lattice.Leq(threshold, c.Value) {
+	reached := func(v lattice.Value) bool { return lattice.Leq(threshold, v) || lattice.IsContradiction(v) }
+	if c, ok := r.Get(cell); ok && reached(c.Value) {
 		return c, nil
 	}
 	for {
@@ -467,7 +470,7 @@ func (r *Replica) Await(ctx context.Context, cell string, threshold lattice.Valu
 		if err != nil {
 			return Cell{}, fmt.Errorf("await %q: %w", cell, err)
 		}
-		if lattice.Leq(threshold, ev.Value) {
+		if reached(ev.Value) {
 			c, _ := r.Get(cell)
 			return c, nil
 		}
