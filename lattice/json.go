@@ -353,7 +353,7 @@ func (r *reader) object(fs *fields, depth int) error {
 		r.pos++
 		return nil
 	}
-	var seen map[string]struct{} // keys of a large object; see duplicate
+	var seen map[string]struct{} // the keys of a large object; see dupScanMax
 	for {
 		r.ws()
 		if r.pos >= len(r.data) || r.data[r.pos] != '"' {
@@ -365,7 +365,18 @@ func (r *reader) object(fs *fields, depth int) error {
 			return err
 		}
 		key := r.unquote(ks, r.pos, esc)
-		if r.duplicate(fs, &seen, key) {
+		dup := false
+		if seen == nil && fs.len() < dupScanMax {
+			for i := range fs.len() {
+				if fs.get(i).key == key {
+					dup = true
+					break
+				}
+			}
+		} else {
+			dup = duplicate(fs, &seen, key)
+		}
+		if dup {
 			return r.errAt(ks, ErrDuplicateField, strconv.Quote(key))
 		}
 		r.ws()
@@ -391,21 +402,16 @@ func (r *reader) object(fs *fields, depth int) error {
 	}
 }
 
-// duplicate reports whether fs already has key. A small object is scanned;
-// past a few fields the keys go into *seen, so that an object of n fields
-// costs O(n), not O(n²) (a 1 MiB object of short keys took 12 s).
-func (r *reader) duplicate(fs *fields, seen *map[string]struct{}, key string) bool {
-	const scanMax = 16
+// dupScanMax is how many fields object compares a new key with one by one.
+// Past it the keys go into a map (see duplicate), so that an object of n
+// fields costs O(n), not O(n²): a 1 MiB object of short keys took 12 s.
+const dupScanMax = 16
+
+// duplicate reports whether fs, a large object, already has key, keeping
+// the keys in *seen.
+func duplicate(fs *fields, seen *map[string]struct{}, key string) bool {
 	if *seen == nil {
-		for i := range fs.len() {
-			if fs.get(i).key == key {
-				return true
-			}
-		}
-		if fs.len() < scanMax {
-			return false
-		}
-		*seen = make(map[string]struct{}, 2*scanMax)
+		*seen = make(map[string]struct{}, 2*fs.len())
 		for i := range fs.len() {
 			(*seen)[fs.get(i).key] = struct{}{}
 		}
