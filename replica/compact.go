@@ -63,6 +63,11 @@ type CompactStats struct {
 	// Failed publishes (see the log). A checkpoint with failures does not
 	// purge.
 	Failed int
+	// TooLarge cells hold a join that replicas would refuse as one update
+	// (past the decoding limits or the broker's payload limit): compacting
+	// them would lose their history, so they are left as they are. A
+	// checkpoint with such a cell falls back to rollups for the others.
+	TooLarge int
 	// Purged is the sequence below which a checkpoint purged the stream.
 	Purged uint64
 	Took   time.Duration
@@ -113,6 +118,11 @@ func (r *Replica) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 	var err error
 	if st.Mode == CompactCheckpoint {
 		err = r.checkpoint(ctx, &st)
+		if errors.Is(err, errOversize) {
+			r.log.Warn("checkpoint impossible: some cells are too large to publish as one update; rolling up the others", "too_large", st.TooLarge)
+			st = CompactStats{Mode: CompactRollup}
+			err = r.rollups(ctx, o.Cells, &st)
+		}
 	} else {
 		err = r.rollups(ctx, o.Cells, &st)
 	}
@@ -129,12 +139,15 @@ type compactJob struct {
 	value lattice.Value
 }
 
+// errOversize stops a checkpoint that cannot include every cell.
+var errOversize = errors.New("a join is too large to publish")
+
 // jobs lists the held cells matching pattern as they are now, and the
-// sequence they reflect.
+// sequence they reflect. Cells whose join would be refused as an update are
+// counted in st.TooLarge and left out.
 func (r *Replica) jobs(pattern string, all bool, st *CompactStats) ([]compactJob, uint64) {
 	var jobs []compactJob
 	r.mu.RLock()
-	defer r.mu.RUnlock()
 	r.core.Each(func(c Cell) bool {
 		if !Match(pattern, c.Name) {
 			return true
@@ -147,7 +160,33 @@ func (r *Replica) jobs(pattern string, all bool, st *CompactStats) ([]compactJob
 		jobs = append(jobs, compactJob{c.Name, c.Last, c.Value})
 		return true
 	})
-	return jobs, r.core.LastSeq()
+	last := r.core.LastSeq()
+	r.mu.RUnlock()
+	// A join may outgrow the limits that bound each update (a union of two
+	// large sets): published as a rollup it would be refused by every
+	// replica after the server had dropped the updates it replaces.
+	maxPayload := int(r.cfg.Conn.MaxPayload())
+	kept := jobs[:0]
+	for _, j := range jobs {
+		if err := r.publishable(j.value, maxPayload); err != nil {
+			st.TooLarge++
+			r.log.Warn("cell not compacted: its join is too large to publish as one update", "cell", j.cell, "err", err)
+			continue
+		}
+		kept = append(kept, j)
+	}
+	return kept, last
+}
+
+// publishable checks that v, published as an update, would be folded by a
+// replica with this one's limits and accepted by the broker.
+func (r *Replica) publishable(v lattice.Value, maxPayload int) error {
+	data := lattice.Encode(v)
+	if maxPayload > 0 && len(data)+1024 > maxPayload {
+		return fmt.Errorf("%d bytes, the broker takes at most %d", len(data), maxPayload)
+	}
+	_, err := r.cfg.Limits.Decode(data)
+	return err
 }
 
 // publishAll publishes msgs with a bounded number in flight and counts the
@@ -202,6 +241,9 @@ func (r *Replica) rollups(ctx context.Context, pattern string, st *CompactStats)
 
 func (r *Replica) checkpoint(ctx context.Context, st *CompactStats) error {
 	jobs, upTo := r.jobs(">", true, st)
+	if st.TooLarge > 0 {
+		return errOversize
+	}
 	mark := strconv.FormatUint(upTo, 10)
 	r.publishAll(ctx, st, len(jobs), func(i int) *nats.Msg {
 		msg := nats.NewMsg(r.subjects.Subject(jobs[i].cell))

@@ -29,7 +29,7 @@ func (r *Replica) Stale() bool { return r.stale.Load() }
 // snapshot is reported and set aside.
 func (r *Replica) loadSnapshot() {
 	path := r.cfg.SnapshotPath
-	h, cells, err := ReadSnapshotFile(path, r.cfg.Limits)
+	h, cells, err := ReadSnapshotFile(path, SnapshotLimits)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}

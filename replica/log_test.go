@@ -365,3 +365,41 @@ func testCompactionDuringWrites(t *testing.T, urls []string, replicas int, mode 
 	late := startReplica(t, url(2))
 	checkConverged(t, brokertest.JetStream(t, connect(t, url(0))), l, append(rs, late)...)
 }
+
+// A join that outgrew the limits of one update is not compacted: published
+// as a rollup it would be refused by every replica after the server had
+// dropped what it replaces.
+func TestCompactionLeavesOversizeJoins(t *testing.T) {
+	srv := runBroker(t)
+	url := srv.ClientURL()
+	small := func(c *replica.Config) { c.Limits = lattice.Limits{MaxElems: 10} }
+	r := startReplica(t, url, small)
+	ctx := ctxT(t)
+	for i := range 2 {
+		var es []lattice.Elem
+		for j := range 8 {
+			es = append(es, lattice.Num(float64(10*i+j)))
+		}
+		if _, err := r.Refine(ctx, "big", lattice.NewSet(es...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Refine(ctx, "fine", lattice.Max{Value: 1})
+	r.Refine(ctx, "fine", lattice.Max{Value: 2})
+	for _, mode := range compactModes {
+		st, err := r.Compact(ctx, replica.CompactOptions{Mode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.TooLarge != 1 || st.Mode != replica.CompactRollup {
+			t.Errorf("%s: %+v, want the oversize cell left and rollups for the rest", mode, st)
+		}
+	}
+	fresh := startReplica(t, url, small)
+	if got := fresh.Value("big").(*lattice.Set).Len(); got != 16 {
+		t.Errorf("a fresh replica holds %d elements of big, want 16", got)
+	}
+	if enc(fresh.Value("fine")) != `{"type":"max","value":2}` {
+		t.Errorf("fine = %s", enc(fresh.Value("fine")))
+	}
+}

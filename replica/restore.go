@@ -16,6 +16,10 @@ type RestoreStats struct {
 	Cells     int // cells in the snapshot matching the pattern
 	Published int // values published and acknowledged
 	Failed    int
+	// TooLarge values would be refused as one update (past the default
+	// decoding limits or the broker's payload limit); they are not
+	// published.
+	TooLarge int
 }
 
 // Restore publishes the values of cells (from a snapshot file) back as
@@ -66,6 +70,13 @@ func Restore(ctx context.Context, nc *nats.Conn, prefix string, cells []Cell, pa
 		}
 		st.Cells++
 		data := lattice.Encode(c.Value)
+		if _, err := lattice.Decode(data); err != nil || len(data)+1024 > int(nc.MaxPayload()) {
+			st.TooLarge++
+			if first == nil {
+				first = fmt.Errorf("restore %s: value of %d bytes too large to publish as one update: %v", c.Name, len(data), err)
+			}
+			continue
+		}
 		msg := nats.NewMsg(subjects.Subject(c.Name))
 		msg.Data = data
 		sum := sha256.Sum256(append([]byte(c.Name+"\x00"), data...))

@@ -33,6 +33,11 @@ import (
 // SnapshotVersion is the version of the format written.
 const SnapshotVersion = 1
 
+// SnapshotLimits bound the values of a snapshot file. They are far wider
+// than the limits of an update, because a cell's state — the join of its
+// updates — may outgrow what one update may carry.
+var SnapshotLimits = lattice.Limits{MaxBytes: 256 << 20, MaxDepth: 1024, MaxElems: 100_000_000}
+
 // ErrBadSnapshot is wrapped by every refusal of a snapshot file: corrupt,
 // truncated, of another version, or of another stream.
 var ErrBadSnapshot = errors.New("unusable snapshot")

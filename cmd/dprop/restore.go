@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
 	"github.com/spf13/cobra"
 )
@@ -33,7 +32,7 @@ information: restoring an older snapshot never takes any away.`,
 			if err := replica.ValidatePattern(cells); err != nil {
 				return usagef("--cells: %v", err)
 			}
-			h, cs, err := replica.ReadSnapshotFile(args[0], lattice.Limits{})
+			h, cs, err := replica.ReadSnapshotFile(args[0], replica.SnapshotLimits)
 			if err != nil {
 				return err
 			}
