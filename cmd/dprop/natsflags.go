@@ -36,7 +36,7 @@ func (f *natsFlags) connect(log *slog.Logger, name string, retry bool) (*nats.Co
 	c.RetryOnFailedConnect = retry
 	nc, err := broker.Connect(c, log)
 	if err != nil {
-		return nil, fmt.Errorf("%w\nIs a broker running? Start one with 'dprop up' or 'dprop broker', or give --nats-url.", err)
+		return nil, fmt.Errorf("%w (is a broker running? start one with 'dprop up' or 'dprop broker', or give --nats-url)", err)
 	}
 	return nc, nil
 }
