@@ -1,0 +1,303 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/httpapi"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Cluster is the running compose project of docker-compose.yml here: its
+// brokers, its sidecars, and how the test reaches them from the host.
+// It is safe for concurrent use.
+type Cluster struct {
+	Compose  *Compose
+	Brokers  []string // compose services of the broker nodes
+	Sidecars []string // compose services of the sidecars
+	Mesh     string   // docker network of brokers and sidecars
+	Ctl      string   // docker network where the test reaches the sidecars
+	hc       *http.Client
+
+	mu   sync.Mutex
+	urls map[string]string // sidecar → base URL of its HTTP API
+}
+
+// NewCluster describes the project c runs; call Resolve for each sidecar
+// once it runs.
+func NewCluster(ctx context.Context, c *Compose) (*Cluster, error) {
+	cl := &Cluster{
+		Compose:  c,
+		Brokers:  []string{"b1", "b2", "b3"},
+		Sidecars: []string{"s1", "s2", "s3"},
+		urls:     map[string]string{},
+		hc: &http.Client{Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 16,
+		}},
+	}
+	var err error
+	if cl.Mesh, err = c.Network(ctx, "mesh"); err != nil {
+		return nil, err
+	}
+	if cl.Ctl, err = c.Network(ctx, "ctl"); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// Resolve looks up where the sidecar's API is now (a container that was
+// recreated has another address).
+func (cl *Cluster) Resolve(ctx context.Context, sidecar string) error {
+	ip, err := cl.Compose.IP(ctx, sidecar, cl.Ctl)
+	if err != nil {
+		return err
+	}
+	if ip == "" {
+		return fmt.Errorf("sidecar %s has no address on %s (not running?)", sidecar, cl.Ctl)
+	}
+	cl.mu.Lock()
+	cl.urls[sidecar] = "http://" + net.JoinHostPort(ip, "37767")
+	cl.mu.Unlock()
+	return nil
+}
+
+// Client returns a client of the sidecar's API.
+func (cl *Cluster) Client(sidecar string) *httpapi.Client {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return httpapi.NewClient(cl.urls[sidecar], cl.hc)
+}
+
+// State returns every cell the sidecar holds, with its value.
+func (cl *Cluster) State(ctx context.Context, sidecar string) (map[string]lattice.Value, error) {
+	cl.mu.Lock()
+	u := cl.urls[sidecar] + "/v1/cells?values=true"
+	cl.mu.Unlock()
+	var body struct{ Cells []httpapi.Cell }
+	if err := cl.getJSON(ctx, u, &body); err != nil {
+		return nil, fmt.Errorf("%s: %w", sidecar, err)
+	}
+	st := make(map[string]lattice.Value, len(body.Cells))
+	for _, c := range body.Cells {
+		v, err := lattice.Decode(c.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%s: cell %s: %w", sidecar, c.Name, err)
+		}
+		st[c.Name] = v
+	}
+	return st, nil
+}
+
+// States returns every sidecar's state, read concurrently.
+func (cl *Cluster) States(ctx context.Context, sidecars ...string) (States, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		out  = States{}
+		errs []error
+	)
+	for _, s := range sidecars {
+		wg.Go(func() {
+			st, err := cl.State(ctx, s)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			out[s] = st
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+func (cl *Cluster) getJSON(ctx context.Context, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := cl.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d: %.200s", u, resp.StatusCode, b)
+	}
+	return json.Unmarshal(b, v)
+}
+
+// connect opens a NATS connection to the first of brokers that answers,
+// which does not reconnect.
+func (cl *Cluster) connect(ctx context.Context, brokers []string) (*nats.Conn, error) {
+	var errs []error
+	for _, b := range brokers {
+		nc, err := cl.Dial(ctx, b, nats.NoReconnect())
+		if err == nil {
+			return nc, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// Dial opens a NATS connection to the broker, from the host.
+func (cl *Cluster) Dial(ctx context.Context, broker string, opts ...nats.Option) (*nats.Conn, error) {
+	ip, err := cl.Compose.IP(ctx, broker, cl.Mesh)
+	if err != nil || ip == "" {
+		return nil, fmt.Errorf("%s: no address (%v)", broker, err)
+	}
+	opts = append([]nats.Option{nats.Name("dprop fault test"), nats.Timeout(2 * time.Second)}, opts...)
+	nc, err := nats.Connect("nats://"+net.JoinHostPort(ip, "4222"), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", broker, err)
+	}
+	return nc, nil
+}
+
+// Stream returns the stream's info, asking through the first of brokers
+// that answers.
+func (cl *Cluster) Stream(ctx context.Context, brokers ...string) (*jetstream.StreamInfo, error) {
+	var errs []error
+	for _, b := range brokers {
+		info, err := cl.streamVia(ctx, b)
+		if err == nil {
+			return info, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (cl *Cluster) streamVia(ctx context.Context, broker string) (*jetstream.StreamInfo, error) {
+	nc, err := cl.connect(ctx, []string{broker})
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, replica.DefaultStream)
+	if err != nil {
+		return nil, fmt.Errorf("stream info via %s: %w", broker, err)
+	}
+	return s.CachedInfo(), nil
+}
+
+// StreamHealthy says why the stream is not at full strength ("" when it
+// is): a leader and every other replica current.
+func StreamHealthy(info *jetstream.StreamInfo) string {
+	switch {
+	case info.Cluster == nil || info.Cluster.Leader == "":
+		return "the stream has no leader"
+	case len(info.Cluster.Replicas) != 2:
+		return fmt.Sprintf("the stream has %d followers, want 2", len(info.Cluster.Replicas))
+	}
+	for _, p := range info.Cluster.Replicas {
+		if !p.Current || p.Offline {
+			return fmt.Sprintf("replica %s of the stream is not current (lag %d, offline %v)", p.Name, p.Lag, p.Offline)
+		}
+	}
+	return ""
+}
+
+// ErrPurgedMeanwhile is returned by Fold when a compaction purged the
+// stream while it was read.
+var ErrPurgedMeanwhile = errors.New("the stream was purged while it was read")
+
+// Fold replays the stream from its start, through the first of brokers
+// that answers: the state any new replica would reach. replica.Replay
+// reads up to the last message present when it starts, so a checkpoint
+// that purges the stream meanwhile can hide information from it (the
+// purged messages are skipped and the checkpoint's joins come after that
+// last message); Fold reports that case as ErrPurgedMeanwhile.
+func (cl *Cluster) Fold(ctx context.Context, brokers ...string) (map[string]lattice.Value, error) {
+	nc, err := cl.connect(ctx, brokers)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := js.Stream(ctx, replica.DefaultStream)
+	if err != nil {
+		return nil, err
+	}
+	first := stream.CachedInfo().State.FirstSeq
+	_, cells, err := replica.Replay(ctx, nc, replica.ReplayOptions{})
+	if err != nil {
+		return nil, err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if info.State.FirstSeq != first {
+		return nil, fmt.Errorf("%w (first sequence %d, then %d)", ErrPurgedMeanwhile, first, info.State.FirstSeq)
+	}
+	st := make(map[string]lattice.Value, len(cells))
+	for _, c := range cells {
+		st[c.Name] = c.Value
+	}
+	return st, nil
+}
+
+// Placement maps each sidecar to the broker its NATS connection is on, as
+// the brokers' monitoring (/connz) reports it.
+func (cl *Cluster) Placement(ctx context.Context) (map[string]string, error) {
+	byIP := map[string]string{}
+	for _, s := range cl.Sidecars {
+		ip, err := cl.Compose.IP(ctx, s, cl.Mesh)
+		if err != nil {
+			return nil, err
+		}
+		byIP[ip] = s
+	}
+	out := map[string]string{}
+	for _, b := range cl.Brokers {
+		ip, err := cl.Compose.IP(ctx, b, cl.Mesh)
+		if err != nil || ip == "" {
+			continue
+		}
+		var connz struct{ Connections []struct{ IP, Name string } }
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err = cl.getJSON(cctx, "http://"+net.JoinHostPort(ip, "8222")+"/connz?limit=1024", &connz)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("connections of %s: %w", b, err)
+		}
+		for _, c := range connz.Connections {
+			if s, ok := byIP[c.IP]; ok && c.Name == "dprop replica" {
+				out[s] = b
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,434 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	// project is the compose project of the fault tests: not the demo's.
+	project = "dpropfaults"
+	// writeEvery is the pause of each writer between two updates.
+	writeEvery = 250 * time.Millisecond
+	// report is where a passing run writes its measurements.
+	report = "../docs/faults.md"
+)
+
+// harness is one run of the fault tests: the cluster, the ledger, and the
+// rows measured so far.
+type harness struct {
+	t      *testing.T
+	ctx    context.Context
+	cl     *Cluster
+	led    *Ledger
+	serial atomic.Int64
+	rows   []Row
+}
+
+// scenario is a fault with writes going on throughout.
+type scenario struct {
+	name string
+	// fault injects the fault and returns once it has lasted long enough,
+	// with how to heal it and what to say about it.
+	fault func(h *harness, load *Load) (heal func() error, notes string)
+	// brokers makes the stream's full strength (a leader and two current
+	// followers) part of the recovery.
+	brokers bool
+	// check, if set, runs after the convergence, given when the heal began,
+	// and adds to the notes.
+	check func(h *harness, healing time.Time) string
+}
+
+func TestFaults(t *testing.T) {
+	if os.Getenv("DPROP_FAULTS") != "1" {
+		t.Skip("SKIPPED: the fault tests drive docker compose; run .ci/faults, or DPROP_FAULTS=1 go test ./faults with a Docker engine and the image of scripts/build-image.sh")
+	}
+	start := time.Now()
+	h := setUp(t)
+	compactFrom := time.Now()
+	firstSeq := h.stream().State.FirstSeq
+	for _, sc := range []scenario{
+		{name: "1. a broker node killed, then restarted", fault: (*harness).killBroker, brokers: true},
+		{name: "2. a sidecar cut off the network, then reconnected", fault: (*harness).cutSidecar},
+		{name: "3. a partition leaves one broker node alone", fault: (*harness).isolateBroker, brokers: true},
+	} {
+		h.rows = append(h.rows, h.run(sc))
+	}
+	compaction := h.compaction(compactFrom, firstSeq)
+	for _, sc := range []scenario{
+		{name: "4. every broker node restarted", fault: (*harness).restartBrokers, brokers: true},
+		{name: "5a. a sidecar killed, restarted with its data volume", fault: (*harness).killSidecar, check: (*harness).snapshotUsed},
+		{name: "5b. a sidecar killed, restarted without its data volume", fault: (*harness).wipeSidecar, check: (*harness).fullReplay},
+	} {
+		h.rows = append(h.rows, h.run(sc))
+	}
+	h.rows = append(h.rows, compaction)
+	m := DescribeMachine(h.ctx, h.cl.Compose)
+	m.Total, m.WriteInterval = time.Since(start), writeEvery
+	var b bytes.Buffer
+	if err := WriteReport(&b, m, h.rows); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", b.String())
+	if err := os.WriteFile(report, b.Bytes(), 0o644); err != nil {
+		t.Fatalf("writing the report: %v", err)
+	}
+}
+
+// setUp starts the cluster, waits until it serves, and arranges for it to
+// be removed, volumes and all, whatever happens.
+func setUp(t *testing.T) *harness {
+	ctx := context.Background()
+	image := os.Getenv("DPROP_IMAGE")
+	if image == "" {
+		image = "dprop:dev"
+	}
+	if _, err := Docker(ctx, "image", "inspect", image); err != nil {
+		t.Fatalf("image %s not found: build it with scripts/build-image.sh (.ci/faults does)\n%v", image, err)
+	}
+	subnet, err := FreeSubnet(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCompose(ctx, project, "docker-compose.yml",
+		[]string{"DPROP_IMAGE=" + image, "FAULTS_MESH_NET=" + strings.TrimSuffix(subnet, ".0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := func() {
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if out, err := c.Run(dctx, "down", "-v", "--remove-orphans", "-t", "5"); err != nil {
+			t.Logf("compose down: %v\n%s", err, out)
+		}
+	}
+	down() // what an interrupted run may have left
+	h := &harness{t: t, ctx: ctx, led: NewLedger()}
+	t.Cleanup(func() {
+		if t.Failed() {
+			h.dumpLogs(c)
+		}
+		if os.Getenv("DPROP_FAULTS_KEEP") == "" {
+			down()
+		}
+	})
+	t.Logf("%s up (project %s, image %s, mesh subnet %s)", c.Command(), project, image, subnet)
+	uctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if _, err := c.Run(uctx, "up", "-d"); err != nil {
+		t.Fatalf("compose up: %v", err)
+	}
+	if h.cl, err = NewCluster(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range h.cl.Sidecars {
+		h.must(h.cl.Resolve(ctx, s))
+	}
+	d := h.waitFor("every sidecar ready and the stream at full strength", 2*time.Minute, h.allReady)
+	t.Logf("cluster ready in %v", d.Round(time.Millisecond))
+	return h
+}
+
+func (h *harness) dumpLogs(c *Compose) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ps, _ := c.Run(ctx, "ps")
+	logs, _ := c.Run(ctx, "logs", "--no-color", "--tail", "60")
+	h.t.Logf("containers:\n%s\n\nlast lines of every container's log (%s logs --tail 60):\n%s", ps, c.Command(), logs)
+}
+
+func (h *harness) must(err error) {
+	h.t.Helper()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it reports nothing left to wait for, and
+// returns how long that took. cond returns what it still waits for, or an
+// error that no waiting will cure. Past limit (or close to the test's own
+// deadline) the test fails, saying what it waited for last.
+func (h *harness) waitFor(what string, limit time.Duration, cond func() (string, error)) time.Duration {
+	h.t.Helper()
+	start := time.Now()
+	deadline := start.Add(limit)
+	if d, ok := h.t.Deadline(); ok && d.Add(-45*time.Second).Before(deadline) {
+		deadline = d.Add(-45 * time.Second)
+	}
+	told := start
+	for {
+		why, err := cond()
+		if err != nil {
+			h.t.Fatalf("%s: %v", what, err)
+		}
+		if why == "" {
+			return time.Since(start)
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%s: still not so after %v: %s", what, time.Since(start).Round(time.Second), why)
+		}
+		if time.Since(told) >= 5*time.Second {
+			told = time.Now()
+			h.t.Logf("%s: waiting for %v: %s", what, time.Since(start).Round(time.Second), why)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// allReady waits for every sidecar's /readyz and the stream's full strength.
+func (h *harness) allReady() (string, error) {
+	for _, s := range h.cl.Sidecars {
+		rd, err := h.cl.Client(s).Ready(h.ctx)
+		if err != nil {
+			return fmt.Sprintf("%s: %v", s, err), nil
+		}
+		if !rd.Ready {
+			return fmt.Sprintf("%s not ready: %+v", s, rd), nil
+		}
+	}
+	return h.streamHealthy()
+}
+
+func (h *harness) streamHealthy() (string, error) {
+	info, err := h.cl.Stream(h.ctx, h.cl.Brokers...)
+	if err != nil {
+		return err.Error(), nil
+	}
+	return StreamHealthy(info), nil
+}
+
+// run runs one scenario: writes start, the fault comes and is healed, the
+// writes stop, and every replica must converge to the acknowledged join.
+func (h *harness) run(sc scenario) Row {
+	t := h.t
+	t.Logf("== %s", sc.name)
+	load := StartLoad(h.cl, h.led, fmt.Sprintf("k%d", len(h.rows)+1), writeEvery, &h.serial)
+	stopped := false
+	defer func() {
+		if !stopped {
+			load.Stop()
+		}
+	}()
+	begin := time.Now()
+	h.waitFor("writes acknowledged through every sidecar", time.Minute, func() (string, error) {
+		return everyAcked(load.AcksSince(begin), h.cl.Sidecars, 3), nil
+	})
+	heal, notes := sc.fault(h, load)
+	healing := time.Now()
+	recovery, how := h.heal(load, heal, sc.brokers)
+	notes += how
+	more := time.Now()
+	h.waitFor("writes acknowledged after the recovery", time.Minute, func() (string, error) {
+		if n := total(load.AcksSince(more)); n < 20 {
+			return fmt.Sprintf("%d writes acknowledged since the recovery, want 20", n), nil
+		}
+		return "", nil
+	})
+	st := load.Stop()
+	stopped = true
+	if len(st.Refused) > 0 {
+		t.Fatalf("sidecars refused updates the test thought valid:\n%s", strings.Join(st.Refused, "\n"))
+	}
+	converge, final := h.converge()
+	lost := Lost(final, st.Acked)
+	if lost > 0 {
+		t.Fatalf("%d acknowledged updates are missing from the converged state", lost)
+	}
+	if sc.check != nil {
+		notes += "; " + sc.check(h, healing)
+	}
+	row := Row{Scenario: sc.name, Attempted: st.Attempted, Acked: len(st.Acked), Lost: lost,
+		Recovery: recovery, Converge: converge, Notes: notes}
+	t.Logf("%s: %d attempted, %d acknowledged, %d lost, recovery %v, converged in %v; %s", sc.name,
+		row.Attempted, row.Acked, row.Lost, recovery.Round(time.Millisecond), converge.Round(time.Millisecond), notes)
+	return row
+}
+
+// heal heals the fault and waits for the cluster to recover; it returns
+// how long that took from the heal's end, and notes on it.
+func (h *harness) heal(load *Load, heal func() error, brokers bool) (time.Duration, string) {
+	before, healing := h.led.Acked(), time.Now()
+	h.must(heal())
+	rec := &recovery{healed: time.Now(), before: before, brokers: brokers, writes: map[string]time.Duration{}}
+	h.t.Logf("healed (%v)", rec.healed.Sub(healing).Round(time.Millisecond))
+	h.waitFor("recovery after the heal", 2*time.Minute, func() (string, error) {
+		return h.recovered(load, rec)
+	})
+	d := time.Since(rec.healed)
+	h.t.Logf("recovered %v after the heal", d.Round(time.Millisecond))
+	return d, rec.String()
+}
+
+func total(acks map[string]int) int {
+	n := 0
+	for _, k := range acks {
+		n += k
+	}
+	return n
+}
+
+// everyAcked says which sidecar has acknowledged fewer than n writes.
+func everyAcked(acks map[string]int, sidecars []string, n int) string {
+	for _, s := range sidecars {
+		if acks[s] < n {
+			return fmt.Sprintf("%s has acknowledged %d writes, want %d", s, acks[s], n)
+		}
+	}
+	return ""
+}
+
+// recovery follows the cluster's recovery from a heal.
+type recovery struct {
+	healed  time.Time
+	before  map[string]lattice.Value // acknowledged before the heal
+	brokers bool                     // the stream's full strength is part of it
+	stream  time.Duration            // when the stream was seen at full strength
+	writes  map[string]time.Duration // when each sidecar acknowledged a probe write
+}
+
+func (r *recovery) String() string {
+	last := time.Duration(0)
+	for _, d := range r.writes {
+		last = max(last, d)
+	}
+	s := fmt.Sprintf("; every sidecar took writes again %.1f s after the heal", last.Seconds())
+	if r.brokers {
+		s = fmt.Sprintf("; the stream had a leader and two current followers again %.1f s after the heal", r.stream.Seconds()) + s
+	}
+	return s
+}
+
+// recovered says what keeps the cluster from having recovered from a
+// heal: every sidecar must acknowledge a probe write and hold everything
+// acknowledged before the heal; with brokers, the stream must be at full
+// strength.
+func (h *harness) recovered(load *Load, rec *recovery) (string, error) {
+	if rec.brokers && rec.stream == 0 {
+		if why, _ := h.streamHealthy(); why != "" {
+			return why, nil
+		}
+		rec.stream = time.Since(rec.healed)
+		h.t.Logf("the stream is at full strength %v after the heal", rec.stream.Round(time.Millisecond))
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		probe = slices.DeleteFunc(slices.Clone(h.cl.Sidecars), func(s string) bool { return rec.writes[s] > 0 })
+	)
+	for _, s := range probe {
+		wg.Go(func() {
+			if load.Probe(s, 3*time.Second) {
+				mu.Lock()
+				rec.writes[s] = time.Since(rec.healed)
+				mu.Unlock()
+				h.t.Logf("%s acknowledged a probe write %v after the heal", s, time.Since(rec.healed).Round(time.Millisecond))
+			}
+		})
+	}
+	wg.Wait()
+	for _, s := range probe {
+		if rec.writes[s] == 0 {
+			return s + " has not acknowledged a probe write yet", nil
+		}
+	}
+	states, err := h.cl.States(h.ctx, h.cl.Sidecars...)
+	if err != nil {
+		return err.Error(), nil
+	}
+	if v := Judge(states, nil, h.led.Attempted()); len(v.Violations) > 0 {
+		return "", errors.New(strings.Join(v.Violations, "\n"))
+	}
+	if lag := Covers(states, rec.before); len(lag) > 0 {
+		return fmt.Sprintf("%d cells behind, e.g. %s", len(lag), lag[0]), nil
+	}
+	return "", nil
+}
+
+// converge waits until every sidecar holds the same state, between the
+// acknowledged and the attempted joins, and returns how long that took
+// and the state. A fresh fold of the stream must then be that state too.
+func (h *harness) converge() (time.Duration, map[string]lattice.Value) {
+	var final map[string]lattice.Value
+	judge := func(states States) (string, error) {
+		v := Judge(states, h.led.Acked(), h.led.Attempted())
+		if len(v.Violations) > 0 {
+			return "", errors.New(strings.Join(v.Violations, "\n"))
+		}
+		if len(v.Lagging) > 0 {
+			return fmt.Sprintf("%d differences, e.g. %s", len(v.Lagging), v.Lagging[0]), nil
+		}
+		return "", nil
+	}
+	d := h.waitFor("every sidecar converged to the acknowledged writes", 90*time.Second, func() (string, error) {
+		states, err := h.cl.States(h.ctx, h.cl.Sidecars...)
+		if err != nil {
+			return err.Error(), nil
+		}
+		final = states[h.cl.Sidecars[0]]
+		return judge(states)
+	})
+	h.waitFor("a fresh fold of the stream equal to the sidecars", 30*time.Second, func() (string, error) {
+		fold, err := h.cl.Fold(h.ctx, h.cl.Brokers...)
+		if err != nil {
+			return "fold: " + err.Error(), nil
+		}
+		states, err := h.cl.States(h.ctx, h.cl.Sidecars...)
+		if err != nil {
+			return err.Error(), nil
+		}
+		states["stream"] = fold
+		return judge(states)
+	})
+	return d, final
+}
+
+// stream returns the stream's info, waiting for it to answer.
+func (h *harness) stream() *jetstream.StreamInfo {
+	var info *jetstream.StreamInfo
+	h.waitFor("the stream's info", time.Minute, func() (string, error) {
+		i, err := h.cl.Stream(h.ctx, h.cl.Brokers...)
+		if err != nil {
+			return err.Error(), nil
+		}
+		info = i
+		return "", nil
+	})
+	return info
+}
+
+// compaction reports what the compacting sidecar did while scenarios 1–3
+// ran, and fails unless it purged the log meanwhile.
+func (h *harness) compaction(from time.Time, firstSeq uint64) Row {
+	logs, err := h.cl.Compose.Logs(h.ctx, "s3", from)
+	h.must(err)
+	done := regexp.MustCompile(`msg="compaction done" mode=checkpoint .*purged_below=([1-9][0-9]*)`)
+	n := len(done.FindAllString(logs, -1))
+	info := h.stream()
+	if n == 0 || info.State.FirstSeq <= firstSeq {
+		h.t.Fatalf("no checkpoint purged the log during scenarios 1–3 (first sequence %d → %d); s3's log:\n%s",
+			firstSeq, info.State.FirstSeq, logs)
+	}
+	row := Row{Scenario: "6. compaction during 1–3"}
+	for _, r := range h.rows {
+		row.Attempted += r.Attempted
+		row.Acked += r.Acked
+		row.Lost += r.Lost
+	}
+	row.Notes = fmt.Sprintf("s3 checkpointed and purged the log %d times while 1–3 ran: the stream's first sequence went from %d to %d (%d messages kept of %d); every check above held",
+		n, firstSeq, info.State.FirstSeq, info.State.Msgs, info.State.LastSeq)
+	h.t.Logf("%s: %s", row.Scenario, row.Notes)
+	return row
+}

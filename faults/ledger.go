@@ -1,0 +1,165 @@
+package faults
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/dprop/dprop/lattice"
+)
+
+// Update is one refinement of a cell.
+type Update struct {
+	Cell  string
+	Value lattice.Value
+}
+
+// Ledger records the updates writers attempt and those acknowledged, as
+// one join per cell for each. Values are immutable, so the maps it returns
+// may be kept. It is safe for concurrent use.
+type Ledger struct {
+	mu        sync.Mutex
+	attempted map[string]lattice.Value
+	acked     map[string]lattice.Value
+}
+
+// NewLedger returns an empty ledger.
+func NewLedger() *Ledger {
+	return &Ledger{attempted: map[string]lattice.Value{}, acked: map[string]lattice.Value{}}
+}
+
+// Attempt records u as possibly stored. Call it before sending u, so that
+// any state read afterwards is ⊑ Attempted.
+func (l *Ledger) Attempt(u Update) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return joinInto(l.attempted, u)
+}
+
+// Ack records u as acknowledged: every replica must come to hold it.
+func (l *Ledger) Ack(u Update) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return joinInto(l.acked, u)
+}
+
+func joinInto(m map[string]lattice.Value, u Update) error {
+	v, _, err := lattice.Merge(m[u.Cell], u.Value)
+	if err != nil {
+		return fmt.Errorf("cell %s: %w", u.Cell, err)
+	}
+	m[u.Cell] = v
+	return nil
+}
+
+// Acked returns the join of the acknowledged updates of each cell.
+func (l *Ledger) Acked() map[string]lattice.Value {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.acked)
+}
+
+// Attempted returns the join of the attempted updates of each cell.
+func (l *Ledger) Attempted() map[string]lattice.Value {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.attempted)
+}
+
+// States maps a replica's name to its cells' values.
+type States map[string]map[string]lattice.Value
+
+// Verdict is what Judge found.
+type Verdict struct {
+	// Violations are states above the attempted join: information nobody
+	// wrote. They never heal.
+	Violations []string
+	// Lagging lists what keeps the replicas from having converged: a
+	// replica missing acknowledged information, or two replicas that
+	// differ. It may heal with time.
+	Lagging []string
+}
+
+// Converged reports whether the replicas all hold the same state, between
+// the acknowledged and the attempted joins.
+func (v Verdict) Converged() bool { return len(v.Violations) == 0 && len(v.Lagging) == 0 }
+
+// Judge compares the replicas' states with the joins of the acknowledged
+// and attempted updates. attempted must have been read after states.
+func Judge(states States, acked, attempted map[string]lattice.Value) Verdict {
+	var v Verdict
+	names := slices.Sorted(maps.Keys(states))
+	for _, name := range names {
+		st := states[name]
+		for _, cell := range slices.Sorted(maps.Keys(st)) {
+			if !lattice.Leq(st[cell], attempted[cell]) {
+				v.Violations = append(v.Violations, fmt.Sprintf("%s: cell %s holds %s, more than was ever written (%s)",
+					name, cell, lattice.Encode(st[cell]), lattice.Encode(attempted[cell])))
+			}
+		}
+		v.Lagging = append(v.Lagging, missing(name, st, acked)...)
+	}
+	for _, name := range names[min(1, len(names)):] {
+		v.Lagging = append(v.Lagging, differences(names[0], name, states[names[0]], states[name])...)
+	}
+	return v
+}
+
+// missing describes the cells of want that st does not hold all of.
+func missing(name string, st, want map[string]lattice.Value) []string {
+	var out []string
+	for _, cell := range slices.Sorted(maps.Keys(want)) {
+		if !lattice.Leq(want[cell], st[cell]) {
+			out = append(out, fmt.Sprintf("%s: cell %s is %s, not yet ⊒ %s",
+				name, cell, short(st[cell]), short(want[cell])))
+		}
+	}
+	return out
+}
+
+// differences describes the cells on which replicas a and b differ.
+func differences(a, b string, sa, sb map[string]lattice.Value) []string {
+	var out []string
+	cells := slices.Sorted(maps.Keys(sa))
+	for c := range maps.Keys(sb) {
+		if _, ok := sa[c]; !ok {
+			cells = append(cells, c)
+		}
+	}
+	for _, c := range cells {
+		if !lattice.Equal(sa[c], sb[c]) {
+			out = append(out, fmt.Sprintf("cell %s differs: %s has %s, %s has %s", c, a, short(sa[c]), b, short(sb[c])))
+		}
+	}
+	return out
+}
+
+// Covers returns what keeps every replica from holding at least want.
+func Covers(states States, want map[string]lattice.Value) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(states)) {
+		out = append(out, missing(name, states[name], want)...)
+	}
+	return out
+}
+
+// Lost counts the updates that state does not hold.
+func Lost(state map[string]lattice.Value, updates []Update) int {
+	n := 0
+	for _, u := range updates {
+		if !lattice.Leq(u.Value, state[u.Cell]) {
+			n++
+		}
+	}
+	return n
+}
+
+// short encodes v for a message, cut to a readable length.
+func short(v lattice.Value) string {
+	b := lattice.Encode(v)
+	if len(b) > 160 {
+		return fmt.Sprintf("%s… (%d bytes)", b[:160], len(b))
+	}
+	return string(b)
+}

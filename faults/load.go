@@ -1,0 +1,242 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/httpapi"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Cells the writers write, one of each kind.
+var Cells = map[string]string{
+	"max":      "faults.max",
+	"range":    "faults.range",
+	"gcounter": "faults.count",
+	"set":      "faults.set",
+}
+
+// refineTimeout bounds one refine: longer than a sidecar's own 30 s wait
+// for JetStream's acknowledgement, so that the sidecar answers first.
+const refineTimeout = 40 * time.Second
+
+// endpoint sends one update. It reports whether the update was
+// acknowledged, and an error only for a refusal (4xx): a mistake of the
+// test, since every update it makes is valid.
+type endpoint func(ctx context.Context, u Update, body []byte) (bool, error)
+
+// Load writes until stopped: through every sidecar, and through any
+// publisher added, one writer per kind of cell, each writing an update
+// every interval (after the previous one's answer). Every update is
+// recorded in the ledger as attempted before it is sent and as
+// acknowledged when it is.
+type Load struct {
+	name   string
+	cl     *Cluster
+	led    *Ledger
+	every  time.Duration
+	serial *atomic.Int64
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	attempted int
+	acked     []Update
+	ackTimes  map[string][]time.Time // by endpoint
+	refused   []string
+	conns     []*nats.Conn
+}
+
+// StartLoad starts writing through every sidecar. name makes the writers'
+// counter slots and set elements unique to this load; serial numbers the
+// max and range values across loads, so that each write carries new
+// information.
+func StartLoad(cl *Cluster, led *Ledger, name string, every time.Duration, serial *atomic.Int64) *Load {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Load{name: name, cl: cl, led: led, every: every, serial: serial, ctx: ctx, cancel: cancel,
+		ackTimes: map[string][]time.Time{}}
+	for _, s := range cl.Sidecars {
+		l.start(s, l.sidecar(s))
+	}
+	return l
+}
+
+// AddPublisher adds writers that publish straight to JetStream on nc, as
+// `nats pub` would, without a sidecar: JetStream's PubAck is the
+// acknowledgement. The load closes nc when it stops.
+func (l *Load) AddPublisher(name string, nc *nats.Conn) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	subjects := replica.NewSubjects(replica.DefaultPrefix)
+	l.mu.Lock()
+	l.conns = append(l.conns, nc)
+	l.mu.Unlock()
+	l.start(name, func(ctx context.Context, u Update, body []byte) (bool, error) {
+		// A short wait: a publish lost with a leader is given up soon, so
+		// that the next one shows when the stream takes writes again.
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := js.Publish(ctx, subjects.Subject(u.Cell), body)
+		return err == nil, nil
+	})
+	return nil
+}
+
+func (l *Load) sidecar(s string) endpoint {
+	return func(ctx context.Context, u Update, body []byte) (bool, error) {
+		_, err := l.cl.Client(s).Refine(ctx, u.Cell, body, "")
+		var apiErr *httpapi.APIError
+		if errors.As(err, &apiErr) && apiErr.Status/100 == 4 {
+			return false, fmt.Errorf("%s refused %s %s: %w", s, u.Cell, body, err)
+		}
+		return err == nil, nil
+	}
+}
+
+func (l *Load) start(name string, ep endpoint) {
+	for kind := range Cells {
+		l.wg.Go(func() {
+			slot := l.name + "-" + name
+			for n := int64(1); l.ctx.Err() == nil; n++ {
+				l.send(l.ctx, name, ep, kind, slot, n, refineTimeout)
+				select {
+				case <-l.ctx.Done():
+				case <-time.After(l.every):
+				}
+			}
+		})
+	}
+}
+
+// send makes and sends one update and records what became of it.
+func (l *Load) send(ctx context.Context, name string, ep endpoint, kind, slot string, n int64, timeout time.Duration) bool {
+	u, body := l.update(kind, slot, n)
+	if err := l.led.Attempt(u); err != nil {
+		l.refuse(fmt.Errorf("ledger: %w", err))
+		return false
+	}
+	l.mu.Lock()
+	l.attempted++
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ok, err := ep(ctx, u, body)
+	switch {
+	case err != nil:
+		l.refuse(err)
+	case ok:
+		if err := l.led.Ack(u); err != nil {
+			l.refuse(fmt.Errorf("ledger: %w", err))
+			return false
+		}
+		l.mu.Lock()
+		l.acked = append(l.acked, u)
+		l.ackTimes[name] = append(l.ackTimes[name], time.Now())
+		l.mu.Unlock()
+	}
+	return ok
+}
+
+// Probe writes once through the sidecar, apart from its writers (which
+// may be waiting for answers to writes sent during a fault), and reports
+// whether the write was acknowledged within timeout.
+func (l *Load) Probe(sidecar string, timeout time.Duration) bool {
+	return l.send(l.ctx, sidecar, l.sidecar(sidecar), "max", "", 0, timeout)
+}
+
+// update makes the n-th update of a writer of kind; the counter slot and
+// the set elements are the writer's own.
+func (l *Load) update(kind, slot string, n int64) (Update, []byte) {
+	var body string
+	switch kind {
+	case "max":
+		body = fmt.Sprintf(`{"type":"max","value":%d}`, l.serial.Add(1))
+	case "range":
+		s := l.serial.Add(1)
+		body = fmt.Sprintf(`{"type":"range","min":%d,"max":%d}`, -s, s)
+	case "gcounter":
+		body = fmt.Sprintf(`{"type":"gcounter","counts":{%q:%d}}`, slot, n)
+	case "set":
+		body = fmt.Sprintf(`{"type":"set","elems":[%q]}`, fmt.Sprintf("%s-%d", slot, n))
+	}
+	v, err := lattice.Decode([]byte(body))
+	if err != nil {
+		panic(fmt.Sprintf("faults: the load made an invalid update %s: %v", body, err))
+	}
+	return Update{Cell: Cells[kind], Value: v}, []byte(body)
+}
+
+func (l *Load) refuse(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.refused) < 20 {
+		l.refused = append(l.refused, err.Error())
+	}
+}
+
+// LoadStats are a stopped load's figures.
+type LoadStats struct {
+	Attempted int
+	Acked     []Update
+	// Refused are the refusals (4xx) met: mistakes of the test.
+	Refused []string
+}
+
+// Stop stops the writers, abandoning writes in flight (they count as
+// attempted), closes the publishers' connections, and returns the figures.
+func (l *Load) Stop() LoadStats {
+	l.cancel()
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, nc := range l.conns {
+		nc.Close()
+	}
+	return LoadStats{Attempted: l.attempted, Acked: l.acked, Refused: l.refused}
+}
+
+// AcksSince counts the acknowledgements received since t, by sidecar or
+// publisher.
+func (l *Load) AcksSince(t time.Time) map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int{}
+	for s, ts := range l.ackTimes {
+		for i := len(ts) - 1; i >= 0 && ts[i].After(t); i-- {
+			out[s]++
+		}
+	}
+	return out
+}
+
+// FirstAck returns when the first acknowledgement after t came through
+// any of the named sidecars or publishers, and false if none has.
+func (l *Load) FirstAck(t time.Time, through []string) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first time.Time
+	for _, name := range through {
+		ts := l.ackTimes[name]
+		i, _ := slices.BinarySearchFunc(ts, t, func(a, b time.Time) int { return a.Compare(b) })
+		for ; i < len(ts); i++ {
+			if ts[i].After(t) {
+				if first.IsZero() || ts[i].Before(first) {
+					first = ts[i]
+				}
+				break
+			}
+		}
+	}
+	return first, !first.IsZero()
+}

@@ -1,0 +1,125 @@
+package faults
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Row is one scenario's line in the report.
+type Row struct {
+	Scenario  string
+	Attempted int
+	Acked     int
+	Lost      int
+	// Recovery is the time from the heal until every sidecar holds every
+	// write acknowledged before it and has acknowledged a new one.
+	Recovery time.Duration
+	// Converge is the time from the writers' stop until every replica,
+	// and a fresh fold of the stream, are equal and hold every
+	// acknowledged write.
+	Converge time.Duration
+	Notes    string
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	Date          time.Time
+	Host          string
+	CPUs          int
+	CPU           string
+	OS            string
+	Docker        string
+	Compose       string
+	Go            string
+	Total         time.Duration
+	WriteInterval time.Duration
+}
+
+// DescribeMachine reads what the report says about this machine.
+func DescribeMachine(ctx context.Context, compose *Compose) Machine {
+	m := Machine{Date: time.Now().UTC(), CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH,
+		Go: runtime.Version(), Compose: compose.Command()}
+	m.Host, _ = os.Hostname()
+	m.CPU = cpuModel()
+	if v, err := Docker(ctx, "version", "-f", "{{.Server.Version}}"); err == nil {
+		m.Docker = v
+	}
+	if v, err := compose.Run(ctx, "version", "--short"); err == nil {
+		m.Compose += " " + v
+	}
+	return m
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// WriteReport writes the report as Markdown.
+func WriteReport(w io.Writer, m Machine, rows []Row) error {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, `# Fault tests: measured
+
+Written by the fault tests themselves (`+"`.ci/faults`"+`, which runs
+`+"`faults/`"+`); do not edit by hand. How the scenarios work:
+[faults/doc.go](../faults/doc.go) and
+[faults/scenarios_test.go](../faults/scenarios_test.go); the deployment
+they test: [deploy.md](deploy.md).
+
+- Run: %s, %s in all (image build not included)
+- Machine: %s, %d CPUs (%s), %s
+- Docker engine %s, %s, %s
+- Cluster: three broker nodes (stream at three replicas), three sidecars
+  (s1 with a data volume, s2 without, s3 compacting every 2 s); writers on
+  every sidecar write a max, a range, a gcounter slot of their own and set
+  elements of their own, one update every %v per writer, throughout each
+  scenario.
+
+Every row passed these checks: every replica, and a fresh fold of the
+stream, reached the same state, with join(acknowledged) ⊑ state ⊑
+join(attempted) for every cell; *lost* counts acknowledged updates missing
+from it. *Recovery* is the time from the heal (the moment `+"`docker start`"+`,
+`+"`docker network connect`"+` or `+"`compose up`"+` returned) until every sidecar
+holds every write acknowledged before the heal and has acknowledged a new
+write (a probe, apart from the writers, which may still wait for answers
+to writes sent during the fault); for broker faults, also until the
+stream has a leader and two current followers again. *Converge* is the time from the writers' stop
+until every replica is equal and holds every acknowledged write.
+
+| scenario | writes attempted | acknowledged | lost | recovery | converge | notes |
+| --- | ---: | ---: | ---: | ---: | ---: | --- |
+`, m.Date.Format("2006-01-02 15:04 MST"), m.Total.Round(time.Second), m.Host, m.CPUs, m.CPU, m.OS,
+		m.Docker, m.Compose, m.Go, m.WriteInterval)
+	for _, r := range rows {
+		fmt.Fprintf(b, "| %s | %d | %d | %d | %s | %s | %s |\n", r.Scenario, r.Attempted, r.Acked, r.Lost,
+			duration(r.Recovery), duration(r.Converge), r.Notes)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func duration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "—"
+	case d < time.Second:
+		return fmt.Sprintf("%d ms", max(1, d.Milliseconds()))
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
