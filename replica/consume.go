@@ -53,6 +53,7 @@ func (r *Replica) consume(ctx context.Context) error {
 	}
 	info := stream.CachedInfo()
 	r.checkSnapshotStream(info)
+	r.stream, r.shape = stream, shapeOf(info)
 	target, err := lastSeq(ctx, stream, r.filter)
 	if err != nil {
 		return err
@@ -141,9 +142,33 @@ func (r *Replica) handle(msg jetstream.Msg) {
 		r.cfg.OnChange(ev)
 	}
 	r.wake(seq, res.Err)
-	if !r.isReady.Load() && (seq >= r.target.Load() || meta.NumPending == 0) {
+	if !r.isReady.Load() && (seq >= r.target.Load() || meta.NumPending == 0) && r.caughtUp(seq) {
 		r.markReady()
 	}
+}
+
+// caughtUp confirms the end of the resync at seq: if a compaction removed
+// messages meanwhile, what they said is in the compaction's messages after
+// the target, so the target moves to the log's new end. Called from the
+// fold, once or a few times per resync.
+func (r *Replica) caughtUp(seq uint64) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := r.stream.Info(ctx)
+	if err != nil {
+		r.log.Warn("cannot confirm the end of the resync; assuming it", "err", err)
+		return true
+	}
+	if now := shapeOf(info); now != r.shape {
+		r.shape = now
+		last, err := lastSeq(ctx, r.stream, r.filter)
+		if err == nil && last > seq {
+			r.log.Info("the log was compacted during the resync; reading on to its new end", "from_seq", seq, "to_seq", last)
+			r.target.Store(last)
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Replica) logRefusal(res Result) {

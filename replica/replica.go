@@ -180,6 +180,11 @@ type Replica struct {
 	rt          *propagators.Runtime // nil without propagators
 	initialDone atomic.Bool
 
+	// stream and shape are set before consuming starts, then used by the
+	// fold only.
+	stream jetstream.Stream
+	shape  logShape
+
 	cons          jetstream.ConsumeContext // guarded by mu
 	streamCreated time.Time                // guarded by mu
 	snap          snapState                // guarded by mu

@@ -8,10 +8,32 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// ErrLogCompacted is returned by a bounded read of the log (a replay to a
+// point, a history with a limit) during which a compaction removed messages
+// it had not read yet: what they said now lives only in the compaction's
+// messages, which come after the point, so the state at the point cannot be
+// rebuilt from the log any more. A read to the end of the log never fails
+// this way: it goes on to read the compaction's messages.
+var ErrLogCompacted = errors.New("the log was compacted while it was read")
+
+// logShape is what a compaction (or an age limit) changes in a stream and
+// writes do not: where it starts, and how many messages inside it are gone.
+type logShape struct{ first, deleted uint64 }
+
+func shapeOf(info *jetstream.StreamInfo) logShape {
+	return logShape{info.State.FirstSeq, uint64(info.State.NumDeleted)}
+}
+
 // scan reads the messages on filter in stream order, from the start, up to
 // the last one present when it begins, calling fn for each until fn returns
 // false. It is the read loop of history and replay, which look at the log
 // once rather than follow it.
+//
+// If messages were removed meanwhile (a compaction), the read goes on to
+// the new end of the log, where the compaction put what they said, and
+// repeats until a pass sees the log keep its shape. A read that fn stops
+// early returns ErrLogCompacted instead, unless nothing it had yet to read
+// can have been removed.
 func scan(ctx context.Context, js jetstream.JetStream, streamName, filter string, fn func(jetstream.Msg, *jetstream.MsgMetadata) bool) (*jetstream.StreamInfo, error) {
 	stream, err := js.Stream(ctx, streamName)
 	if err != nil {
@@ -20,6 +42,7 @@ func scan(ctx context.Context, js jetstream.JetStream, streamName, filter string
 		}
 		return nil, fmt.Errorf("stream %q: %w", streamName, err)
 	}
+	shape := shapeOf(stream.CachedInfo())
 	last, err := lastSeq(ctx, stream, filter)
 	if err != nil || last == 0 {
 		return stream.CachedInfo(), err
@@ -35,6 +58,7 @@ func scan(ctx context.Context, js jetstream.JetStream, streamName, filter string
 	defer msgs.Stop()
 	stop := context.AfterFunc(ctx, msgs.Stop)
 	defer stop()
+	var read uint64 // the last message fn took
 	for {
 		m, err := msgs.Next()
 		if err != nil {
@@ -47,8 +71,35 @@ func scan(ctx context.Context, js jetstream.JetStream, streamName, filter string
 		if err != nil {
 			return nil, fmt.Errorf("reading %q: %w", filter, err)
 		}
-		if !fn(m, meta) || meta.Sequence.Stream >= last {
-			return stream.CachedInfo(), nil
+		pos := meta.Sequence.Stream
+		more := fn(m, meta)
+		if more {
+			read = pos
+			if pos < last {
+				continue
+			}
+		}
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("stream %q: %w", streamName, err)
+		}
+		now := shapeOf(info)
+		switch {
+		case now == shape:
+			return info, nil
+		case !more:
+			// Stopped early: fine if only messages already read are gone.
+			if now.deleted == shape.deleted && now.first <= read+1 {
+				return info, nil
+			}
+			return info, fmt.Errorf("%w (it starts at sequence %d now, %d before; read up to %d): retry, or replay to a later point", ErrLogCompacted, now.first, shape.first, read)
+		}
+		shape = now
+		if last, err = lastSeq(ctx, stream, filter); err != nil {
+			return nil, err
+		}
+		if pos >= last {
+			return info, nil
 		}
 	}
 }

@@ -47,7 +47,7 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "dprop replica of %q: HTTP API on http://%s\n", cellsOrAll(sc.cells), s.addr)
+			fmt.Fprintf(cmd.OutOrStdout(), "dprop replica of %q: HTTP API on http://%s\n", cellsOrAll(sc.cells), reachable(s.addr))
 			return s.wait(ctx)
 		},
 	}

@@ -68,7 +68,7 @@ func printUp(w io.Writer, natsURL string, httpAddr net.Addr, store, prefix strin
 	if natsURL != "nats://"+broker.DefaultListen {
 		server = " -s " + natsURL
 	}
-	api := "http://" + httpAddr.String()
+	api := "http://" + reachable(httpAddr)
 	cell := "weather.boston.temp"
 	fmt.Fprintf(w, `dprop is up.
   NATS      %s  (JetStream store in %s)
@@ -88,4 +88,17 @@ func urlFlag(api string) string {
 		return ""
 	}
 	return " --url " + strings.TrimSuffix(api, "/")
+}
+
+// reachable is addr as a client on this machine would dial it: an
+// unspecified host (0.0.0.0, ::) becomes loopback.
+func reachable(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -56,7 +56,7 @@ func (c *Client) request(ctx context.Context, method, path string, query url.Val
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, fmt.Errorf("dprop: %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	for k, vs := range header {
 		req.Header[k] = vs
@@ -66,7 +66,7 @@ func (c *Client) request(ctx context.Context, method, path string, query url.Val
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("dprop: %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusNotModified {
 		return resp, nil
@@ -85,7 +85,7 @@ func (c *Client) cellCall(ctx context.Context, method, cell string, query url.Va
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return Cell{}, fmt.Errorf("dprop: reading cell %q: %w", cell, err)
+		return Cell{}, fmt.Errorf("reading cell %q: %w", cell, err)
 	}
 	return cellFromHeaders(cell, resp.Header, b), nil
 }
@@ -158,20 +158,20 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) 
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return fmt.Errorf("dprop: GET %s: %w", path, err)
+		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("dprop: GET %s: %w", path, err)
+		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("dprop: GET %s: %w", path, err)
+		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusServiceUnavailable {
 		if err := json.Unmarshal(b, v); err != nil && resp.StatusCode == http.StatusOK {
-			return fmt.Errorf("dprop: GET %s: decoding the answer: %w", path, err)
+			return fmt.Errorf("GET %s: decoding the answer: %w", path, err)
 		}
 	}
 	if resp.StatusCode != http.StatusOK {
@@ -214,15 +214,15 @@ func readEvents(br *bufio.Reader, fn func(Event) error) error {
 		line, err := readLine(br)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("dprop: watch: %w", ErrStreamEnded)
+				return fmt.Errorf("watch: %w", ErrStreamEnded)
 			}
-			return fmt.Errorf("dprop: watch: %w", err)
+			return fmt.Errorf("watch: %w", err)
 		}
 		if len(line) == 0 { // blank line: dispatch
 			if data != nil && (name == "" || name == "change") {
 				var ev Event
 				if err := json.Unmarshal(data, &ev); err != nil {
-					return fmt.Errorf("dprop: watch: bad event data %.200q: %w", data, err)
+					return fmt.Errorf("watch: bad event data %.200q: %w", data, err)
 				}
 				if err := fn(ev); err != nil {
 					return err

@@ -102,7 +102,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	level := slog.LevelDebug
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		level = slog.LevelWarn // the broker is away: many alike, and expected to pass
+	case status >= 500:
 		level = slog.LevelError
 	}
 	s.log.Log(r.Context(), level, "http request failed", "method", r.Method, "path", r.URL.Path,
