@@ -333,7 +333,10 @@ func TestRefineRefusedInStreamOrder(t *testing.T) {
 	nc.Publish("dprop.cell.gate", []byte(`{"type":"flag","value":true}`))
 	<-blocked
 	nc.Publish("dprop.cell.x", []byte(`{"type":"flag","value":true}`))
-	nc.Flush()
+	waitFor(t, "the flag to be stored", func() bool {
+		s, _ := brokertestStream(t, nc)
+		return s >= 2
+	})
 	done := make(chan error, 1)
 	go func() {
 		_, err := r.Refine(ctx, "x", lattice.Max{Value: 1})

@@ -27,6 +27,15 @@ func TestHistory(t *testing.T) {
 	r.Refine(ctx, "h.x", lattice.Range{Min: 36, Max: 43})
 	nc.Publish("dprop.cell.h.x", []byte(`{"type":"max","value":1}`))
 	nc.Publish("dprop.cell.h.x", []byte(`not json`))
+	// Publishes on two connections have no order between them: wait for
+	// the raw ones before refining again.
+	waitFor(t, "the raw updates", func() bool {
+		n := uint64(0)
+		for _, k := range r.Stats().Refused["h.x"] {
+			n += k
+		}
+		return n == 2
+	})
 	r.Refine(ctx, "h.other", lattice.Flag{Value: true})
 	r.Refine(ctx, "h.x", lattice.Range{Min: 31, Max: 57})
 	hist, err := r.History(ctx, "h.x", replica.HistoryQuery{})
