@@ -1,0 +1,63 @@
+// Package replica holds copies of cells and keeps them in step through a
+// JetStream stream: it folds every update through the cell's merge,
+// publishes refinements, and runs propagator networks.
+//
+// # The fold
+//
+// A Core is the deterministic heart: it takes stream messages (subject,
+// sequence, payload) and says what changed. It decodes the payload
+// (lattice.Decode, under the replica's limits), decides the cell's type —
+// declared by a network file, or else fixed by the first valid update in
+// stream order — and merges. The stream's order is the same for every
+// replica, so every replica decides alike: the same updates are refused
+// (bad JSON, a type other than the cell's, ...), the same cells result.
+// A Core does no I/O and has no clock; its tests need no server.
+//
+// Per cell it keeps the value, the type, the sequence of the last change,
+// the number of updates folded, an ETag (a hash of the canonical encoding),
+// and what compaction needs: the last message on the cell's subject and how
+// many came after the last rollup. It is stored by value in one map, about
+// 200 bytes a cell besides the value.
+//
+// # A replica's life
+//
+// Start: the replica loads its local snapshot, if it has one
+// (Config.SnapshotPath), then finds the stream and notes the sequence of the
+// last message among its cells (Config.Cells: all, or a subtree such as
+// "weather.>"). That is the resync's target. It creates an ordered consumer
+// from the beginning, or from just after the snapshot's sequence. If the
+// broker cannot be reached or the stream does not exist yet, it logs why and
+// keeps trying; meanwhile it serves what its snapshot holds, marked Stale.
+//
+// Resync: the consumer delivers the log in order and the replica folds it,
+// reporting how far it has got (Progress, Config.Progress).
+//
+// Ready: once every message that was in the stream at start has been folded
+// (the target reached, or the server says nothing is pending), Ready is
+// closed. If a compaction removed messages meanwhile, the target moves to
+// the log's new end first, where the compaction put what they said. Only
+// then does a propagator network start, after its constants are published.
+//
+// Live: the same consumer goes on delivering new updates, from any writer —
+// another replica, the nats CLI, an application with its own NATS client.
+// Refine publishes with JetStream, waits for the acknowledgement and for
+// its own fold of that message, and returns the cell as it then is
+// (read-your-writes). Watchers hear of real changes only: a merge that adds
+// nothing is silent, which is also what stops propagator networks from
+// looping. A watcher that falls behind never stalls the fold; it keeps only
+// the newest pending value per cell, which loses nothing because cells only
+// grow. Await is a threshold read: it returns once the cell is at least as
+// informative as a given value.
+//
+// Shutdown: Close stops the propagators, the consumer and the watchers, and
+// writes the local snapshot, atomically.
+//
+// # The log
+//
+// History, Replay and Restore read and rebuild the log; Compact shortens it
+// to about one message per cell, by guarded subject rollups or by a
+// checkpoint and a purge, both safe with writers writing and with several
+// compactors at once. See docs/recovery.md.
+//
+// The HTTP API of a sidecar replica is in package httpapi.
+package replica
