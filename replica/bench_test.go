@@ -28,15 +28,8 @@ var (
 // on a stream of bench.updates updates over bench.cells cells, against a
 // bare ordered consumer reading the same messages in the same process.
 func BenchmarkResync(b *testing.B) {
-	srv := runBroker(b)
-	url := srv.ClientURL()
-	n, cells := *benchUpdates, *benchCells
-	start := time.Now()
-	publishBulk(b, connect(b, url), n, func(i int) (string, lattice.Value) {
-		return fmt.Sprintf("bench.c%d", i%cells), lattice.Max{Value: float64(i)}
-	})
-	b.Logf("filled the stream with %d updates over %d cells in %v", n, cells, time.Since(start).Round(time.Millisecond))
-
+	url := fillBench(b)
+	n := *benchUpdates
 	var bare, rep []time.Duration
 	for b.Loop() {
 		bare = append(bare, bareRead(b, url, n))

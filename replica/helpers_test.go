@@ -34,9 +34,7 @@ func testLogger() *slog.Logger {
 // runBroker starts an embedded server with the DPROP stream provisioned.
 func runBroker(t testing.TB) *broker.Server {
 	t.Helper()
-	srv := brokertest.RunServer(t)
-	provision(t, srv.ClientURL(), 1)
-	return srv
+	return brokertest.RunWithStream(t)
 }
 
 func provision(t testing.TB, url string, replicas int) {

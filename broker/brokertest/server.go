@@ -129,3 +129,17 @@ func timeoutContext(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// RunWithStream starts a single server as RunServer does and provisions
+// dprop's stream on it with the default settings.
+func RunWithStream(t testing.TB, opts ...Option) *broker.Server {
+	t.Helper()
+	srv := RunServer(t, opts...)
+	nc := Connect(t, broker.ConnConfig{URLs: []string{srv.ClientURL()}})
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	if _, err := broker.EnsureStream(ctx, JetStream(t, nc), broker.StreamConfig{}); err != nil {
+		t.Fatalf("brokertest: ensure stream: %v", err)
+	}
+	return srv
+}

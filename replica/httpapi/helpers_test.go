@@ -40,12 +40,7 @@ func testLogger() *slog.Logger {
 // runBroker starts an embedded server with the DPROP stream provisioned.
 func runBroker(t testing.TB) *broker.Server {
 	t.Helper()
-	srv := brokertest.RunServer(t)
-	js := brokertest.JetStream(t, connect(t, srv.ClientURL()))
-	if _, err := broker.EnsureStream(ctxT(t), js, broker.StreamConfig{}); err != nil {
-		t.Fatalf("ensure stream: %v", err)
-	}
-	return srv
+	return brokertest.RunWithStream(t)
 }
 
 func connect(t testing.TB, url string) *nats.Conn {
