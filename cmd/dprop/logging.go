@@ -26,3 +26,19 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	}
 	return nil, usagef("--log-format %q: use text or json", format)
 }
+
+// brokerLogger is the logger for an embedded nats-server: its notices (a
+// banner and a dozen lines at every start) are shown only at debug level;
+// its warnings and errors always.
+func (g *globals) brokerLogger() (*slog.Logger, error) {
+	level := g.logLevel
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err == nil && lv > slog.LevelDebug && lv < slog.LevelWarn {
+		level = "warn"
+	}
+	l, err := newLogger(os.Stderr, g.logFormat, level)
+	if err != nil {
+		return nil, err
+	}
+	return l.With("component", "broker"), nil
+}

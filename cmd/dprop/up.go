@@ -30,10 +30,14 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 				return err
 			}
 			ctx := cmd.Context()
+			blog, err := g.brokerLogger()
+			if err != nil {
+				return err
+			}
 			srv, err := broker.Start(broker.Config{
 				StoreDir: filepath.Join(data, "broker"),
 				Listen:   listen,
-				Logger:   log.With("component", "broker"),
+				Logger:   blog,
 			})
 			if err != nil {
 				return fmt.Errorf("broker: %w", err)
