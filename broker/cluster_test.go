@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/broker/brokertest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/broker"
+	"github.com/dprop/dprop/internal/brokertest"
+	"github.com/dprop/dprop/cellname"
 )
 
 // A three-node cluster with a replicated stream loses no acknowledged
@@ -75,14 +77,14 @@ func TestClusterLeaderLoss(t *testing.T) {
 		if streamLeader(t, ctx, stream) == leader {
 			return true
 		}
-		stepDown(ctx, nc, broker.DefaultStreamName, leader)
+		stepDown(ctx, nc, cellname.DefaultStream, leader)
 		return false
 	})
 	if len(acked) != 20 {
 		t.Fatalf("%d distinct acknowledged sequences, want 20", len(acked))
 	}
 	for seq, body := range acked {
-		subject, data := leaderGet(t, ctx, nc, broker.DefaultStreamName, seq)
+		subject, data := leaderGet(t, ctx, nc, cellname.DefaultStream, seq)
 		if subject != "dprop.cell.x" || data != body {
 			t.Errorf("sequence %d: %s %s, want dprop.cell.x %s", seq, subject, data, body)
 		}

@@ -70,8 +70,8 @@
 //     updates, which is safe only if cells are compacted more often.
 //   - One replica, or three in a cluster.
 //
-// Subject naming beyond the stream's filter belongs to the replica
-// package.
+// Cell names, patterns and the subjects they map to belong to package
+// cellname, which broker, propagators and replica share.
 //
 // # Tests
 //

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/broker/brokertest"
+	"github.com/dprop/dprop/internal/brokertest"
+	"github.com/dprop/dprop/cellname"
 )
 
 func TestRestartKeepsMessages(t *testing.T) {
@@ -45,7 +46,7 @@ func TestRestartKeepsMessages(t *testing.T) {
 	waitFor(t, "the client to reconnect", func() bool {
 		return nc.Stats().Reconnects > 0 && nc.IsConnected()
 	})
-	stream, err := js.Stream(ctx, broker.DefaultStreamName)
+	stream, err := js.Stream(ctx, cellname.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}

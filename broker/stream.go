@@ -9,22 +9,22 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/cellname"
 )
 
-// Defaults for StreamConfig.
-const (
-	DefaultPrefix     = "dprop"
-	DefaultStreamName = "DPROP"
-	DefaultDuplicates = 2 * time.Minute
-)
+// DefaultDuplicates is StreamConfig's default duplicate window. The
+// default prefix and stream name are cellname.DefaultPrefix and
+// cellname.DefaultStream.
+const DefaultDuplicates = 2 * time.Minute
 
 // StreamConfig describes the stream that keeps the log of cell updates.
 type StreamConfig struct {
 	// Prefix is the first token(s) of every cell subject; the stream
-	// captures Prefix + ".cell.>". Default DefaultPrefix.
+	// captures Prefix + ".cell.>". Default cellname.DefaultPrefix.
 	Prefix string
 
-	// Name is the stream's name. Default DefaultStreamName.
+	// Name is the stream's name. Default cellname.DefaultStream.
 	Name string
 
 	// Replicas is how many servers keep a copy of the stream: 1, or 3 in
@@ -48,10 +48,10 @@ type StreamConfig struct {
 // validate checks c and fills its defaults.
 func (c *StreamConfig) validate() error {
 	if c.Prefix == "" {
-		c.Prefix = DefaultPrefix
+		c.Prefix = cellname.DefaultPrefix
 	}
 	if c.Name == "" {
-		c.Name = DefaultStreamName
+		c.Name = cellname.DefaultStream
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
@@ -92,7 +92,7 @@ func (c *StreamConfig) jetStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:              c.Name,
 		Description:       "dprop cell updates",
-		Subjects:          []string{c.Prefix + ".cell.>"},
+		Subjects:          []string{cellname.NewSubjects(c.Prefix).All()},
 		Retention:         jetstream.LimitsPolicy,
 		MaxConsumers:      -1,
 		MaxMsgs:           -1,

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/broker/brokertest"
+	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/nats-io/nats.go/jetstream"
 )
 

@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/propagators"
 	"github.com/dprop/dprop/replica"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 var (

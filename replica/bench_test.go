@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // Sizes of the benchmarks; the defaults are the targets. CI runs
@@ -164,7 +166,7 @@ func BenchmarkMemoryPerCell(b *testing.B) {
 			return ms.HeapAlloc
 		}
 		before := heap()
-		c := replica.NewCore("", nil, lattice.Limits{})
+		c := fold.NewCore("", nil, lattice.Limits{})
 		for i, name := range names {
 			c.ApplyValue(strings.Clone(name), uint64(i+1), vals[i])
 		}

@@ -9,9 +9,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/dprop/dprop/lattice"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // ErrNotReady is returned by Compact before the replica has caught up.
@@ -101,7 +104,7 @@ func (r *Replica) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 	if o.Cells == "" {
 		o.Cells = ">"
 	}
-	if err := ValidatePattern(o.Cells); err != nil {
+	if err := cellname.ValidatePattern(o.Cells); err != nil {
 		return st, err
 	}
 	whole := o.Cells == ">" && r.cfg.Cells == ">"
@@ -148,8 +151,8 @@ var errOversize = errors.New("a join is too large to publish")
 func (r *Replica) jobs(pattern string, all bool, st *CompactStats) ([]compactJob, uint64) {
 	var jobs []compactJob
 	r.mu.RLock()
-	r.core.Each(func(c Cell) bool {
-		if !Match(pattern, c.Name) {
+	r.core.Each(func(c fold.Cell) bool {
+		if !cellname.Match(pattern, c.Name) {
 			return true
 		}
 		st.Cells++

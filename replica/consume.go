@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // This file is the replica's driver loop: finding the stream, starting the
@@ -116,7 +118,7 @@ func (r *Replica) handle(msg jetstream.Msg) {
 		return
 	}
 	seq := meta.Sequence.Stream
-	m := Message{Subject: msg.Subject(), Seq: seq, Data: msg.Data()}
+	m := fold.Message{Subject: msg.Subject(), Seq: seq, Data: msg.Data()}
 	m.Rollup = isRollup(msg)
 	// Watchers and the propagator runtime learn of a change under the fold
 	// lock (neither blocks), so a Watch registered with current values sees
@@ -126,8 +128,7 @@ func (r *Replica) handle(msg jetstream.Msg) {
 	res := r.core.ApplyMessage(m)
 	var ev Event
 	if res.Changed {
-		st := r.core.cells[res.Cell]
-		ev = Event{Cell: res.Cell, Value: res.Value, Type: st.typ, Seq: seq, ETag: formatETag(st.etag)}
+		ev = Event{Cell: res.Cell, Value: res.Value, Type: res.Type, Seq: seq, ETag: res.ETag}
 		if r.rt != nil {
 			r.rt.Changed(ev.Cell)
 		}
@@ -171,11 +172,11 @@ func (r *Replica) caughtUp(seq uint64) bool {
 	return true
 }
 
-func (r *Replica) logRefusal(res Result) {
-	var re *RefusedError
+func (r *Replica) logRefusal(res fold.Result) {
+	var re *fold.RefusedError
 	errors.As(res.Err, &re)
 	r.mu.RLock()
-	n := r.core.refused[refusal{re.Cell, re.Reason}]
+	n := r.core.RefusalCount(re.Cell, re.Reason)
 	r.mu.RUnlock()
 	// The first refusal of a kind per cell is a warning; repeats are
 	// counted (see Stats) and logged at debug level only.

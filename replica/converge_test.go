@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/broker/brokertest"
-	"github.com/dprop/dprop/lattice"
-	"github.com/dprop/dprop/replica"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/broker"
+	"github.com/dprop/dprop/internal/brokertest"
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica"
 )
 
 // ledger records updates as writers send them: all that were attempted and

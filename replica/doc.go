@@ -4,17 +4,17 @@
 //
 // # The fold
 //
-// A Core is the deterministic heart: it takes stream messages (subject,
+// A fold.Core is the deterministic heart: it takes stream messages (subject,
 // sequence, payload) and says what changed. It decodes the payload
 // (lattice.Decode, under the replica's limits), decides the cell's type —
 // declared by a network file, or else fixed by the first valid update in
 // stream order — and merges. The stream's order is the same for every
 // replica, so every replica decides alike: the same updates are refused
 // (bad JSON, a type other than the cell's, ...), the same cells result.
-// A Core does no I/O and has no clock; its tests need no server.
+// A fold.Core does no I/O and has no clock; its tests need no server.
 //
 // Per cell it keeps the value, the type, the sequence of the last change,
-// the number of updates folded, an ETag (a hash of the canonical encoding),
+// the number of updates folded, an fold.ETag (a hash of the canonical encoding),
 // and what compaction needs: the last message on the cell's subject and how
 // many came after the last rollup. It is stored by value in one map, about
 // 200 bytes a cell besides the value.

@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/broker/brokertest"
+	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
-	"github.com/nats-io/nats.go"
 )
 
 // testTimeout bounds every wait in these tests.

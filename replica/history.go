@@ -6,8 +6,11 @@ import (
 	"errors"
 	"time"
 
-	"github.com/dprop/dprop/lattice"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // HistoryEntry is one update of a cell as the log keeps it.
@@ -44,17 +47,17 @@ type HistoryQuery struct {
 // by folding the whole log of the cell, so entries past Since are exact.
 // After compaction the log starts with the rollup.
 func (r *Replica) History(ctx context.Context, cell string, q HistoryQuery) ([]HistoryEntry, error) {
-	if err := ValidateName(cell); err != nil {
+	if err := cellname.Validate(cell); err != nil {
 		return nil, err
 	}
 	var declared map[string]string
 	if t := r.cfg.Declared[cell]; t != "" {
 		declared = map[string]string{cell: t}
 	}
-	core := NewCore(r.cfg.Prefix, declared, r.cfg.Limits)
+	core := fold.NewCore(r.cfg.Prefix, declared, r.cfg.Limits)
 	var out []HistoryEntry
 	_, err := scan(ctx, r.js, r.cfg.Stream, r.subjects.Subject(cell), func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
-		msg := Message{Subject: m.Subject(), Seq: meta.Sequence.Stream, Data: m.Data()}
+		msg := fold.Message{Subject: m.Subject(), Seq: meta.Sequence.Stream, Data: m.Data()}
 		h := m.Headers()
 		msg.Rollup = isRollup(m)
 		res := core.ApplyMessage(msg)
@@ -65,7 +68,7 @@ func (r *Replica) History(ctx context.Context, cell string, q HistoryQuery) ([]H
 		if h != nil {
 			e.Origin = h.Get(HeaderOrigin)
 		}
-		var re *RefusedError
+		var re *fold.RefusedError
 		if errors.As(res.Err, &re) {
 			e.Refused, e.Error = re.Reason, re.Err.Error()
 		} else {

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // A plain core-NATS publish, with no headers and no SDK, is an update like
@@ -73,19 +75,19 @@ func TestBadInputOnSubjects(t *testing.T) {
 	}
 	deep := strings.Repeat(`{"type":"map","entries":{"k":`, 6) + `{"type":"max","value":1}` + strings.Repeat(`}}`, 6)
 	cases := []struct{ cell, payload, reason string }{
-		{"t", `{"type":"range","min":1`, replica.ReasonMalformed},
-		{"t", `{"type":"whatever"}`, replica.ReasonUnknownType},
-		{"t", `{"type":"range","min":1}`, replica.ReasonBadField},
-		{"t", `{"type":"range","min":true,"max":2}`, replica.ReasonBadField},
-		{"t", `{"type":"range","min":1e999,"max":2}`, replica.ReasonNotFinite},
-		{"t", `{"type":"range","min":NaN,"max":2}`, replica.ReasonMalformed},
-		{"t", `{"type":"range","min":5,"max":2}`, replica.ReasonInvalid},
-		{"t", `{"type":"max","value":1}`, replica.ReasonTypeMismatch},
-		{"decl", `{"type":"range","min":1,"max":2}`, replica.ReasonTypeMismatch},
-		{"decl", `{"type":"interval","lo":3,"hi":1}`, replica.ReasonInvalid},
-		{"s", `{"type":"set","elems":[1,2,3,4,5,6,7,8,9,10,11]}`, replica.ReasonTooLarge},
-		{"s", `{"type":"set","elems":["` + strings.Repeat("x", 5000) + `"]}`, replica.ReasonTooLarge},
-		{"m", deep, replica.ReasonTooDeep},
+		{"t", `{"type":"range","min":1`, fold.ReasonMalformed},
+		{"t", `{"type":"whatever"}`, fold.ReasonUnknownType},
+		{"t", `{"type":"range","min":1}`, fold.ReasonBadField},
+		{"t", `{"type":"range","min":true,"max":2}`, fold.ReasonBadField},
+		{"t", `{"type":"range","min":1e999,"max":2}`, fold.ReasonNotFinite},
+		{"t", `{"type":"range","min":NaN,"max":2}`, fold.ReasonMalformed},
+		{"t", `{"type":"range","min":5,"max":2}`, fold.ReasonInvalid},
+		{"t", `{"type":"max","value":1}`, fold.ReasonTypeMismatch},
+		{"decl", `{"type":"range","min":1,"max":2}`, fold.ReasonTypeMismatch},
+		{"decl", `{"type":"interval","lo":3,"hi":1}`, fold.ReasonInvalid},
+		{"s", `{"type":"set","elems":[1,2,3,4,5,6,7,8,9,10,11]}`, fold.ReasonTooLarge},
+		{"s", `{"type":"set","elems":["` + strings.Repeat("x", 5000) + `"]}`, fold.ReasonTooLarge},
+		{"m", deep, fold.ReasonTooDeep},
 	}
 	for _, c := range cases {
 		if err := nc.Publish("dprop.cell."+c.cell, []byte(c.payload)); err != nil {
@@ -134,10 +136,10 @@ func TestBadInputOnSubjects(t *testing.T) {
 	if _, err := r.RefineJSON(ctx, "t", []byte(`{"type":"range","min":5,"max":2}`)); !errors.Is(err, lattice.ErrInvalid) {
 		t.Errorf("RefineJSON bad interval: %v", err)
 	}
-	if _, err := r.RefineJSON(ctx, "decl", []byte(`{"type":"max","value":1}`)); !errors.Is(err, replica.ErrTypeMismatch) {
+	if _, err := r.RefineJSON(ctx, "decl", []byte(`{"type":"max","value":1}`)); !errors.Is(err, fold.ErrTypeMismatch) {
 		t.Errorf("RefineJSON declared mismatch: %v", err)
 	}
-	if _, err := r.RefineJSON(ctx, "a b", []byte(`{"type":"max","value":1}`)); !errors.Is(err, replica.ErrBadName) {
+	if _, err := r.RefineJSON(ctx, "a b", []byte(`{"type":"max","value":1}`)); !errors.Is(err, cellname.ErrBad) {
 		t.Errorf("RefineJSON bad name: %v", err)
 	}
 	if _, err := r.RefineJSON(ctx, "s", []byte(`{"type":"set","elems":["`+strings.Repeat("x", 5000)+`"]}`)); !errors.Is(err, lattice.ErrTooLarge) {
@@ -187,7 +189,7 @@ func TestAwait(t *testing.T) {
 	srv := runBroker(t)
 	r := startReplica(t, srv.ClientURL())
 	ctx := ctxT(t)
-	got := make(chan replica.Cell, 1)
+	got := make(chan fold.Cell, 1)
 	go func() {
 		c, err := r.Await(ctx, "count", mustDecode(t, `{"type":"max","value":10}`))
 		if err != nil {
@@ -277,7 +279,7 @@ func TestWatchCurrentAndFuture(t *testing.T) {
 	if ev, _ := w.Next(ctx); ev.Cell != "a.new" {
 		t.Fatalf("second event %+v", ev)
 	}
-	if _, err := r.Watch("a.>.b", false); !errors.Is(err, replica.ErrBadName) {
+	if _, err := r.Watch("a.>.b", false); !errors.Is(err, cellname.ErrBad) {
 		t.Errorf("bad pattern: %v", err)
 	}
 }
@@ -347,7 +349,7 @@ func TestRefineRefusedInStreamOrder(t *testing.T) {
 		return s >= 3
 	})
 	close(gate)
-	if err := <-done; !errors.Is(err, replica.ErrTypeMismatch) {
+	if err := <-done; !errors.Is(err, fold.ErrTypeMismatch) {
 		t.Errorf("refine refused in stream order returned %v, want ErrTypeMismatch", err)
 	}
 	if got := enc(r.Value("x")); got != `{"type":"flag","value":true}` {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // This file keeps a replica's local snapshot: load at start, check that it
@@ -41,10 +43,7 @@ func (r *Replica) loadSnapshot() {
 		r.log.Warn("local snapshot unusable; replaying the whole stream", "path", path, "err", err, "kept_as", kept)
 		return
 	}
-	for _, c := range cells {
-		r.core.Restore(c, h.Seq)
-	}
-	r.core.lastSeq = h.Seq
+	r.core.Restore(h.Seq, cells...)
 	r.startAt = h.Seq
 	r.done = h.Seq
 	r.snap = snapState{loaded: true, header: h, written: h.Seq}
@@ -53,7 +52,7 @@ func (r *Replica) loadSnapshot() {
 }
 
 // compatible refuses a snapshot of other cells than this replica's.
-func (r *Replica) compatible(h SnapshotHeader, cells []Cell) error {
+func (r *Replica) compatible(h SnapshotHeader, cells []fold.Cell) error {
 	if h.Stream != r.cfg.Stream || h.Prefix != r.cfg.Prefix || h.Cells != r.cfg.Cells {
 		return fmt.Errorf("%w: it holds cells %q of stream %s (prefix %s); this replica holds %q of %s (prefix %s)",
 			ErrBadSnapshot, h.Cells, h.Stream, h.Prefix, r.cfg.Cells, r.cfg.Stream, r.cfg.Prefix)
@@ -86,7 +85,7 @@ func (r *Replica) checkSnapshotStream(info *jetstream.StreamInfo) {
 		"Publish the old snapshot's information back with `dprop restore`",
 		"snapshot_stream_created", h.StreamCreated, "stream_created", info.Created,
 		"snapshot_seq", h.Seq, "stream_last_seq", info.State.LastSeq, "kept_as", kept)
-	r.core = NewCore(r.cfg.Prefix, r.cfg.Declared, r.cfg.Limits)
+	r.core = fold.NewCore(r.cfg.Prefix, r.cfg.Declared, r.cfg.Limits)
 	r.startAt = 0
 	r.waitMu.Lock()
 	r.done = 0
@@ -129,8 +128,8 @@ func (r *Replica) saveSnapshot() error {
 		r.mu.RUnlock()
 		return nil
 	}
-	cells := make([]Cell, 0, r.core.Len())
-	r.core.Each(func(c Cell) bool { cells = append(cells, c); return true })
+	cells := make([]fold.Cell, 0, r.core.Len())
+	r.core.Each(func(c fold.Cell) bool { cells = append(cells, c); return true })
 	h := SnapshotHeader{Stream: r.cfg.Stream, Prefix: r.cfg.Prefix, Cells: r.cfg.Cells, Seq: seq,
 		StreamCreated: r.streamCreated, Written: time.Now().UTC()}
 	if h.StreamCreated.IsZero() {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/broker/brokertest"
+	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
 )

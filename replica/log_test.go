@@ -9,11 +9,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/broker/brokertest"
+	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // History lists every update of a cell, oldest first, with what it did.
@@ -50,8 +52,8 @@ func TestHistory(t *testing.T) {
 	want := []row{
 		{true, `{"type":"range","min":34,"max":48}`, ""},
 		{false, `{"type":"range","min":34,"max":48}`, ""},
-		{false, "", replica.ReasonTypeMismatch},
-		{false, "", replica.ReasonMalformed},
+		{false, "", fold.ReasonTypeMismatch},
+		{false, "", fold.ReasonMalformed},
 		{true, `{"type":"range","min":31,"max":57}`, ""},
 	}
 	if len(hist) != len(want) {
@@ -97,7 +99,7 @@ func TestReplay(t *testing.T) {
 	}
 	fill(t, r, 60, 60, 12)
 	nc := connect(t, url)
-	check := func(h replica.SnapshotHeader, cells []replica.Cell) {
+	check := func(h replica.SnapshotHeader, cells []fold.Cell) {
 		t.Helper()
 		if h.Seq != mid || len(cells) != len(atMid) {
 			t.Fatalf("replay reflects seq %d with %d cells, want %d with %d", h.Seq, len(cells), mid, len(atMid))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/propagators"
 )
@@ -40,13 +41,13 @@ func (r *Replica) startNetwork() error {
 		if err := r.core.Check(cell, v); err != nil {
 			return fmt.Errorf("replica: initial value of %q: %w", cell, err)
 		}
-		if !Match(r.cfg.Cells, cell) {
+		if !cellname.Match(r.cfg.Cells, cell) {
 			return fmt.Errorf("replica: initial value of %q: %w (it holds %q)", cell, ErrNotHeld, r.cfg.Cells)
 		}
 	}
 	for _, p := range r.cfg.Propagators {
 		for _, out := range p.Outputs() {
-			if !Match(r.cfg.Cells, out) {
+			if !cellname.Match(r.cfg.Cells, out) {
 				return fmt.Errorf("replica: propagator %q refines %q: %w (it holds %q)", p.Name(), out, ErrNotHeld, r.cfg.Cells)
 			}
 		}

@@ -5,15 +5,18 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dprop/dprop/lattice"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // ReplayOptions select what Replay rebuilds.
 type ReplayOptions struct {
-	Prefix string // default DefaultPrefix
-	Stream string // default DefaultStream
+	Prefix string // default cellname.DefaultPrefix
+	Stream string // default cellname.DefaultStream
 	Cells  string // pattern; default all
 	// Declared fixes cell types, as a network file does.
 	Declared map[string]string
@@ -33,17 +36,17 @@ type ReplayOptions struct {
 // stream from the start up to UntilSeq or UntilTime (or to the end) and
 // returns the cells with a snapshot header saying which sequence they
 // reflect. It only reads; it publishes nothing.
-func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader, []Cell, error) {
+func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader, []fold.Cell, error) {
 	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
+		o.Prefix = cellname.DefaultPrefix
 	}
 	if o.Stream == "" {
-		o.Stream = DefaultStream
+		o.Stream = cellname.DefaultStream
 	}
 	if o.Cells == "" {
 		o.Cells = ">"
 	}
-	if err := ValidatePattern(o.Cells); err != nil {
+	if err := cellname.ValidatePattern(o.Cells); err != nil {
 		return SnapshotHeader{}, nil, err
 	}
 	if o.ProgressEvery <= 0 {
@@ -53,11 +56,11 @@ func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader
 	if err != nil {
 		return SnapshotHeader{}, nil, fmt.Errorf("replay: %w", err)
 	}
-	core := NewCore(o.Prefix, o.Declared, o.Limits)
+	core := fold.NewCore(o.Prefix, o.Declared, o.Limits)
 	h := SnapshotHeader{Stream: o.Stream, Prefix: o.Prefix, Cells: o.Cells, UntilTime: o.UntilTime}
 	started, lastReport := time.Now(), time.Now()
 	var target uint64
-	filter := NewSubjects(o.Prefix).Subject(o.Cells)
+	filter := cellname.NewSubjects(o.Prefix).Subject(o.Cells)
 	info, err := scan(ctx, js, o.Stream, filter, func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
 		seq := meta.Sequence.Stream
 		if target == 0 {
@@ -69,7 +72,7 @@ func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader
 			h.Seq = seq - 1
 			return false
 		}
-		core.ApplyMessage(Message{Subject: m.Subject(), Seq: seq, Data: m.Data(), Rollup: isRollup(m)})
+		core.ApplyMessage(fold.Message{Subject: m.Subject(), Seq: seq, Data: m.Data(), Rollup: isRollup(m)})
 		if o.Progress != nil && time.Since(lastReport) >= o.ProgressEvery {
 			lastReport = time.Now()
 			o.Progress(Progress{Target: target, Applied: seq, Pending: meta.NumPending, Cells: core.Len(), Elapsed: time.Since(started)})
@@ -85,8 +88,8 @@ func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader
 	if info != nil {
 		h.StreamCreated = info.Created
 	}
-	cells := make([]Cell, 0, core.Len())
-	core.Each(func(c Cell) bool { cells = append(cells, c); return true })
+	cells := make([]fold.Cell, 0, core.Len())
+	core.Each(func(c fold.Cell) bool { cells = append(cells, c); return true })
 	if o.Progress != nil {
 		o.Progress(Progress{Target: target, Applied: h.Seq, Ready: true, Cells: len(cells), Elapsed: time.Since(started)})
 	}

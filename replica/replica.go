@@ -11,10 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dprop/dprop/lattice"
-	"github.com/dprop/dprop/propagators"
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/propagators"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // Header names dprop sets on the messages it publishes. Replicas never
@@ -24,9 +28,6 @@ const (
 	// client chooses).
 	HeaderOrigin = "Dprop-Origin"
 )
-
-// DefaultStream is the name of the stream that keeps the update log.
-const DefaultStream = "DPROP"
 
 // Errors returned by the replica's methods.
 var (
@@ -88,19 +89,19 @@ func (c *Config) validate() error {
 		return errors.New("replica: config: Conn is required")
 	}
 	if c.Prefix == "" {
-		c.Prefix = DefaultPrefix
+		c.Prefix = cellname.DefaultPrefix
 	}
 	if c.Stream == "" {
-		c.Stream = DefaultStream
+		c.Stream = cellname.DefaultStream
 	}
 	if c.Cells == "" {
 		c.Cells = ">"
 	}
-	if err := ValidatePattern(c.Cells); err != nil {
+	if err := cellname.ValidatePattern(c.Cells); err != nil {
 		return fmt.Errorf("replica: config: cells: %w", err)
 	}
 	for name, typ := range c.Declared {
-		if err := ValidateName(name); err != nil {
+		if err := cellname.Validate(name); err != nil {
 			return fmt.Errorf("replica: config: declared: %w", err)
 		}
 		if !lattice.Known(typ) {
@@ -108,7 +109,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.Origin == "" {
-		c.Origin = "replica-" + NewName()[:8]
+		c.Origin = "replica-" + uuid.NewString()[:8]
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -156,12 +157,12 @@ type Replica struct {
 	cfg      Config
 	log      *slog.Logger
 	js       jetstream.JetStream
-	subjects Subjects
+	subjects cellname.Subjects
 	filter   string
 	started  time.Time
 
 	mu   sync.RWMutex
-	core *Core
+	core *fold.Core
 
 	watchers watchers
 
@@ -222,11 +223,11 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		js:       js,
-		subjects: NewSubjects(cfg.Prefix),
+		subjects: cellname.NewSubjects(cfg.Prefix),
 		started:  time.Now(),
 		ready:    make(chan struct{}),
 		closed:   make(chan struct{}),
-		core:     NewCore(cfg.Prefix, cfg.Declared, cfg.Limits),
+		core:     fold.NewCore(cfg.Prefix, cfg.Declared, cfg.Limits),
 	}
 	r.filter = r.subjects.Subject(cfg.Cells)
 	if cfg.SnapshotPath != "" {
@@ -293,10 +294,10 @@ type RefineOptions struct {
 // acknowledgement and for this replica to fold it, and returns the cell as
 // it is then (read-your-writes). Problems found before publishing (a bad
 // name, a type other than the cell's, a cell this replica does not hold, a
-// value too large) are returned as a *RefusedError or with ErrNotHeld and
+// value too large) are returned as a *fold.RefusedError or with ErrNotHeld and
 // nothing is published. If the update was refused in stream order (another
 // replica fixed the cell's type first), the error is that refusal.
-func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts ...RefineOptions) (Cell, error) {
+func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts ...RefineOptions) (fold.Cell, error) {
 	var o RefineOptions
 	if len(opts) > 0 {
 		o = opts[0]
@@ -305,11 +306,11 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 		v = lattice.Nothing{}
 	}
 	if err := r.check(cell, v); err != nil {
-		return Cell{}, err
+		return fold.Cell{}, err
 	}
 	payload := lattice.Encode(v)
 	if lim := r.limits(); len(payload) > lim.MaxBytes {
-		return Cell{}, &RefusedError{Cell: cell, Reason: ReasonTooLarge,
+		return fold.Cell{}, &fold.RefusedError{Cell: cell, Reason: fold.ReasonTooLarge,
 			Err: fmt.Errorf("%w: %d bytes, limit %d", lattice.ErrTooLarge, len(payload), lim.MaxBytes)}
 	}
 	msg := nats.NewMsg(r.subjects.Subject(cell))
@@ -325,24 +326,24 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	}
 	ack, err := r.js.PublishMsg(ctx, msg, popts...)
 	if err != nil {
-		return Cell{}, fmt.Errorf("refine %q: publish: %w", cell, err)
+		return fold.Cell{}, fmt.Errorf("refine %q: publish: %w", cell, err)
 	}
 	if err := r.waitFolded(ctx, ack.Sequence); err != nil {
-		return Cell{}, fmt.Errorf("refine %q: %w", cell, err)
+		return fold.Cell{}, fmt.Errorf("refine %q: %w", cell, err)
 	}
 	c, _ := r.Get(cell)
 	return c, nil
 }
 
 // RefineJSON decodes data under the replica's limits and refines cell with
-// it. Decoding errors are *RefusedError wrapping the lattice error.
-func (r *Replica) RefineJSON(ctx context.Context, cell string, data []byte, opts ...RefineOptions) (Cell, error) {
-	if err := ValidateName(cell); err != nil {
-		return Cell{}, &RefusedError{Cell: cell, Reason: ReasonBadSubject, Err: err}
+// it. Decoding errors are *fold.RefusedError wrapping the lattice error.
+func (r *Replica) RefineJSON(ctx context.Context, cell string, data []byte, opts ...RefineOptions) (fold.Cell, error) {
+	if err := cellname.Validate(cell); err != nil {
+		return fold.Cell{}, &fold.RefusedError{Cell: cell, Reason: fold.ReasonBadSubject, Err: err}
 	}
 	v, err := r.limits().Decode(data)
 	if err != nil {
-		return Cell{}, &RefusedError{Cell: cell, Reason: reasonOf(err), Err: err}
+		return fold.Cell{}, &fold.RefusedError{Cell: cell, Reason: fold.ReasonOf(err), Err: err}
 	}
 	return r.Refine(ctx, cell, v, opts...)
 }
@@ -358,7 +359,7 @@ func (r *Replica) check(cell string, v lattice.Value) error {
 	if err != nil {
 		return err
 	}
-	if !Match(r.cfg.Cells, cell) {
+	if !cellname.Match(r.cfg.Cells, cell) {
 		return fmt.Errorf("cell %q: %w (it holds %q)", cell, ErrNotHeld, r.cfg.Cells)
 	}
 	return nil
@@ -373,7 +374,7 @@ func (r *Replica) limits() lattice.Limits {
 }
 
 // Get returns the cell, and false if no update has reached it yet.
-func (r *Replica) Get(cell string) (Cell, bool) {
+func (r *Replica) Get(cell string) (fold.Cell, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.core.Get(cell)
@@ -397,17 +398,17 @@ func (r *Replica) Type(cell string) string {
 }
 
 // Cells returns the cells matching pattern ("" for all), sorted by name.
-func (r *Replica) Cells(pattern string) []Cell {
-	var out []Cell
+func (r *Replica) Cells(pattern string) []fold.Cell {
+	var out []fold.Cell
 	r.mu.RLock()
-	r.core.Each(func(c Cell) bool {
-		if pattern == "" || Match(pattern, c.Name) {
+	r.core.Each(func(c fold.Cell) bool {
+		if pattern == "" || cellname.Match(pattern, c.Name) {
 			out = append(out, c)
 		}
 		return true
 	})
 	r.mu.RUnlock()
-	slices.SortFunc(out, func(a, b Cell) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b fold.Cell) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -431,7 +432,7 @@ func (r *Replica) Stats() Stats {
 // watcher first receives the present value of every matching cell; no change
 // between that and the live events is missed or repeated.
 func (r *Replica) Watch(pattern string, current bool) (*Watcher, error) {
-	if err := ValidatePattern(pattern); err != nil {
+	if err := cellname.ValidatePattern(pattern); err != nil {
 		return nil, err
 	}
 	w := newWatcher(pattern)
@@ -440,7 +441,7 @@ func (r *Replica) Watch(pattern string, current bool) (*Watcher, error) {
 	r.mu.RLock()
 	r.watchers.add(w)
 	if current {
-		r.core.Each(func(c Cell) bool {
+		r.core.Each(func(c fold.Cell) bool {
 			if w.matches(c.Name) && !lattice.IsNothing(c.Value) {
 				w.push(Event{Cell: c.Name, Value: c.Value, Type: c.Type, Seq: c.Seq, ETag: c.ETag})
 			}
@@ -457,13 +458,13 @@ func (r *Replica) Watch(pattern string, current bool) (*Watcher, error) {
 // answer is ⊒ threshold. A cell that becomes a contradiction is returned
 // too, whatever the threshold: it will never hold anything consistent
 // again, and the caller should know rather than wait.
-func (r *Replica) Await(ctx context.Context, cell string, threshold lattice.Value) (Cell, error) {
-	if err := ValidateName(cell); err != nil {
-		return Cell{}, err
+func (r *Replica) Await(ctx context.Context, cell string, threshold lattice.Value) (fold.Cell, error) {
+	if err := cellname.Validate(cell); err != nil {
+		return fold.Cell{}, err
 	}
 	w, err := r.Watch(cell, true)
 	if err != nil {
-		return Cell{}, err
+		return fold.Cell{}, err
 	}
 	defer w.Close()
 	reached := func(v lattice.Value) bool { return lattice.Leq(threshold, v) || lattice.IsContradiction(v) }
@@ -473,7 +474,7 @@ func (r *Replica) Await(ctx context.Context, cell string, threshold lattice.Valu
 	for {
 		ev, err := w.Next(ctx)
 		if err != nil {
-			return Cell{}, fmt.Errorf("await %q: %w", cell, err)
+			return fold.Cell{}, fmt.Errorf("await %q: %w", cell, err)
 		}
 		if reached(ev.Value) {
 			c, _ := r.Get(cell)

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
-	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 func TestRefineReadYourWrites(t *testing.T) {
@@ -34,14 +35,14 @@ func TestRefineReadYourWrites(t *testing.T) {
 		if got := enc(c.Value); got != want[i] {
 			t.Errorf("after day %d: %s, want %s", i+1, got, want[i])
 		}
-		if c.Updates != uint64(i+1) || c.Type != "range" || c.ETag != replica.ETag(c.Value) {
+		if c.Updates != uint64(i+1) || c.Type != "range" || c.ETag != fold.ETag(c.Value) {
 			t.Errorf("after day %d: cell %+v", i+1, c)
 		}
 	}
-	if _, err := r.Refine(ctx, "weather.boston.temp", mustDecode(t, `{"type":"max","value":1}`)); !errors.Is(err, replica.ErrTypeMismatch) {
+	if _, err := r.Refine(ctx, "weather.boston.temp", mustDecode(t, `{"type":"max","value":1}`)); !errors.Is(err, fold.ErrTypeMismatch) {
 		t.Errorf("refine with another type: %v, want ErrTypeMismatch", err)
 	}
-	if _, err := r.Refine(ctx, "bad name", lattice.Max{Value: 1}); !errors.Is(err, replica.ErrBadName) {
-		t.Errorf("refine bad name: %v, want ErrBadName", err)
+	if _, err := r.Refine(ctx, "bad name", lattice.Max{Value: 1}); !errors.Is(err, cellname.ErrBad) {
+		t.Errorf("refine bad name: %v, want cellname.ErrBad", err)
 	}
 }

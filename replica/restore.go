@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"github.com/dprop/dprop/lattice"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // RestoreStats says what a restore did.
@@ -33,19 +36,19 @@ type RestoreStats struct {
 // Each message carries a Nats-Msg-Id derived from the cell and its value,
 // so a restore retried within the stream's duplicate window is stored once.
 // The first publish error is returned after every cell was tried.
-func Restore(ctx context.Context, nc *nats.Conn, prefix string, cells []Cell, pattern string) (RestoreStats, error) {
+func Restore(ctx context.Context, nc *nats.Conn, prefix string, cells []fold.Cell, pattern string) (RestoreStats, error) {
 	var st RestoreStats
 	if pattern == "" {
 		pattern = ">"
 	}
-	if err := ValidatePattern(pattern); err != nil {
+	if err := cellname.ValidatePattern(pattern); err != nil {
 		return st, err
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
 	if err != nil {
 		return st, fmt.Errorf("restore: %w", err)
 	}
-	subjects := NewSubjects(prefix)
+	subjects := cellname.NewSubjects(prefix)
 	var first error
 	var futures []jetstream.PubAckFuture
 	collect := func() {
@@ -65,7 +68,7 @@ func Restore(ctx context.Context, nc *nats.Conn, prefix string, cells []Cell, pa
 		futures = futures[:0]
 	}
 	for _, c := range cells {
-		if !Match(pattern, c.Name) || lattice.IsNothing(c.Value) {
+		if !cellname.Match(pattern, c.Name) || lattice.IsNothing(c.Value) {
 			continue
 		}
 		st.Cells++

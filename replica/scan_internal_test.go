@@ -8,10 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/broker/brokertest"
-	"github.com/dprop/dprop/lattice"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/broker"
+	"github.com/dprop/dprop/internal/brokertest"
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // A read of the whole log during which a compaction purges messages it has
@@ -59,11 +62,11 @@ func TestScanAcrossCompaction(t *testing.T) {
 		}
 	}
 	// The whole log.
-	core := NewCore("", nil, lattice.Limits{})
+	core := fold.NewCore("", nil, lattice.Limits{})
 	compact := compactOnce()
-	if _, err := scan(ctx, js, DefaultStream, "dprop.cell.>", func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
+	if _, err := scan(ctx, js, cellname.DefaultStream, "dprop.cell.>", func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
 		compact()
-		core.ApplyMessage(Message{Subject: m.Subject(), Seq: meta.Sequence.Stream, Data: m.Data()})
+		core.ApplyMessage(fold.Message{Subject: m.Subject(), Seq: meta.Sequence.Stream, Data: m.Data()})
 		return true
 	}); err != nil {
 		t.Fatal(err)
@@ -79,14 +82,14 @@ func TestScanAcrossCompaction(t *testing.T) {
 
 	// A point before the end, whose messages the compaction removes.
 	fill()
-	s, _ := js.Stream(ctx, DefaultStream)
+	s, _ := js.Stream(ctx, cellname.DefaultStream)
 	info, _ := s.Info(ctx)
 	for r.Progress().Applied < info.State.LastSeq {
 		time.Sleep(time.Millisecond)
 	}
 	compact = compactOnce()
 	stopAt := uint64(0)
-	_, err = scan(ctx, js, DefaultStream, "dprop.cell.>", func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
+	_, err = scan(ctx, js, cellname.DefaultStream, "dprop.cell.>", func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
 		if stopAt == 0 {
 			stopAt = meta.Sequence.Stream + 5000
 			compact()

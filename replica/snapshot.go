@@ -15,7 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // A snapshot file holds cells and the stream sequence they reflect, as JSON
@@ -81,7 +83,7 @@ type snapshotEnd struct {
 }
 
 // WriteSnapshot writes h and cells (sorted by name for a stable file).
-func WriteSnapshot(w io.Writer, h SnapshotHeader, cells []Cell) error {
+func WriteSnapshot(w io.Writer, h SnapshotHeader, cells []fold.Cell) error {
 	h.Kind, h.Version = "snapshot", SnapshotVersion
 	sum := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), 1<<16)
@@ -90,7 +92,7 @@ func WriteSnapshot(w io.Writer, h SnapshotHeader, cells []Cell) error {
 		return fmt.Errorf("snapshot header: %w", err)
 	}
 	bw.Write(append(line, '\n'))
-	slices.SortFunc(cells, func(a, b Cell) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(cells, func(a, b fold.Cell) int { return strings.Compare(a.Name, b.Name) })
 	for _, c := range cells {
 		line, err := json.Marshal(snapshotCell{Cell: c.Name, Type: c.Type, Seq: c.Seq, Updates: c.Updates,
 			Last: c.Last, Since: c.SinceRollup, Rolled: c.RolledUp, Value: lattice.Encode(c.Value)})
@@ -112,7 +114,7 @@ func WriteSnapshot(w io.Writer, h SnapshotHeader, cells []Cell) error {
 // ReadSnapshot reads a snapshot, checking its version, its checksum, its
 // count and every value. Any problem is an error wrapping ErrBadSnapshot
 // that says what and on which line.
-func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []Cell, error) {
+func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []fold.Cell, error) {
 	var h SnapshotHeader
 	sum := sha256.New()
 	sc := bufio.NewScanner(r)
@@ -124,7 +126,7 @@ func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []Cell, e
 	bad := func(line int, format string, a ...any) error {
 		return fmt.Errorf("%w: line %d: %s", ErrBadSnapshot, line, fmt.Sprintf(format, a...))
 	}
-	var cells []Cell
+	var cells []fold.Cell
 	n := 0
 	for sc.Scan() {
 		n++
@@ -162,15 +164,15 @@ func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []Cell, e
 		if err := json.Unmarshal(line, &cl); err != nil {
 			return h, nil, bad(n, "malformed cell line: %v", err)
 		}
-		if err := ValidateName(cl.Cell); err != nil {
+		if err := cellname.Validate(cl.Cell); err != nil {
 			return h, nil, bad(n, "%v", err)
 		}
 		v, err := limits.Decode(cl.Value)
 		if err != nil {
 			return h, nil, bad(n, "cell %q: %v", cl.Cell, err)
 		}
-		cells = append(cells, Cell{Name: cl.Cell, Value: v, Type: cl.Type, Seq: cl.Seq, Updates: cl.Updates,
-			Last: cl.Last, SinceRollup: cl.Since, RolledUp: cl.Rolled, ETag: ETag(v)})
+		cells = append(cells, fold.Cell{Name: cl.Cell, Value: v, Type: cl.Type, Seq: cl.Seq, Updates: cl.Updates,
+			Last: cl.Last, SinceRollup: cl.Since, RolledUp: cl.Rolled, ETag: fold.ETag(v)})
 	}
 	if err := sc.Err(); err != nil {
 		return h, nil, bad(n+1, "%v", err)
@@ -184,7 +186,7 @@ func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []Cell, e
 // WriteSnapshotFile writes a snapshot atomically: to a temporary file in the
 // same directory, synced, then renamed over path, and the directory synced.
 // A crash leaves either the old file or the new one, never a mix.
-func WriteSnapshotFile(path string, h SnapshotHeader, cells []Cell) error {
+func WriteSnapshotFile(path string, h SnapshotHeader, cells []fold.Cell) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
@@ -217,7 +219,7 @@ func WriteSnapshotFile(path string, h SnapshotHeader, cells []Cell) error {
 }
 
 // ReadSnapshotFile reads the snapshot at path.
-func ReadSnapshotFile(path string, limits lattice.Limits) (SnapshotHeader, []Cell, error) {
+func ReadSnapshotFile(path string, limits lattice.Limits) (SnapshotHeader, []fold.Cell, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return SnapshotHeader{}, nil, err

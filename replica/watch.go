@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
 )
 
@@ -47,7 +48,7 @@ type Watcher struct {
 func newWatcher(pattern string) *Watcher {
 	return &Watcher{
 		pattern: pattern,
-		exact:   !IsPattern(pattern),
+		exact:   !cellname.IsPattern(pattern),
 		pending: make(map[string]Event),
 		signal:  make(chan struct{}, 1),
 	}
@@ -60,7 +61,7 @@ func (w *Watcher) matches(cell string) bool {
 	if w.exact {
 		return w.pattern == cell
 	}
-	return Match(w.pattern, cell)
+	return cellname.Match(w.pattern, cell)
 }
 
 // push queues ev; it never blocks.

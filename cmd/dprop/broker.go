@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/dprop/dprop/broker"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
+
+	"github.com/dprop/dprop/broker"
+	"github.com/dprop/dprop/cellname"
 )
 
 func newBrokerCmd(g *globals) *cobra.Command {
@@ -60,8 +62,8 @@ once the cluster can hold it.`,
 	fl.IntVar(&replicas, "replicas", 1, "copies of the stream the cluster keeps: 1 or 3")
 	fl.StringVar(&cfg.ConfigFile, "config", "", "nats-server configuration file (accounts, users, permissions, TLS)")
 	fl.StringVar(&cfg.Monitor, "monitor", "", "address of nats-server's HTTP monitoring endpoints (off by default)")
-	fl.StringVar(&sc.Prefix, "prefix", broker.DefaultPrefix, "subject prefix of cells")
-	fl.StringVar(&sc.Name, "stream", broker.DefaultStreamName, "name of the stream keeping the update log")
+	fl.StringVar(&sc.Prefix, "prefix", cellname.DefaultPrefix, "subject prefix of cells")
+	fl.StringVar(&sc.Name, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
 	return cmd
 }
 

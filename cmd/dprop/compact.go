@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 
-	"github.com/dprop/dprop/replica"
 	"github.com/spf13/cobra"
+
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/replica"
 )
 
 func newCompactCmd(g *globals) *cobra.Command {
@@ -36,7 +38,7 @@ and rolls up a subset.`,
 			if m != replica.CompactAuto && m != replica.CompactRollup && m != replica.CompactCheckpoint {
 				return usagef("--mode %q: use auto, rollup or checkpoint", mode)
 			}
-			if err := replica.ValidatePattern(cells); err != nil {
+			if err := cellname.ValidatePattern(cells); err != nil {
 				return usagef("--cells: %v", err)
 			}
 			nc, err := nf.connect(log, "dprop compact", false)
@@ -68,7 +70,7 @@ and rolls up a subset.`,
 	fl := cmd.Flags()
 	fl.StringVar(&cells, "cells", ">", "cells to compact (a pattern)")
 	fl.StringVar(&mode, "mode", "auto", "auto, rollup or checkpoint")
-	fl.StringVar(&prefix, "prefix", replica.DefaultPrefix, "subject prefix of cells")
-	fl.StringVar(&stream, "stream", replica.DefaultStream, "name of the stream keeping the update log")
+	fl.StringVar(&prefix, "prefix", cellname.DefaultPrefix, "subject prefix of cells")
+	fl.StringVar(&stream, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
 	return cmd
 }

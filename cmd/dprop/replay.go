@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dprop/dprop/replica"
 	"github.com/spf13/cobra"
+
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/replica"
 )
 
 func newReplayCmd(g *globals) *cobra.Command {
@@ -44,7 +46,7 @@ checksum. It publishes nothing. Publish a snapshot back with 'dprop restore'.`,
 			if err != nil {
 				return err
 			}
-			if err := replica.ValidatePattern(cells); err != nil {
+			if err := cellname.ValidatePattern(cells); err != nil {
 				return usagef("--cells: %v", err)
 			}
 			nc, err := nf.connect(log, "dprop replay", false)
@@ -73,7 +75,7 @@ checksum. It publishes nothing. Publish a snapshot back with 'dprop restore'.`,
 	fl.StringVar(&untilTime, "until-time", "", "stop before the first update stored after this time (RFC 3339, or a duration ago such as 90m)")
 	fl.StringVar(&cells, "cells", ">", "cells to rebuild (a pattern)")
 	fl.StringVar(&out, "out", "", "snapshot file to write")
-	fl.StringVar(&prefix, "prefix", replica.DefaultPrefix, "subject prefix of cells")
-	fl.StringVar(&stream, "stream", replica.DefaultStream, "name of the stream keeping the update log")
+	fl.StringVar(&prefix, "prefix", cellname.DefaultPrefix, "subject prefix of cells")
+	fl.StringVar(&stream, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
 	return cmd
 }

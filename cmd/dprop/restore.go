@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 
-	"github.com/dprop/dprop/replica"
 	"github.com/spf13/cobra"
+
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/replica"
 )
 
 func newRestoreCmd(g *globals) *cobra.Command {
@@ -29,7 +31,7 @@ information: restoring an older snapshot never takes any away.`,
 			if err != nil {
 				return err
 			}
-			if err := replica.ValidatePattern(cells); err != nil {
+			if err := cellname.ValidatePattern(cells); err != nil {
 				return usagef("--cells: %v", err)
 			}
 			h, cs, err := replica.ReadSnapshotFile(args[0], replica.SnapshotLimits)

@@ -9,13 +9,15 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/propagators/network"
-	"github.com/dprop/dprop/replica"
-	"github.com/dprop/dprop/replica/httpapi"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
+
+	"github.com/dprop/dprop/broker"
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/propagators/network"
+	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/httpapi"
 )
 
 // Defaults of the sidecar.
@@ -40,8 +42,8 @@ type sidecarFlags struct {
 func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.http, "http", defaultHTTP, "address of the HTTP API; loopback by default, any other address exposes the API (it has no authentication)")
-	fl.StringVar(&f.prefix, "prefix", broker.DefaultPrefix, "subject prefix: cell c lives on <prefix>.cell.c")
-	fl.StringVar(&f.stream, "stream", broker.DefaultStreamName, "name of the stream keeping the update log")
+	fl.StringVar(&f.prefix, "prefix", cellname.DefaultPrefix, "subject prefix: cell c lives on <prefix>.cell.c")
+	fl.StringVar(&f.stream, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
 	fl.DurationVar(&f.compactEvery, "compact-every", 0, "compact the log about this often (off by default; see docs/recovery.md)")
 	fl.StringVar(&f.network, "network", "", "network file declaring cells and propagators to run (see docs/networks.md)")
 	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
@@ -181,4 +183,4 @@ func (s *sidecar) wait(ctx context.Context) error {
 	return nil
 }
 
-func validatePattern(p string) error { return replica.ValidatePattern(p) }
+func validatePattern(p string) error { return cellname.ValidatePattern(p) }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dprop/dprop/cellname"
+
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/propagators"
 )
@@ -75,7 +77,7 @@ func (c *checker) cell(d *CellDecl) {
 	case d.Name == "" && d.namePos == Pos{}:
 		c.problem(d.Pos, "cell: missing field \"name\"")
 	case d.Name != "":
-		if err := ValidateName(d.Name); err != nil {
+		if err := cellname.Validate(d.Name); err != nil {
 			c.problem(d.namePos, "%v", err)
 		}
 		if first, dup := c.cells[d.Name]; dup {

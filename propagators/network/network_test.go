@@ -202,20 +202,6 @@ func TestParseRefusesNonNetworks(t *testing.T) {
 	}
 }
 
-func TestValidateName(t *testing.T) {
-	for name, ok := range map[string]bool{
-		"a": true, "weather.boston.temp": true, "A-b_9.c": true,
-		"": false, "a..b": false, ".a": false, "a.": false, "a b": false, "a.*": false, "a.>": false,
-		strings.Repeat("a", 255): true, strings.Repeat("a", 256): false, "é": false,
-	} {
-		if err := network.ValidateName(name); (err == nil) != ok {
-			t.Errorf("ValidateName(%q) = %v, want ok=%v", name, err, ok)
-		} else if err != nil && !errors.Is(err, network.ErrBadName) {
-			t.Errorf("ValidateName(%q) = %v, want ErrBadName", name, err)
-		}
-	}
-}
-
 // TestKindsAreDocumented checks that docs/networks.md has a section for
 // every built-in kind.
 func TestKindsAreDocumented(t *testing.T) {

@@ -10,15 +10,17 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // held checks that cell is a valid name of a cell this replica holds. A bad
-// name is returned as the name's error (wrapping replica.ErrBadName), which
+// name is returned as the name's error (wrapping cellname.ErrBad), which
 // reads better for reads than an "update refused".
 func (s *Server) held(cell string) error {
-	if err := replica.ValidateName(cell); err != nil {
+	if err := cellname.Validate(cell); err != nil {
 		return err
 	}
 	return s.r.Check(cell, lattice.Nothing{})
@@ -47,7 +49,7 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) {
 
 // writeCell answers with the cell's value in wire form and its headers, or
 // 304 when a GET's If-None-Match matches its ETag.
-func (s *Server) writeCell(w http.ResponseWriter, r *http.Request, c replica.Cell) {
+func (s *Server) writeCell(w http.ResponseWriter, r *http.Request, c fold.Cell) {
 	h := w.Header()
 	h.Set("ETag", c.ETag)
 	h.Set("Cache-Control", "no-cache")
@@ -178,7 +180,7 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			s.writeError(w, r, http.StatusRequestEntityTooLarge, replica.ReasonTooLarge, cell,
+			s.writeError(w, r, http.StatusRequestEntityTooLarge, fold.ReasonTooLarge, cell,
 				fmt.Errorf("cell %q: body larger than %d bytes: %w", cell, tooLarge.Limit, lattice.ErrTooLarge))
 			return
 		}
@@ -203,8 +205,8 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	match := q.Get("match")
 	if match != "" {
-		if err := replica.ValidatePattern(match); err != nil {
-			s.writeError(w, r, http.StatusBadRequest, replica.ReasonBadSubject, "", fmt.Errorf("match: %w", err))
+		if err := cellname.ValidatePattern(match); err != nil {
+			s.writeError(w, r, http.StatusBadRequest, fold.ReasonBadSubject, "", fmt.Errorf("match: %w", err))
 			return
 		}
 	}

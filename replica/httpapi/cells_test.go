@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dprop/dprop/broker/brokertest"
+	"github.com/dprop/dprop/internal/brokertest"
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 	"github.com/dprop/dprop/replica/httpapi"
 )
 
@@ -60,7 +62,7 @@ func TestGetAndConditional(t *testing.T) {
 		}
 	}
 	etag := get.header.Get("ETag")
-	if etag != replica.ETag(lattice.Range{Min: 34, Max: 48}) || post.header.Get("ETag") != etag {
+	if etag != fold.ETag(lattice.Range{Min: 34, Max: 48}) || post.header.Get("ETag") != etag {
 		t.Fatalf("ETag %q (post %q)", etag, post.header.Get("ETag"))
 	}
 
@@ -106,19 +108,19 @@ func TestRefineRefusals(t *testing.T) {
 		status           int
 		reason           string
 	}{
-		{"malformed", "weather.t", `{"type":"range","min":1`, nil, 400, replica.ReasonMalformed},
-		{"empty body", "weather.t", ``, nil, 400, replica.ReasonMalformed},
-		{"unknown type", "weather.t", `{"type":"whatever"}`, nil, 400, replica.ReasonUnknownType},
-		{"missing field", "weather.t", `{"type":"range","min":1}`, nil, 400, replica.ReasonBadField},
-		{"not finite", "weather.t", `{"type":"range","min":1e999,"max":2}`, nil, 400, replica.ReasonNotFinite},
-		{"invalid", "weather.t", `{"type":"range","min":3,"max":1}`, nil, 400, replica.ReasonInvalid},
-		{"too deep", "weather.d", deep, nil, 400, replica.ReasonTooDeep},
-		{"type mismatch", "weather.t", `{"type":"max","value":3}`, nil, 409, replica.ReasonTypeMismatch},
-		{"bad name: space", "weather.a%20b", day1, nil, 400, replica.ReasonBadSubject},
-		{"bad name: wildcard", "weather.*", day1, nil, 400, replica.ReasonBadSubject},
-		{"bad name: empty token", "weather..t", day1, nil, 400, replica.ReasonBadSubject},
-		{"body too large", "weather.t", day1 + strings.Repeat(" ", 2000), nil, 413, replica.ReasonTooLarge},
-		{"value too large", "weather.t", day1 + strings.Repeat(" ", 600), nil, 413, replica.ReasonTooLarge},
+		{"malformed", "weather.t", `{"type":"range","min":1`, nil, 400, fold.ReasonMalformed},
+		{"empty body", "weather.t", ``, nil, 400, fold.ReasonMalformed},
+		{"unknown type", "weather.t", `{"type":"whatever"}`, nil, 400, fold.ReasonUnknownType},
+		{"missing field", "weather.t", `{"type":"range","min":1}`, nil, 400, fold.ReasonBadField},
+		{"not finite", "weather.t", `{"type":"range","min":1e999,"max":2}`, nil, 400, fold.ReasonNotFinite},
+		{"invalid", "weather.t", `{"type":"range","min":3,"max":1}`, nil, 400, fold.ReasonInvalid},
+		{"too deep", "weather.d", deep, nil, 400, fold.ReasonTooDeep},
+		{"type mismatch", "weather.t", `{"type":"max","value":3}`, nil, 409, fold.ReasonTypeMismatch},
+		{"bad name: space", "weather.a%20b", day1, nil, 400, fold.ReasonBadSubject},
+		{"bad name: wildcard", "weather.*", day1, nil, 400, fold.ReasonBadSubject},
+		{"bad name: empty token", "weather..t", day1, nil, 400, fold.ReasonBadSubject},
+		{"body too large", "weather.t", day1 + strings.Repeat(" ", 2000), nil, 413, fold.ReasonTooLarge},
+		{"value too large", "weather.t", day1 + strings.Repeat(" ", 600), nil, 413, fold.ReasonTooLarge},
 		{"not held", "other.t", day1, nil, 421, httpapi.ReasonNotHeld},
 		{"long idempotency key", "weather.t", day1, []string{"Idempotency-Key", strings.Repeat("k", 300)}, 400, httpapi.ReasonBadParameter},
 	}
@@ -188,7 +190,7 @@ func TestIdempotencyKeyAndOrigin(t *testing.T) {
 	if after := streamLastSeq(t, js); after != before+1 {
 		t.Fatalf("stream went from %d to %d, want one message", before, after)
 	}
-	stream, err := js.Stream(ctxT(t), replica.DefaultStream)
+	stream, err := js.Stream(ctxT(t), cellname.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +326,7 @@ func TestAwait(t *testing.T) {
 		}
 	}
 	a = sc.do(t, "GET", q(`{"type":"max","value":1}`, ""), "").want(t, 409)
-	if _, _, reason := errorOf(t, a); reason != replica.ReasonTypeMismatch {
+	if _, _, reason := errorOf(t, a); reason != fold.ReasonTypeMismatch {
 		t.Fatalf("409 reason %q", reason)
 	}
 

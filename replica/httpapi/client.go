@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/cellname"
 )
 
 // ErrStreamEnded is returned (wrapped) by Client.Watch when the server ends
@@ -191,7 +191,7 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) 
 // losing anything.
 func (c *Client) Watch(ctx context.Context, pattern string, fn func(Event) error) error {
 	path, q := "/v1/cells/"+url.PathEscape(pattern)+"/events", url.Values(nil)
-	if replica.IsPattern(pattern) {
+	if cellname.IsPattern(pattern) {
 		path, q = "/v1/events", url.Values{"match": {pattern}}
 	}
 	resp, err := c.request(ctx, http.MethodGet, path, q, nil, http.Header{"Accept": {"text/event-stream"}})

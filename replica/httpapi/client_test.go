@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 	"github.com/dprop/dprop/replica/httpapi"
 )
 
@@ -60,9 +61,9 @@ func TestClient(t *testing.T) {
 		status     int
 		reason     string
 	}{
-		{cell, `{"type":"max","value":1}`, http.StatusConflict, replica.ReasonTypeMismatch},
-		{cell, `{"type":`, http.StatusBadRequest, replica.ReasonMalformed},
-		{"weather.*", day1, http.StatusBadRequest, replica.ReasonBadSubject},
+		{cell, `{"type":"max","value":1}`, http.StatusConflict, fold.ReasonTypeMismatch},
+		{cell, `{"type":`, http.StatusBadRequest, fold.ReasonMalformed},
+		{"weather.*", day1, http.StatusBadRequest, fold.ReasonBadSubject},
 		{"elsewhere.x", day1, http.StatusMisdirectedRequest, httpapi.ReasonNotHeld},
 	}
 	for _, r := range refusals {

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // Reasons of error answers, besides replica's Reason constants (which say
@@ -65,20 +67,20 @@ func parseAPIError(status int, body []byte) *APIError {
 
 // classify maps an error of the replica to a status and a reason.
 func classify(err error) (status int, reason string) {
-	var re *replica.RefusedError
+	var re *fold.RefusedError
 	switch {
 	case errors.As(err, &re):
 		switch re.Reason {
-		case replica.ReasonTooLarge:
+		case fold.ReasonTooLarge:
 			return http.StatusRequestEntityTooLarge, re.Reason
-		case replica.ReasonTypeMismatch:
+		case fold.ReasonTypeMismatch:
 			return http.StatusConflict, re.Reason
 		}
 		return http.StatusBadRequest, re.Reason
 	case errors.Is(err, replica.ErrNotHeld):
 		return http.StatusMisdirectedRequest, ReasonNotHeld
-	case errors.Is(err, replica.ErrBadName):
-		return http.StatusBadRequest, replica.ReasonBadSubject
+	case errors.Is(err, cellname.ErrBad):
+		return http.StatusBadRequest, fold.ReasonBadSubject
 	}
 	// Anything else comes from the broker or a closed replica: publishing
 	// failed or timed out, and a retry may succeed.

@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // cellEvents answers GET /v1/cells/{cell}/events.
@@ -31,8 +33,8 @@ func (s *Server) patternEvents(w http.ResponseWriter, r *http.Request) {
 	if match == "" {
 		match = ">"
 	}
-	if err := replica.ValidatePattern(match); err != nil {
-		s.writeError(w, r, http.StatusBadRequest, replica.ReasonBadSubject, "", fmt.Errorf("match: %w", err))
+	if err := cellname.ValidatePattern(match); err != nil {
+		s.writeError(w, r, http.StatusBadRequest, fold.ReasonBadSubject, "", fmt.Errorf("match: %w", err))
 		return
 	}
 	s.stream(w, r, match)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/dprop/dprop/lattice"
-	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 	"github.com/dprop/dprop/replica/httpapi"
 )
 
@@ -70,7 +70,7 @@ func TestEventStreamFormat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return strings.ReplaceAll(replica.ETag(v), `"`, `\"`)
+		return strings.ReplaceAll(fold.ETag(v), `"`, `\"`)
 	}
 	want("event: change", "id: 1",
 		`data: {"cell":"weather.boston.temp","type":"range","seq":1,"etag":"`+etag(day1)+`","value":`+day1+`}`, "")

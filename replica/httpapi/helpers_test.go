@@ -11,13 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/broker/brokertest"
-	"github.com/dprop/dprop/replica"
-	"github.com/dprop/dprop/replica/httpapi"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dprop/dprop/broker"
+	"github.com/dprop/dprop/internal/brokertest"
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/httpapi"
 )
 
 // testTimeout bounds every wait in these tests.
@@ -140,7 +142,7 @@ func (a answer) want(t testing.TB, status int) answer {
 // streamLastSeq returns the stream's last sequence.
 func streamLastSeq(t testing.TB, js jetstream.JetStream) uint64 {
 	t.Helper()
-	s, err := js.Stream(ctxT(t), replica.DefaultStream)
+	s, err := js.Stream(ctxT(t), cellname.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,18 +7,20 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/dprop/dprop/replica"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // reasons are the refusal reasons always exported (at 0 until one occurs),
 // so that dashboards and alerts see every series from the start.
 var reasons = []string{
-	replica.ReasonBadSubject, replica.ReasonMalformed, replica.ReasonUnknownType,
-	replica.ReasonBadField, replica.ReasonNotFinite, replica.ReasonInvalid,
-	replica.ReasonTooLarge, replica.ReasonTooDeep, replica.ReasonTypeMismatch,
+	fold.ReasonBadSubject, fold.ReasonMalformed, fold.ReasonUnknownType,
+	fold.ReasonBadField, fold.ReasonNotFinite, fold.ReasonInvalid,
+	fold.ReasonTooLarge, fold.ReasonTooDeep, fold.ReasonTypeMismatch,
 }
 
 // durationBuckets span fast reads to long threshold reads (seconds).

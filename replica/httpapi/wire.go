@@ -9,6 +9,7 @@ import (
 
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // Headers of the API. Names are canonical (as http.Header keys them).
@@ -106,7 +107,7 @@ type listBody struct {
 }
 
 // cellOf converts a replica cell; the value is included when withValue.
-func cellOf(c replica.Cell, withValue bool) Cell {
+func cellOf(c fold.Cell, withValue bool) Cell {
 	out := Cell{Name: c.Name, Type: c.Type, ETag: c.ETag, Seq: c.Seq, Updates: c.Updates}
 	if withValue {
 		out.Value = lattice.Encode(c.Value)

@@ -1,73 +1,13 @@
-package replica
+package fold
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"sync"
 
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
 )
-
-// Reasons for refusing an update, as counted in metrics and logs.
-const (
-	ReasonBadSubject   = "bad_subject"    // not a valid cell subject
-	ReasonMalformed    = "malformed_json" // not well-formed JSON
-	ReasonUnknownType  = "unknown_type"   // "type" names no lattice type
-	ReasonBadField     = "bad_field"      // missing, unknown, duplicate or ill-typed field
-	ReasonNotFinite    = "not_finite"     // NaN, ±Inf or out-of-range number
-	ReasonInvalid      = "invalid_value"  // e.g. interval lo > hi, negative count, overflow
-	ReasonTooLarge     = "too_large"      // payload or collection past the limits
-	ReasonTooDeep      = "too_deep"       // nesting past the limit
-	ReasonTypeMismatch = "type_mismatch"  // another type than the cell's
-)
-
-// ErrTypeMismatch is wrapped when an update's type differs from its cell's.
-var ErrTypeMismatch = errors.New("type differs from the cell's type")
-
-// RefusedError says why an update was refused. It wraps the lattice error
-// (or ErrTypeMismatch / ErrBadName), so errors.Is works through it.
-type RefusedError struct {
-	Cell   string // the cell, or the raw subject when it names no cell
-	Seq    uint64 // stream sequence; 0 before publishing
-	Reason string // one of the Reason constants
-	Err    error
-}
-
-func (e *RefusedError) Error() string {
-	where := ""
-	if e.Seq != 0 {
-		where = " at stream sequence " + strconv.FormatUint(e.Seq, 10)
-	}
-	return fmt.Sprintf("cell %q: update%s refused (%s): %v", e.Cell, where, e.Reason, e.Err)
-}
-
-func (e *RefusedError) Unwrap() error { return e.Err }
-
-// reasonOf classifies a decode or merge error.
-func reasonOf(err error) string {
-	switch {
-	case errors.Is(err, lattice.ErrSyntax):
-		return ReasonMalformed
-	case errors.Is(err, lattice.ErrUnknownType):
-		return ReasonUnknownType
-	case errors.Is(err, lattice.ErrNotFinite):
-		return ReasonNotFinite
-	case errors.Is(err, lattice.ErrTooLarge):
-		return ReasonTooLarge
-	case errors.Is(err, lattice.ErrTooDeep):
-		return ReasonTooDeep
-	case errors.Is(err, lattice.ErrMissingField), errors.Is(err, lattice.ErrUnknownField),
-		errors.Is(err, lattice.ErrDuplicateField), errors.Is(err, lattice.ErrFieldType):
-		return ReasonBadField
-	case errors.Is(err, ErrTypeMismatch), errors.Is(err, lattice.ErrTypeMismatch):
-		return ReasonTypeMismatch
-	case errors.Is(err, ErrBadName):
-		return ReasonBadSubject
-	}
-	return ReasonInvalid
-}
 
 // Cell is the state of one cell as a replica holds it.
 type Cell struct {
@@ -133,6 +73,8 @@ type Result struct {
 	Seq     uint64
 	Changed bool          // the cell gained information
 	Value   lattice.Value // the cell's value after the update
+	Type    string        // the cell's type after the update ("" while it has none)
+	ETag    string        // the entity tag of Value, when Changed
 	Update  lattice.Value // the decoded update (nil when refused)
 	Err     error         // a *RefusedError, or nil
 	Stale   bool          // the sequence was already applied; nothing was done
@@ -143,7 +85,7 @@ type Result struct {
 // messages in the same order give the same cells on every replica, and it is
 // tested without a server. A Core is not safe for concurrent use.
 type Core struct {
-	subjects Subjects
+	subjects cellname.Subjects
 	limits   lattice.Limits
 	declared map[string]string // cell → type, from a network file
 	cells    map[string]state
@@ -158,7 +100,7 @@ type refusal struct{ cell, reason string }
 // types of some cells (nil for none); limits bound decoding.
 func NewCore(prefix string, declared map[string]string, limits lattice.Limits) *Core {
 	return &Core{
-		subjects: NewSubjects(prefix),
+		subjects: cellname.NewSubjects(prefix),
 		limits:   limits,
 		declared: declared,
 		cells:    make(map[string]state),
@@ -183,9 +125,9 @@ func (c *Core) ApplyMessage(m Message) Result {
 	}
 	name, ok := c.subjects.Cell(m.Subject)
 	if !ok {
-		return c.refuse(m.Subject, m.Seq, fmt.Errorf("%w: subject %q is not under %q", ErrBadName, m.Subject, c.subjects.prefix))
+		return c.refuse(m.Subject, m.Seq, fmt.Errorf("%w: subject %q is not under %q", cellname.ErrBad, m.Subject, c.subjects.All()))
 	}
-	if err := ValidateName(name); err != nil {
+	if err := cellname.Validate(name); err != nil {
 		return c.refuse(name, m.Seq, err)
 	}
 	v, err := c.limits.Decode(m.Data)
@@ -251,7 +193,11 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 		st.etag = hashValue(st.value)
 	}
 	c.cells[name] = st
-	return Result{Cell: name, Seq: seq, Changed: changed, Value: st.value, Update: v}
+	res := Result{Cell: name, Seq: seq, Changed: changed, Value: st.value, Type: st.typ, Update: v}
+	if changed {
+		res.ETag = formatETag(st.etag)
+	}
+	return res
 }
 
 // typed reports whether v fixes a cell's type (Nothing and contradictions
@@ -271,7 +217,7 @@ func checkType(typ string, v lattice.Value) error {
 // Check says whether v could be folded into cell name without refusal: the
 // test a replica runs before publishing.
 func (c *Core) Check(name string, v lattice.Value) error {
-	if err := ValidateName(name); err != nil {
+	if err := cellname.Validate(name); err != nil {
 		return &RefusedError{Cell: name, Reason: ReasonBadSubject, Err: err}
 	}
 	typ := c.declared[name]
@@ -285,7 +231,7 @@ func (c *Core) Check(name string, v lattice.Value) error {
 }
 
 func (c *Core) refuse(name string, seq uint64, err error) Result {
-	r := &RefusedError{Cell: name, Seq: seq, Reason: reasonOf(err), Err: err}
+	r := &RefusedError{Cell: name, Seq: seq, Reason: ReasonOf(err), Err: err}
 	c.refused[refusal{name, r.Reason}]++
 	return Result{Cell: name, Seq: seq, Err: r}
 }
@@ -342,11 +288,18 @@ func (c *Core) Refused() map[string]map[string]uint64 {
 	return out
 }
 
-// Restore sets a cell's state wholesale (from a snapshot) and advances the
-// last applied sequence to at least seq.
-func (c *Core) Restore(cell Cell, seq uint64) {
-	c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,
-		etag: hashValue(cell.Value), last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp}
+// RefusalCount returns how many updates of cell were refused for reason
+// (one of the Reason constants) so far.
+func (c *Core) RefusalCount(cell, reason string) uint64 { return c.refused[refusal{cell, reason}] }
+
+// Restore sets cells' states wholesale (from a snapshot) and advances the
+// last applied sequence to at least seq: the snapshot's cells reflect the
+// stream up to seq.
+func (c *Core) Restore(seq uint64, cells ...Cell) {
+	for _, cell := range cells {
+		c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,
+			etag: hashValue(cell.Value), last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp}
+	}
 	c.lastSeq = max(c.lastSeq, seq)
 }
 

@@ -11,11 +11,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
 	"github.com/dprop/dprop/replica/httpapi"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Cluster is the running compose project of docker-compose.yml here: its
@@ -200,7 +202,7 @@ func (cl *Cluster) streamVia(ctx context.Context, broker string) (*jetstream.Str
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, replica.DefaultStream)
+	s, err := js.Stream(ctx, cellname.DefaultStream)
 	if err != nil {
 		return nil, fmt.Errorf("stream info via %s: %w", broker, err)
 	}
@@ -246,7 +248,7 @@ func (cl *Cluster) Fold(ctx context.Context, brokers ...string) (map[string]latt
 	if err != nil {
 		return nil, err
 	}
-	stream, err := js.Stream(ctx, replica.DefaultStream)
+	stream, err := js.Stream(ctx, cellname.DefaultStream)
 	if err != nil {
 		return nil, err
 	}

@@ -77,9 +77,9 @@ func WriteReport(w io.Writer, m Machine, rows []Row) error {
 	fmt.Fprintf(b, `# Fault tests: measured
 
 Written by the fault tests themselves (`+"`.ci/faults`"+`, which runs
-`+"`faults/`"+`); do not edit by hand. How the scenarios work:
-[faults/doc.go](../faults/doc.go) and
-[faults/scenarios_test.go](../faults/scenarios_test.go); the deployment
+`+"`internal/faults/`"+`); do not edit by hand. How the scenarios work:
+[internal/faults/doc.go](../internal/faults/doc.go) and
+[internal/faults/scenarios_test.go](../internal/faults/scenarios_test.go); the deployment
 they test: [deploy.md](deploy.md).
 
 - Run: %s, %s in all (image build not included)

@@ -9,11 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dprop/dprop/lattice"
-	"github.com/dprop/dprop/replica"
-	"github.com/dprop/dprop/replica/httpapi"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica/httpapi"
 )
 
 // Cells the writers write, one of each kind.
@@ -78,7 +79,7 @@ func (l *Load) AddPublisher(name string, nc *nats.Conn) error {
 	if err != nil {
 		return err
 	}
-	subjects := replica.NewSubjects(replica.DefaultPrefix)
+	subjects := cellname.NewSubjects(cellname.DefaultPrefix)
 	l.mu.Lock()
 	l.conns = append(l.conns, nc)
 	l.mu.Unlock()

@@ -1,26 +1,23 @@
-package propagators
+package cellname
 
 import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
-// Cell names are shared by every layer that speaks of cells: network files,
-// propagators, replicas (which map them to NATS subjects). The rules live
-// here, the lowest package that knows cells by name.
-
-// MaxNameLen bounds a cell name in bytes (NATS subjects have no hard limit,
+// MaxLen bounds a cell name in bytes (NATS subjects have no hard limit,
 // but long subjects slow every hop; 255 leaves room for the prefix).
-const MaxNameLen = 255
+const MaxLen = 255
 
-// ErrBadName is wrapped by every refusal of a cell name or pattern.
-var ErrBadName = errors.New("invalid cell name")
+// ErrBad is wrapped by every refusal of a cell name or pattern.
+var ErrBad = errors.New("invalid cell name")
 
-// ValidateName checks a cell name: one or more dot-separated tokens of
-// [A-Za-z0-9_-], at most MaxNameLen bytes. Errors wrap ErrBadName and say
-// what is wrong and where.
-func ValidateName(name string) error {
+// Validate checks a cell name: one or more dot-separated tokens of
+// [A-Za-z0-9_-], at most MaxLen bytes. Errors wrap ErrBad and say what is
+// wrong and where.
+func Validate(name string) error {
 	return validate(name, false)
 }
 
@@ -36,35 +33,44 @@ func validate(name string, pattern bool) error {
 		what = "cell pattern"
 	}
 	if name == "" {
-		return fmt.Errorf("%w: empty %s", ErrBadName, what)
+		return fmt.Errorf("%w: empty %s", ErrBad, what)
 	}
-	if len(name) > MaxNameLen {
-		return fmt.Errorf("%w: %s is %d bytes, limit %d", ErrBadName, what, len(name), MaxNameLen)
+	if len(name) > MaxLen {
+		return fmt.Errorf("%w: %s is %d bytes, limit %d", ErrBad, what, len(name), MaxLen)
 	}
 	tokens := strings.Split(name, ".")
 	for i, tok := range tokens {
 		if tok == "" {
-			return fmt.Errorf("%w: %s %q has an empty token at position %d", ErrBadName, what, name, i+1)
+			return fmt.Errorf("%w: %s %q has an empty token at position %d", ErrBad, what, name, i+1)
 		}
 		if pattern && (tok == "*" || (tok == ">" && i == len(tokens)-1)) {
 			continue
 		}
-		for j := 0; j < len(tok); j++ {
+		for j := 0; j < len(tok); {
 			c := tok[j]
 			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' {
+				j++
 				continue
 			}
+			// Report the whole character, not its first byte: "é", not "Ã".
+			r, size := utf8.DecodeRuneInString(tok[j:])
+			shown := fmt.Sprintf("%q", string(r))
+			if r == utf8.RuneError && size <= 1 {
+				shown = fmt.Sprintf("the byte 0x%02x (not UTF-8)", c)
+			}
 			hint := ""
-			switch c {
-			case '*', '>':
+			switch {
+			case c == '*' || c == '>':
 				hint = " (wildcards are for patterns, not cell names)"
 				if pattern {
 					hint = " (a wildcard must be a whole token, and > only the last)"
 				}
-			case ' ', '\t', '\n', '\r':
+			case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 				hint = " (whitespace is not allowed)"
+			case c >= utf8.RuneSelf:
+				hint = " (only ASCII letters and digits)"
 			}
-			return fmt.Errorf("%w: %s %q has %q in token %q; tokens are letters, digits, '_' and '-'%s", ErrBadName, what, name, string(rune(c)), tok, hint)
+			return fmt.Errorf("%w: %s %q has %s in token %q; tokens are letters, digits, '_' and '-'%s", ErrBad, what, name, shown, tok, hint)
 		}
 	}
 	return nil
@@ -91,7 +97,7 @@ func Match(pattern, cell string) bool {
 
 // IsPattern reports whether s contains a wildcard token.
 func IsPattern(s string) bool {
-	for _, tok := range strings.Split(s, ".") {
+	for tok := range strings.SplitSeq(s, ".") {
 		if tok == "*" || tok == ">" {
 			return true
 		}

@@ -18,18 +18,19 @@
 //
 // for every cell (an update whose answer was lost may or may not have been
 // stored; nothing never written may appear), and all replicas must be
-// equal. The run writes its measurements to docs/faults.md.
+// equal. The run logs its measurements, and writes them to docs/faults.md
+// when DPROP_FAULTS_REPORT=1 (as .ci/faults sets it).
 //
 // The test needs a Docker engine and the image (scripts/build-image.sh);
 // `go test ./...` skips it unless DPROP_FAULTS=1. .ci/faults runs it:
 //
-//	DPROP_FAULTS=1 go test -count=1 -v -timeout 9m ./faults
+//	DPROP_FAULTS=1 go test -count=1 -v -timeout 9m ./internal/faults
 //
 // The test reaches the containers at their addresses on the compose
 // networks, so it runs where those are routed to: on the Docker Engine's
 // own Linux host, as in CI (not through Docker Desktop's VM). With
 // DPROP_FAULTS_KEEP=1 it leaves the cluster running for inspection
-// (remove it with `docker-compose -p dpropfaults -f faults/docker-compose.yml
+// (remove it with `docker-compose -p dpropfaults -f internal/faults/docker-compose.yml
 // down -v`, FAULTS_MESH_NET set to anything). On a failure it logs the tail
 // of every container's log.
 //

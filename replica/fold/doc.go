@@ -1,0 +1,50 @@
+// Package fold is the deterministic heart of a replica: it folds stream
+// messages into cells and says what changed. It does no I/O, keeps no
+// clock and starts no goroutines (a test checks it), so the same messages
+// in the same order give the same cells on every replica, and it is tested
+// without a server — as etcd's raft separates its state machine from the
+// node that drives it.
+//
+// # Folding a message
+//
+// Core.Apply takes a message as the stream delivers it — subject, stream
+// sequence, payload — and returns a Result:
+//
+//  1. A sequence at or below the last one applied is Stale and ignored, so
+//     replaying an overlapping range is harmless.
+//  2. The subject must name a cell under the prefix (dprop.cell.<name>),
+//     and the payload must decode as a lattice value under the Core's
+//     limits; otherwise the update is refused.
+//  3. The cell's type is its declared type (from a network file), or else
+//     the type of its first valid update in stream order. An update of
+//     another type is refused. Nothing and contradictions fit every cell
+//     and decide no type.
+//  4. The update is merged into the cell. Result.Changed says whether the
+//     cell gained information; a merge that adds nothing is silent, which
+//     is what lets watchers hear only of real changes and stops propagator
+//     networks from looping.
+//
+// Every refusal is a *RefusedError with one of the Reason constants, and
+// is counted per cell and reason. The cell keeps its value: bad input loses
+// nothing. Whether an update counts depends only on the message and the
+// cell's state in stream order, so every replica refuses the same updates.
+//
+// # What a cell keeps
+//
+// Per cell a Core keeps its value, type, the sequence of its last change,
+// the number of updates folded, an ETag (a hash of the canonical encoding),
+// and what compaction needs: the last message on the cell's subject and how
+// many came after the last rollup. It is stored by value in one map, about
+// 200 bytes a cell besides the value.
+//
+// # Who uses it
+//
+// Package replica drives a Core from a JetStream ordered consumer, under
+// its fold lock, and announces the Results; replays, histories and the
+// offline tools fold with a Core of their own. A Core is not safe for
+// concurrent use: its driver serializes calls.
+//
+// The traces in testdata/ show the fold message by message: each holds
+// messages in and the changes out, checked by TestTraces (regenerate the
+// outputs with go test -run TestTraces -update).
+package fold

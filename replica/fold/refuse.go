@@ -1,0 +1,70 @@
+package fold
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/lattice"
+)
+
+// Reasons for refusing an update, as counted in metrics and logs.
+const (
+	ReasonBadSubject   = "bad_subject"    // not a valid cell subject
+	ReasonMalformed    = "malformed_json" // not well-formed JSON
+	ReasonUnknownType  = "unknown_type"   // "type" names no lattice type
+	ReasonBadField     = "bad_field"      // missing, unknown, duplicate or ill-typed field
+	ReasonNotFinite    = "not_finite"     // NaN, ±Inf or out-of-range number
+	ReasonInvalid      = "invalid_value"  // e.g. interval lo > hi, negative count, overflow
+	ReasonTooLarge     = "too_large"      // payload or collection past the limits
+	ReasonTooDeep      = "too_deep"       // nesting past the limit
+	ReasonTypeMismatch = "type_mismatch"  // another type than the cell's
+)
+
+// ErrTypeMismatch is wrapped when an update's type differs from its cell's.
+var ErrTypeMismatch = errors.New("type differs from the cell's type")
+
+// RefusedError says why an update was refused. It wraps the lattice error
+// (or ErrTypeMismatch / cellname.ErrBad), so errors.Is works through it.
+type RefusedError struct {
+	Cell   string // the cell, or the raw subject when it names no cell
+	Seq    uint64 // stream sequence; 0 before publishing
+	Reason string // one of the Reason constants
+	Err    error
+}
+
+func (e *RefusedError) Error() string {
+	where := ""
+	if e.Seq != 0 {
+		where = " at stream sequence " + strconv.FormatUint(e.Seq, 10)
+	}
+	return fmt.Sprintf("cell %q: update%s refused (%s): %v", e.Cell, where, e.Reason, e.Err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// ReasonOf classifies a decode, name or merge error as one of the Reason
+// constants.
+func ReasonOf(err error) string {
+	switch {
+	case errors.Is(err, lattice.ErrSyntax):
+		return ReasonMalformed
+	case errors.Is(err, lattice.ErrUnknownType):
+		return ReasonUnknownType
+	case errors.Is(err, lattice.ErrNotFinite):
+		return ReasonNotFinite
+	case errors.Is(err, lattice.ErrTooLarge):
+		return ReasonTooLarge
+	case errors.Is(err, lattice.ErrTooDeep):
+		return ReasonTooDeep
+	case errors.Is(err, lattice.ErrMissingField), errors.Is(err, lattice.ErrUnknownField),
+		errors.Is(err, lattice.ErrDuplicateField), errors.Is(err, lattice.ErrFieldType):
+		return ReasonBadField
+	case errors.Is(err, ErrTypeMismatch), errors.Is(err, lattice.ErrTypeMismatch):
+		return ReasonTypeMismatch
+	case errors.Is(err, cellname.ErrBad):
+		return ReasonBadSubject
+	}
+	return ReasonInvalid
+}
