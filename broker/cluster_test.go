@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/internal/brokertest"
 )
 
 // A three-node cluster with a replicated stream loses no acknowledged

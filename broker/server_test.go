@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/internal/brokertest"
 )
 
 func TestRestartKeepsMessages(t *testing.T) {

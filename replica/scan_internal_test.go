@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica/fold"
 )

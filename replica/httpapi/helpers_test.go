@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dprop/dprop/broker"
-	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/replica"
 	"github.com/dprop/dprop/replica/httpapi"
 )
