@@ -2,6 +2,7 @@ package lattice
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +30,9 @@ var closureLimits = Limits{MaxBytes: 1 << 30, MaxDepth: 1 << 12, MaxElems: 1 << 
 // FuzzDecode: Decode never panics; a refusal is a *DecodeError wrapping
 // exactly one sentinel; an accepted value encodes canonically and stably,
 // and merging it with itself or with its decoded encoding adds nothing.
+// Differentially, against the standard library: whatever Decode accepts,
+// encoding/json accepts too (the hand-written reader is no more lenient
+// than JSON), and so is the canonical encoding.
 func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, lim := range []Limits{{}, {MaxDepth: 5, MaxElems: 3, MaxBytes: 200}} {
@@ -39,6 +43,12 @@ func FuzzDecode(f *testing.F) {
 				}
 				checkDecodeError(t, err, len(data))
 				continue
+			}
+			if !json.Valid(data) {
+				t.Fatalf("Decode accepted what encoding/json refuses as JSON: %q", data)
+			}
+			if b := Encode(v); !json.Valid(b) {
+				t.Fatalf("the canonical encoding is not JSON to encoding/json: %q", b)
 			}
 			checkDecoded(t, v)
 		}

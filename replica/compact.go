@@ -286,7 +286,7 @@ func (r *Replica) countRollupError(st *CompactStats, subject string, err error) 
 	if st.Failed <= 3 {
 		level = slog.LevelWarn
 	}
-	r.log.Log(context.Background(), level, "rollup failed", "subject", subject, "err", err)
+	r.log.Log(r.ctx, level, "rollup failed", "subject", subject, "err", err)
 }
 
 // compactLoop compacts every CompactEvery, with jitter so that several
@@ -294,26 +294,16 @@ func (r *Replica) countRollupError(st *CompactStats, subject string, err error) 
 func (r *Replica) compactLoop() {
 	select {
 	case <-r.ready:
-	case <-r.closed:
+	case <-r.ctx.Done():
 		return
 	}
 	for {
 		every := r.cfg.CompactEvery
-		wait := every/2 + rand.N(every)
-		select {
-		case <-r.closed:
+		if !r.sleep(every/2 + rand.N(every)) {
 			return
-		case <-time.After(wait):
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		go func() {
-			select {
-			case <-r.closed:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		if _, err := r.Compact(ctx, CompactOptions{}); err != nil && !errors.Is(err, context.Canceled) {
+		ctx, cancel := context.WithTimeout(r.ctx, every)
+		if _, err := r.Compact(ctx, CompactOptions{}); err != nil && r.ctx.Err() == nil {
 			r.log.Warn("periodic compaction", "err", err)
 		}
 		cancel()

@@ -18,26 +18,23 @@ import (
 // calls that wait for their update to be folded.
 
 // connect starts consuming, retrying until it succeeds or the replica
-// closes. ctx only bounds the first attempt's API calls.
-func (r *Replica) connect(ctx context.Context) {
+// closes.
+func (r *Replica) connect() {
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := r.consume(ctx)
-		if err == nil {
+		err := r.consume(r.ctx)
+		if err == nil || r.ctx.Err() != nil {
 			return
 		}
 		level := slog.LevelDebug
 		if attempt == 1 || attempt%20 == 0 {
 			level = slog.LevelWarn
 		}
-		r.log.Log(context.Background(), level, "replica cannot start consuming yet; retrying", "err", err, "attempt", attempt, "retry_in", wait)
-		select {
-		case <-r.closed:
+		r.log.Log(r.ctx, level, "replica cannot start consuming yet; retrying", "err", err, "attempt", attempt, "retry_in", wait)
+		if !r.sleep(wait) {
 			return
-		case <-time.After(wait):
 		}
 		wait = min(2*wait, 5*time.Second)
-		ctx = context.Background()
 	}
 }
 
@@ -88,12 +85,11 @@ func (r *Replica) consume(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	select {
-	case <-r.closed:
+	if r.ctx.Err() != nil { // closed meanwhile
 		cc.Stop()
-	default:
-		r.cons = cc
+		return nil
 	}
+	r.cons = cc
 	return nil
 }
 
@@ -153,7 +149,7 @@ func (r *Replica) handle(msg jetstream.Msg) {
 // the target, so the target moves to the log's new end. Called from the
 // fold, once or a few times per resync.
 func (r *Replica) caughtUp(seq uint64) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
 	info, err := r.stream.Info(ctx)
 	if err != nil {
@@ -184,7 +180,7 @@ func (r *Replica) logRefusal(res fold.Result) {
 	if n == 1 {
 		level = slog.LevelWarn
 	}
-	r.log.Log(context.Background(), level, "update refused", "cell", re.Cell, "seq", re.Seq, "reason", re.Reason, "err", re.Err)
+	r.log.Log(r.ctx, level, "update refused", "cell", re.Cell, "seq", re.Seq, "reason", re.Reason, "err", re.Err)
 }
 
 func (r *Replica) markReady() {
@@ -206,7 +202,7 @@ func (r *Replica) reportProgress() {
 		case <-r.ready:
 			r.cfg.Progress(r.Progress())
 			return
-		case <-r.closed:
+		case <-r.ctx.Done():
 			return
 		}
 	}
@@ -272,7 +268,19 @@ func (r *Replica) waitFolded(ctx context.Context, seq uint64) error {
 		r.waiters = slices.DeleteFunc(r.waiters, func(x *waiter) bool { return x == w })
 		r.waitMu.Unlock()
 		return fmt.Errorf("waiting for stream sequence %d to be folded: %w", seq, ctx.Err())
-	case <-r.closed:
+	case <-r.ctx.Done():
 		return ErrClosed
+	}
+}
+
+// sleep waits for d, and reports false if the replica closed meanwhile.
+func (r *Replica) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.ctx.Done():
+		return false
 	}
 }

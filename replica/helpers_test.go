@@ -1,9 +1,6 @@
 package replica_test
 
 import (
-	"context"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -16,21 +13,13 @@ import (
 )
 
 // testTimeout bounds every wait in these tests.
-const testTimeout = 60 * time.Second
+const testTimeout = brokertest.Timeout
 
-func ctxT(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func testLogger() *slog.Logger {
-	if os.Getenv("DPROP_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+var (
+	ctxT       = brokertest.Context
+	waitFor    = brokertest.WaitFor
+	testLogger = brokertest.Logger
+)
 
 // runBroker starts an embedded server with the DPROP stream provisioned.
 func runBroker(t testing.TB) *broker.Server {
@@ -93,18 +82,6 @@ func mustDecode(t testing.TB, s string) lattice.Value {
 }
 
 func enc(v lattice.Value) string { return string(lattice.Encode(v)) }
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // brokertestStream returns the DPROP stream's last sequence.
 func brokertestStream(t testing.TB, nc *nats.Conn) (uint64, error) {

@@ -189,6 +189,16 @@ func TestAwait(t *testing.T) {
 	srv := runBroker(t)
 	r := startReplica(t, srv.ClientURL())
 	ctx := ctxT(t)
+	type weighed struct {
+		v       float64
+		reached bool
+	}
+	seen := make(chan weighed, 100)
+	t.Cleanup(replica.SetAwaitHook(func(v lattice.Value, reached bool) {
+		if m, ok := v.(lattice.Max); ok {
+			seen <- weighed{m.Value, reached}
+		}
+	}))
 	got := make(chan fold.Cell, 1)
 	go func() {
 		c, err := r.Await(ctx, "count", mustDecode(t, `{"type":"max","value":10}`))
@@ -197,14 +207,26 @@ func TestAwait(t *testing.T) {
 		}
 		got <- c
 	}()
+	// Every value below the threshold is weighed and found short (a slow
+	// waiter may skip values, never the last): the await cannot return
+	// early without this failing.
 	for i := 1; i <= 10; i++ {
-		select {
-		case c := <-got:
-			t.Fatalf("await returned early at %d: %s", i, enc(c.Value))
-		default:
-		}
 		if _, err := r.Refine(ctx, "count", lattice.Max{Value: float64(i)}); err != nil {
 			t.Fatal(err)
+		}
+		for {
+			var w weighed
+			select {
+			case w = <-seen:
+			case <-ctx.Done():
+				t.Fatalf("await never weighed the value %d", i)
+			}
+			if w.reached != (w.v >= 10) {
+				t.Fatalf("await weighed %v and found reached=%v", w.v, w.reached)
+			}
+			if w.v >= float64(i) {
+				break
+			}
 		}
 	}
 	select {
@@ -212,7 +234,7 @@ func TestAwait(t *testing.T) {
 		if enc(c.Value) != `{"type":"max","value":10}` {
 			t.Errorf("await = %s", enc(c.Value))
 		}
-	case <-time.After(testTimeout):
+	case <-ctx.Done():
 		t.Fatal("await did not return")
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)

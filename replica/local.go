@@ -109,7 +109,7 @@ func (r *Replica) snapshotLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-r.closed:
+		case <-r.ctx.Done():
 			return
 		case <-t.C:
 			if err := r.saveSnapshot(); err != nil {

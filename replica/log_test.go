@@ -25,7 +25,7 @@ func TestHistory(t *testing.T) {
 	r := startReplica(t, url)
 	ctx := ctxT(t)
 	nc := connect(t, url)
-	r.Refine(ctx, "h.x", lattice.Range{Min: 34, Max: 48}, replica.RefineOptions{Origin: "scraper"})
+	r.Refine(ctx, "h.x", lattice.Range{Min: 34, Max: 48}, replica.WithOrigin("scraper"))
 	r.Refine(ctx, "h.x", lattice.Range{Min: 36, Max: 43})
 	nc.Publish("dprop.cell.h.x", []byte(`{"type":"max","value":1}`))
 	nc.Publish("dprop.cell.h.x", []byte(`not json`))

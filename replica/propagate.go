@@ -34,7 +34,7 @@ var _ propagators.Cells = cellsAdapter{}
 // change is missed) and arranges for it to run once the replica is ready.
 func (r *Replica) startNetwork() error {
 	if len(r.cfg.Propagators) == 0 && len(r.cfg.Initial) == 0 {
-		r.initialDone.Store(true)
+		close(r.initialDone)
 		return nil
 	}
 	for cell, v := range r.cfg.Initial {
@@ -63,45 +63,57 @@ func (r *Replica) startNetwork() error {
 		}
 		r.rt = rt
 	}
-	r.bg.Add(1)
-	go func() {
-		defer r.bg.Done()
+	r.spawn(func() {
 		select {
 		case <-r.ready:
-		case <-r.closed:
+		case <-r.ctx.Done():
 			return
 		}
-		r.publishInitial()
+		if !r.publishInitial() {
+			return
+		}
 		if r.rt != nil {
 			r.rt.Start()
 		}
-	}()
+	})
 	return nil
 }
 
+// initialAttempt bounds one attempt to publish an initial value.
+const initialAttempt = 30 * time.Second
+
 // publishInitial refines the network's constants, retrying until each is
-// folded or the replica closes. A constant the cell already knows costs
-// nothing.
-func (r *Replica) publishInitial() {
-	defer r.initialDone.Store(true)
+// folded, and then closes initialDone; it reports false if the replica
+// closed first. A constant the cell already knows costs nothing.
+func (r *Replica) publishInitial() bool {
 	for cell, v := range r.cfg.Initial {
 		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 			if lattice.Leq(v, r.Value(cell)) {
 				break
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(r.ctx, initialAttempt)
 			_, err := r.Refine(ctx, cell, v)
 			cancel()
 			if err == nil {
 				break
 			}
 			r.log.Warn("initial value not published yet; retrying", "cell", cell, "err", err, "retry_in", wait)
-			select {
-			case <-r.closed:
-				return
-			case <-time.After(wait):
+			if !r.sleep(wait) {
+				return false
 			}
 		}
+	}
+	close(r.initialDone)
+	return true
+}
+
+// initialPublished reports whether the network's initial values are folded.
+func (r *Replica) initialPublished() bool {
+	select {
+	case <-r.initialDone:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -110,25 +122,18 @@ func (r *Replica) publishInitial() {
 // refinement in flight: the network has settled, as far as this replica
 // can tell (other hosts may still be working).
 func (r *Replica) Quiescent() bool {
-	return r.IsReady() && r.initialDone.Load() && (r.rt == nil || r.rt.Quiescent())
+	return r.IsReady() && r.initialPublished() && (r.rt == nil || r.rt.Quiescent())
 }
 
 // WaitQuiescent waits until Quiescent holds or ctx ends.
 func (r *Replica) WaitQuiescent(ctx context.Context) error {
-	select {
-	case <-r.ready:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-r.closed:
-		return ErrClosed
-	}
-	for !r.initialDone.Load() {
+	for _, ch := range []<-chan struct{}{r.ready, r.initialDone} {
 		select {
+		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-r.closed:
+		case <-r.ctx.Done():
 			return ErrClosed
-		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	if r.rt == nil {

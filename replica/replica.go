@@ -153,6 +153,28 @@ func (p Progress) Fraction() float64 {
 
 // Replica holds copies of cells, folds every update from the stream into
 // them, and publishes refinements. It is safe for concurrent use.
+//
+// # Locks
+//
+// Three locks, always taken in this order, never the other way round:
+//
+//  1. mu, the fold lock: held (for writing) while a message is folded and
+//     its change announced, so a reader holding it sees a state and every
+//     announcement of it, or neither.
+//  2. the watchers' lock, then a Watcher's own lock: the fold notifies
+//     watchers under mu; neither ever blocks.
+//  3. waitMu, guarding the Refine calls that wait for their sequence to be
+//     folded; wake takes it after the fold releases mu.
+//
+// The propagator runtime's lock comes after mu as well: the fold calls
+// Runtime.Changed, which never blocks, under mu. Nothing that may block
+// (a JetStream request, a callback of the caller's) runs under mu, except
+// Config.OnChange, which is documented to be quick.
+//
+// # Lifetime
+//
+// Everything a replica does in the background derives from one context,
+// cancelled by Close; Close then waits for every goroutine to return.
 type Replica struct {
 	cfg      Config
 	log      *slog.Logger
@@ -161,38 +183,40 @@ type Replica struct {
 	filter   string
 	started  time.Time
 
-	mu   sync.RWMutex
-	core *fold.Core
+	// ctx is the replica's lifetime: cancelled by Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+	bg     sync.WaitGroup // the background goroutines
+	once   sync.Once      // Close
 
-	watchers watchers
+	mu            sync.RWMutex // the fold lock; see Locks
+	core          *fold.Core
+	startAt       uint64                   // the sequence the consumer started after
+	cons          jetstream.ConsumeContext // nil until consuming
+	streamCreated time.Time                // of the stream consumed
+	snap          snapState
 
-	waitMu       sync.Mutex
+	watchers watchers // has its own lock; see Locks
+
+	waitMu       sync.Mutex // see Locks
 	waiters      []*waiter
 	done         uint64           // last sequence folded and announced
 	refusedAt    map[uint64]error // recent refusals, by sequence
 	refusedOrder []uint64
 
 	target  atomic.Uint64
-	startAt uint64 // guarded by mu
 	pending atomic.Uint64
 	ready   chan struct{}
 	isReady atomic.Bool
+	stale   atomic.Bool
 
 	rt          *propagators.Runtime // nil without propagators
-	initialDone atomic.Bool
+	initialDone chan struct{}        // closed once the network's initial values are folded
 
 	// stream and shape are set before consuming starts, then used by the
 	// fold only.
 	stream jetstream.Stream
 	shape  logShape
-
-	cons          jetstream.ConsumeContext // guarded by mu
-	streamCreated time.Time                // guarded by mu
-	snap          snapState                // guarded by mu
-	stale         atomic.Bool
-	bg            sync.WaitGroup
-	closed        chan struct{}
-	once          sync.Once
 }
 
 type waiter struct {
@@ -201,7 +225,8 @@ type waiter struct {
 }
 
 // Start starts a replica and returns at once; the resync runs in the
-// background and Ready tells when it is complete.
+// background and Ready tells when it is complete. ctx bounds Start's own
+// work only; the replica runs until Close.
 //
 // With Config.SnapshotPath, Start first loads the local snapshot, if there
 // is a usable one, and replays only what came after it; until the replica
@@ -220,49 +245,46 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		return nil, fmt.Errorf("replica: jetstream: %w", err)
 	}
 	r := &Replica{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		js:       js,
-		subjects: cellname.NewSubjects(cfg.Prefix),
-		started:  time.Now(),
-		ready:    make(chan struct{}),
-		closed:   make(chan struct{}),
-		core:     fold.NewCore(cfg.Prefix, cfg.Declared, cfg.Limits),
+		cfg:         cfg,
+		log:         cfg.Logger,
+		js:          js,
+		subjects:    cellname.NewSubjects(cfg.Prefix),
+		started:     time.Now(),
+		ready:       make(chan struct{}),
+		initialDone: make(chan struct{}),
+		core:        fold.NewCore(cfg.Prefix, cfg.Declared, cfg.Limits),
 	}
+	// The lifetime keeps ctx's values but not its cancellation.
+	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	r.filter = r.subjects.Subject(cfg.Cells)
 	if cfg.SnapshotPath != "" {
 		r.loadSnapshot()
 	}
 	if err := r.startNetwork(); err != nil {
+		r.cancel()
 		return nil, err
 	}
+	r.spawn(r.connect)
+	if cfg.Progress != nil {
+		r.spawn(r.reportProgress)
+	}
+	if cfg.CompactEvery > 0 {
+		r.spawn(r.compactLoop)
+	}
+	if cfg.SnapshotPath != "" && cfg.SnapshotEvery > 0 {
+		r.spawn(r.snapshotLoop)
+	}
+	return r, nil
+}
+
+// spawn runs fn in a background goroutine that Close waits for; fn must
+// return soon after r.ctx ends.
+func (r *Replica) spawn(fn func()) {
 	r.bg.Add(1)
 	go func() {
 		defer r.bg.Done()
-		r.connect(ctx)
+		fn()
 	}()
-	if cfg.Progress != nil {
-		r.bg.Add(1)
-		go func() {
-			defer r.bg.Done()
-			r.reportProgress()
-		}()
-	}
-	if cfg.CompactEvery > 0 {
-		r.bg.Add(1)
-		go func() {
-			defer r.bg.Done()
-			r.compactLoop()
-		}()
-	}
-	if cfg.SnapshotPath != "" && cfg.SnapshotEvery > 0 {
-		r.bg.Add(1)
-		go func() {
-			defer r.bg.Done()
-			r.snapshotLoop()
-		}()
-	}
-	return r, nil
 }
 
 // Ready is closed once the replica has folded every message that was in the
@@ -281,14 +303,20 @@ func (r *Replica) Progress() Progress {
 		Ready: r.isReady.Load(), Cells: n, Elapsed: time.Since(r.started)}
 }
 
-// RefineOptions qualify a Refine.
-type RefineOptions struct {
-	// MsgID becomes the Nats-Msg-Id header: JetStream stores a retried
-	// publish with the same id once (within the stream's duplicate window).
-	MsgID string
-	// Origin overrides the Dprop-Origin header.
-	Origin string
+// RefineOption qualifies a Refine.
+type RefineOption func(*refineOptions)
+
+type refineOptions struct {
+	msgID  string
+	origin string
 }
+
+// WithMsgID sets the Nats-Msg-Id header: JetStream stores a retried publish
+// with the same id once (within the stream's duplicate window).
+func WithMsgID(id string) RefineOption { return func(o *refineOptions) { o.msgID = id } }
+
+// WithOrigin overrides the Dprop-Origin header (Config.Origin by default).
+func WithOrigin(origin string) RefineOption { return func(o *refineOptions) { o.origin = origin } }
 
 // Refine publishes v as an update of cell, waits for JetStream's
 // acknowledgement and for this replica to fold it, and returns the cell as
@@ -297,10 +325,10 @@ type RefineOptions struct {
 // value too large) are returned as a *fold.RefusedError or with ErrNotHeld and
 // nothing is published. If the update was refused in stream order (another
 // replica fixed the cell's type first), the error is that refusal.
-func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts ...RefineOptions) (fold.Cell, error) {
-	var o RefineOptions
-	if len(opts) > 0 {
-		o = opts[0]
+func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts ...RefineOption) (fold.Cell, error) {
+	o := refineOptions{origin: r.cfg.Origin}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	if v == nil {
 		v = lattice.Nothing{}
@@ -315,14 +343,12 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	}
 	msg := nats.NewMsg(r.subjects.Subject(cell))
 	msg.Data = payload
-	origin := o.Origin
-	if origin == "" {
-		origin = r.cfg.Origin
+	if o.origin != "" {
+		msg.Header.Set(HeaderOrigin, o.origin)
 	}
-	msg.Header.Set(HeaderOrigin, origin)
 	var popts []jetstream.PublishOpt
-	if o.MsgID != "" {
-		popts = append(popts, jetstream.WithMsgID(o.MsgID))
+	if o.msgID != "" {
+		popts = append(popts, jetstream.WithMsgID(o.msgID))
 	}
 	ack, err := r.js.PublishMsg(ctx, msg, popts...)
 	if err != nil {
@@ -337,7 +363,7 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 
 // RefineJSON decodes data under the replica's limits and refines cell with
 // it. Decoding errors are *fold.RefusedError wrapping the lattice error.
-func (r *Replica) RefineJSON(ctx context.Context, cell string, data []byte, opts ...RefineOptions) (fold.Cell, error) {
+func (r *Replica) RefineJSON(ctx context.Context, cell string, data []byte, opts ...RefineOption) (fold.Cell, error) {
 	if err := cellname.Validate(cell); err != nil {
 		return fold.Cell{}, &fold.RefusedError{Cell: cell, Reason: fold.ReasonBadSubject, Err: err}
 	}
@@ -476,12 +502,19 @@ func (r *Replica) Await(ctx context.Context, cell string, threshold lattice.Valu
 		if err != nil {
 			return fold.Cell{}, fmt.Errorf("await %q: %w", cell, err)
 		}
+		if testHookAwait != nil {
+			testHookAwait(ev.Value, reached(ev.Value))
+		}
 		if reached(ev.Value) {
 			c, _ := r.Get(cell)
 			return c, nil
 		}
 	}
 }
+
+// testHookAwait, when set by a test, hears every value Await weighs and
+// whether it reached the threshold.
+var testHookAwait func(v lattice.Value, reached bool)
 
 // Close stops folding, releases watchers and waiters, and writes the local
 // snapshot if there is one. The NATS connection stays open (it belongs to
@@ -493,7 +526,7 @@ func (r *Replica) Close() error {
 			r.rt.Close()
 		}
 		r.mu.Lock()
-		close(r.closed)
+		r.cancel()
 		if r.cons != nil {
 			r.cons.Stop()
 		}
@@ -509,4 +542,4 @@ func (r *Replica) Close() error {
 }
 
 // Done is closed when the replica is closed.
-func (r *Replica) Done() <-chan struct{} { return r.closed }
+func (r *Replica) Done() <-chan struct{} { return r.ctx.Done() }

@@ -1,12 +1,10 @@
 package replica
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -21,8 +19,7 @@ import (
 // not read yet goes on to read the compaction's messages, and so misses
 // nothing; a read to an earlier point says it cannot rebuild that point.
 func TestScanAcrossCompaction(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := brokertest.Context(t)
 	srv := brokertest.RunServer(t)
 	nc := brokertest.Connect(t, broker.ConnConfig{URLs: []string{srv.ClientURL()}})
 	js := brokertest.JetStream(t, nc)
@@ -84,9 +81,7 @@ func TestScanAcrossCompaction(t *testing.T) {
 	fill()
 	s, _ := js.Stream(ctx, cellname.DefaultStream)
 	info, _ := s.Info(ctx)
-	for r.Progress().Applied < info.State.LastSeq {
-		time.Sleep(time.Millisecond)
-	}
+	brokertest.WaitFor(t, "the replica to fold the whole stream", func() bool { return r.Progress().Applied >= info.State.LastSeq })
 	compact = compactOnce()
 	stopAt := uint64(0)
 	_, err = scan(ctx, js, cellname.DefaultStream, "dprop.cell.>", func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {

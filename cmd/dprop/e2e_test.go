@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dprop/dprop/internal/brokertest"
 )
 
 // The end-to-end tests run the real dprop binary and the real nats CLI.
@@ -161,17 +163,6 @@ func runCmd(t *testing.T, name string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func httpGet(t *testing.T, url string) (int, http.Header, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -192,7 +183,7 @@ func TestEndToEndTemperatureDemo(t *testing.T) {
 	natsURL, api := "nats://"+natsAddr, "http://"+httpAddr
 	up := func() *proc {
 		p := startDprop(t, "up", "--data", data, "--nats", natsAddr, "--http", httpAddr)
-		waitUntil(t, "dprop up to be ready", func() bool {
+		brokertest.WaitFor(t, "dprop up to be ready", func() bool {
 			code, _, _ := httpGet(t, api+"/readyz")
 			return code == http.StatusOK
 		})
@@ -219,7 +210,7 @@ func TestEndToEndTemperatureDemo(t *testing.T) {
 		out, _, _ := runCmd(t, dpropBin, "get", "--url", api, cell)
 		return strings.TrimSpace(out)
 	}
-	waitUntil(t, "the five days to be merged", func() bool { return get() == want })
+	brokertest.WaitFor(t, "the five days to be merged", func() bool { return get() == want })
 	code, hdr, body := httpGet(t, api+"/v1/cells/"+cell)
 	if code != 200 || body != want || hdr.Get("Dprop-Type") != "range" || hdr.Get("ETag") == "" {
 		t.Errorf("GET: %d %v %s", code, hdr, body)
@@ -233,7 +224,7 @@ func TestEndToEndTemperatureDemo(t *testing.T) {
 	for _, bad := range []string{`{"type":"range","min":31`, `{"type":"max","value":99}`, `{"type":"range","min":60,"max":50}`} {
 		runCmd(t, natsBin, "-s", natsURL, "pub", "dprop.cell."+cell, bad)
 	}
-	waitUntil(t, "three refusals in the metrics", func() bool {
+	brokertest.WaitFor(t, "three refusals in the metrics", func() bool {
 		_, _, metrics := httpGet(t, api+"/metrics")
 		return refusedTotal(metrics) == 3
 	})
@@ -301,7 +292,7 @@ func TestEndToEndNetworkAndLog(t *testing.T) {
 	natsURL, api := "nats://"+natsAddr, "http://"+httpAddr
 	startDprop(t, "up", "--data", data, "--nats", natsAddr, "--http", httpAddr,
 		"--network", filepath.Join("..", "..", "testdata", "networks", "temperature.yaml"))
-	waitUntil(t, "dprop up to be ready", func() bool {
+	brokertest.WaitFor(t, "dprop up to be ready", func() bool {
 		code, _, _ := httpGet(t, api+"/readyz")
 		return code == http.StatusOK
 	})
@@ -311,7 +302,7 @@ func TestEndToEndNetworkAndLog(t *testing.T) {
 		}
 	}
 	var celsius string
-	waitUntil(t, "the Celsius range", func() bool {
+	brokertest.WaitFor(t, "the Celsius range", func() bool {
 		out, _, _ := runCmd(t, dpropBin, "get", "--url", api, "weather.boston.temp_c")
 		celsius = strings.TrimSpace(out)
 		return strings.Contains(celsius, `"min":-0.55`) && strings.Contains(celsius, `"max":13.88`)

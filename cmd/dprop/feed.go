@@ -9,9 +9,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica/httpapi"
-	"github.com/spf13/cobra"
 )
 
 func newFeedCmd() *cobra.Command {
@@ -83,7 +84,7 @@ func refineRetrying(ctx context.Context, c *httpapi.Client, cell string, value [
 	key := "feed-" + hex.EncodeToString(sum[:16])
 	wait := 250 * time.Millisecond
 	for {
-		got, err := c.Refine(ctx, cell, value, key)
+		got, err := c.Refine(ctx, cell, value, httpapi.WithIdempotencyKey(key))
 		var apiErr *httpapi.APIError
 		if err == nil || ctx.Err() != nil || (errors.As(err, &apiErr) && apiErr.Status != http.StatusServiceUnavailable) {
 			return got, err

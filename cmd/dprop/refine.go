@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/dprop/dprop/replica/httpapi"
 )
 
 func newRefineCmd() *cobra.Command {
@@ -23,7 +25,7 @@ cell's value after the merge (read-your-writes).`,
 			if err != nil {
 				return err
 			}
-			cell, err := f.client().Refine(cmd.Context(), args[0], body, key)
+			cell, err := f.client().Refine(cmd.Context(), args[0], body, httpapi.WithIdempotencyKey(key))
 			if err != nil {
 				return clientError(f.url, err)
 			}

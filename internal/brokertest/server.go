@@ -23,7 +23,7 @@ import (
 
 // Timeout bounds every wait of the helpers: a server starting, a cluster
 // electing its leaders.
-const Timeout = 30 * time.Second
+const Timeout = 60 * time.Second
 
 // Option adjusts the broker.Config a helper starts a server with. Any
 // func(*broker.Config) will do.

@@ -96,7 +96,7 @@ func (l *Load) AddPublisher(name string, nc *nats.Conn) error {
 
 func (l *Load) sidecar(s string) endpoint {
 	return func(ctx context.Context, u Update, body []byte) (bool, error) {
-		_, err := l.cl.Client(s).Refine(ctx, u.Cell, body, "")
+		_, err := l.cl.Client(s).Refine(ctx, u.Cell, body)
 		var apiErr *httpapi.APIError
 		if errors.As(err, &apiErr) && apiErr.Status/100 == 4 {
 			return false, fmt.Errorf("%s refused %s %s: %w", s, u.Cell, body, err)

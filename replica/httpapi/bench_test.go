@@ -46,7 +46,7 @@ func BenchmarkRefineThroughput(b *testing.B) {
 			for b.Loop() {
 				viaHTTP = append(viaHTTP, concurrently(b, clients, n, func() error {
 					cell, body := payload(int(seq.Add(1)))
-					_, err := c.Refine(ctx, cell, body, "")
+					_, err := c.Refine(ctx, cell, body)
 					return err
 				}))
 				viaJS = append(viaJS, concurrently(b, clients, n, func() error {
@@ -129,7 +129,7 @@ func BenchmarkEventLatency(b *testing.B) {
 				if via == "jetstream" {
 					_, err = js.Publish(ctx, "dprop.cell."+cell, body)
 				} else {
-					_, err = first.c.Refine(ctx, cell, body, "")
+					_, err = first.c.Refine(ctx, cell, body)
 				}
 				if err != nil {
 					b.Fatal(err)

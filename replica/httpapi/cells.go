@@ -170,8 +170,8 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, cell, err)
 		return
 	}
-	opts := replica.RefineOptions{MsgID: r.Header.Get(HeaderIdempotencyKey), Origin: r.Header.Get(HeaderOrigin)}
-	if len(opts.MsgID) > MaxIdempotencyKey || len(opts.Origin) > MaxIdempotencyKey {
+	key, origin := r.Header.Get(HeaderIdempotencyKey), r.Header.Get(HeaderOrigin)
+	if len(key) > MaxIdempotencyKey || len(origin) > MaxIdempotencyKey {
 		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell,
 			fmt.Errorf("%s or %s longer than %d bytes", HeaderIdempotencyKey, HeaderOrigin, MaxIdempotencyKey))
 		return
@@ -189,7 +189,11 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RefineTimeout)
 	defer cancel()
-	c, err := s.r.RefineJSON(ctx, cell, body, opts)
+	opts := []replica.RefineOption{replica.WithMsgID(key)}
+	if origin != "" {
+		opts = append(opts, replica.WithOrigin(origin))
+	}
+	c, err := s.r.RefineJSON(ctx, cell, body, opts...)
 	if err != nil {
 		if status, _ := classify(err); status == http.StatusServiceUnavailable {
 			err = fmt.Errorf("%w (is the broker reachable? retrying is safe; the same %s stores the update once)", err, HeaderIdempotencyKey)

@@ -96,14 +96,37 @@ func (c *Client) Get(ctx context.Context, cell string) (Cell, error) {
 	return c.cellCall(ctx, http.MethodGet, cell, nil, nil, nil)
 }
 
+// RefineOption qualifies a Client.Refine.
+type RefineOption func(http.Header)
+
+// WithIdempotencyKey sends an Idempotency-Key: a refine retried with the
+// same key on the same cell (within the stream's duplicate window) is
+// stored once.
+func WithIdempotencyKey(key string) RefineOption {
+	return func(h http.Header) {
+		if key != "" {
+			h.Set(HeaderIdempotencyKey, key)
+		}
+	}
+}
+
+// WithOrigin names the writer: the update's Dprop-Origin header.
+func WithOrigin(origin string) RefineOption {
+	return func(h http.Header) {
+		if origin != "" {
+			h.Set(HeaderOrigin, origin)
+		}
+	}
+}
+
 // Refine merges body (a value in wire form) into the cell and returns the
-// cell as it is then. A non-empty idempotencyKey makes retries of the same
-// refine be stored once. Refusals are *APIError (400, 409, 413, 421), and
-// so is a broker outage (503, safe to retry).
-func (c *Client) Refine(ctx context.Context, cell string, body []byte, idempotencyKey string) (Cell, error) {
+// cell as it is then. Refusals are *APIError (400, 409, 413, 421, 422),
+// and so is a broker outage (503, safe to retry with the same
+// WithIdempotencyKey).
+func (c *Client) Refine(ctx context.Context, cell string, body []byte, opts ...RefineOption) (Cell, error) {
 	h := http.Header{}
-	if idempotencyKey != "" {
-		h.Set(HeaderIdempotencyKey, idempotencyKey)
+	for _, o := range opts {
+		o(h)
 	}
 	if body == nil {
 		body = []byte{}

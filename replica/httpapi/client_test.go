@@ -28,11 +28,11 @@ func TestClient(t *testing.T) {
 	}
 	w := watch(t, c, cell)
 
-	got, err := c.Refine(ctx, cell, []byte(day1), "key-1")
+	got, err := c.Refine(ctx, cell, []byte(day1), httpapi.WithIdempotencyKey("key-1"))
 	if err != nil || string(got.Value) != day1 || got.Type != "range" || got.Seq != 1 || got.Updates != 1 || got.ETag == "" || got.Name != cell {
 		t.Fatalf("refine: %+v %v", got, err)
 	}
-	again, err := c.Refine(ctx, cell, []byte(day1), "key-1")
+	again, err := c.Refine(ctx, cell, []byte(day1), httpapi.WithIdempotencyKey("key-1"))
 	if err != nil || again.Seq != got.Seq || again.Updates != 1 {
 		t.Fatalf("retried refine: %+v %v", again, err)
 	}
@@ -40,7 +40,7 @@ func TestClient(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 	for _, day := range []string{day2, `{"type":"range","min":33,"max":36}`, `{"type":"range","min":31,"max":42}`, `{"type":"range","min":31,"max":57}`} {
-		if _, err := c.Refine(ctx, cell, []byte(day), ""); err != nil {
+		if _, err := c.Refine(ctx, cell, []byte(day)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,7 +67,7 @@ func TestClient(t *testing.T) {
 		{"elsewhere.x", day1, http.StatusMisdirectedRequest, httpapi.ReasonNotHeld},
 	}
 	for _, r := range refusals {
-		_, err := c.Refine(ctx, r.cell, []byte(r.body), "")
+		_, err := c.Refine(ctx, r.cell, []byte(r.body))
 		if ae := apiError(t, err); ae.Status != r.status || ae.Reason != r.reason || ae.Cell != r.cell || ae.Message == "" {
 			t.Errorf("refine %s %s: %+v", r.cell, r.body, ae)
 		}

@@ -59,7 +59,7 @@ func Example() {
 		`{"type":"range","min":36,"max":43}`,
 		`{"type":"range","min":31,"max":57}`,
 	} {
-		if _, err := c.Refine(ctx, "weather.boston.temp", []byte(day), ""); err != nil {
+		if _, err := c.Refine(ctx, "weather.boston.temp", []byte(day)); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -69,7 +69,7 @@ func Example() {
 	}
 	fmt.Println(string(cell.Value), cell.Type, cell.Seq, cell.Updates)
 
-	_, err = c.Refine(ctx, "weather.boston.temp", []byte(`{"type":"max","value":3}`), "")
+	_, err = c.Refine(ctx, "weather.boston.temp", []byte(`{"type":"max","value":3}`))
 	fmt.Println(err)
 	// Output:
 	// {"type":"range","min":31,"max":57} range 3 3

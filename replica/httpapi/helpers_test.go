@@ -1,12 +1,9 @@
 package httpapi_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,21 +20,13 @@ import (
 )
 
 // testTimeout bounds every wait in these tests.
-const testTimeout = 30 * time.Second
+const testTimeout = brokertest.Timeout
 
-func ctxT(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func testLogger() *slog.Logger {
-	if os.Getenv("DPROP_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+var (
+	ctxT       = brokertest.Context
+	waitFor    = brokertest.WaitFor
+	testLogger = brokertest.Logger
+)
 
 // runBroker starts an embedded server with the DPROP stream provisioned.
 func runBroker(t testing.TB) *broker.Server {
@@ -190,16 +179,4 @@ func metric(t testing.TB, reg prometheus.Gatherer, name string, labels ...string
 		}
 	}
 	return sum
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
