@@ -13,85 +13,10 @@ import (
 	"github.com/dprop/dprop/replica/fold"
 )
 
-// This file is the replica's driver loop: finding the stream, starting the
-// ordered consumer, folding what it delivers, and releasing the Refine
-// calls that wait for their update to be folded.
-
-// connect starts consuming, retrying until it succeeds or the replica
-// closes.
-func (r *Replica) connect() {
-	wait := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := r.consume(r.ctx)
-		if err == nil || r.ctx.Err() != nil {
-			return
-		}
-		level := slog.LevelDebug
-		if attempt == 1 || attempt%20 == 0 {
-			level = slog.LevelWarn
-		}
-		r.log.Log(r.ctx, level, "replica cannot start consuming yet; retrying", "err", err, "attempt", attempt, "retry_in", wait)
-		if !r.sleep(wait) {
-			return
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
-}
-
-// consume looks up the stream, settles where to start, and starts the
-// ordered consumer.
-func (r *Replica) consume(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	stream, err := r.js.Stream(ctx, r.cfg.Stream)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("%w: %q (start a broker with `dprop broker`, or provision it)", ErrNoStream, r.cfg.Stream)
-		}
-		return fmt.Errorf("stream %q: %w", r.cfg.Stream, err)
-	}
-	info := stream.CachedInfo()
-	r.checkSnapshotStream(info)
-	r.stream, r.shape = stream, shapeOf(info)
-	target, err := lastSeq(ctx, stream, r.filter)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.streamCreated = info.Created
-	startAt := r.startAt
-	r.target.Store(target)
-	r.mu.Unlock()
-	occ := jetstream.OrderedConsumerConfig{FilterSubjects: []string{r.filter}}
-	if startAt > 0 {
-		occ.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		occ.OptStartSeq = startAt + 1
-	}
-	cons, err := stream.OrderedConsumer(ctx, occ)
-	if err != nil {
-		return fmt.Errorf("ordered consumer on %q: %w", r.filter, err)
-	}
-	r.log.Info("replica starting", "stream", r.cfg.Stream, "cells", r.cfg.Cells, "after_seq", startAt, "target_seq", target)
-	if target <= startAt {
-		r.markReady()
-	}
-	cc, err := cons.Consume(r.handle, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			r.log.Warn("replica consumer", "err", err)
-		}
-	}))
-	if err != nil {
-		return fmt.Errorf("consume %q: %w", r.filter, err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ctx.Err() != nil { // closed meanwhile
-		cc.Stop()
-		return nil
-	}
-	r.cons = cc
-	return nil
-}
+// This file is the replica's fold loop: folding what the ordered consumer
+// delivers, telling when the resync is complete, and releasing the Refine
+// calls that wait for their update to be folded. link.go finds the stream
+// and keeps the consumer attached to it.
 
 // lastSeq returns the sequence of the last message on filter, 0 if none.
 func lastSeq(ctx context.Context, stream jetstream.Stream, filter string) (uint64, error) {
@@ -105,9 +30,9 @@ func lastSeq(ctx context.Context, stream jetstream.Stream, filter string) (uint6
 	return m.Sequence, nil
 }
 
-// handle folds one stream message. The ordered consumer calls it from one
-// goroutine, in stream order.
-func (r *Replica) handle(msg jetstream.Msg) {
+// handle folds one stream message of attachment a. The ordered consumer
+// calls it from one goroutine, in stream order.
+func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		r.log.Warn("replica: message without metadata", "subject", msg.Subject(), "err", err)
@@ -121,6 +46,12 @@ func (r *Replica) handle(msg jetstream.Msg) {
 	// each change exactly once, and a reader that sees the new value knows
 	// the runtime has been told.
 	r.mu.Lock()
+	if a.gen != r.gen {
+		// A late delivery of a consumer detached meanwhile (its stream
+		// was deleted or replaced): not this replica's log any more.
+		r.mu.Unlock()
+		return
+	}
 	res := r.core.ApplyMessage(m)
 	var ev Event
 	if res.Changed {
@@ -139,26 +70,26 @@ func (r *Replica) handle(msg jetstream.Msg) {
 		r.cfg.OnChange(ev)
 	}
 	r.wake(seq, res.Err)
-	if !r.isReady.Load() && (seq >= r.target.Load() || meta.NumPending == 0) && r.caughtUp(seq) {
-		r.markReady()
+	if r.catchingUp.Load() && (seq >= r.target.Load() || meta.NumPending == 0) && r.caughtUp(a, seq) {
+		r.markCaughtUp()
 	}
 }
 
-// caughtUp confirms the end of the resync at seq: if a compaction removed
+// caughtUp confirms the end of a resync at seq: if a compaction removed
 // messages meanwhile, what they said is in the compaction's messages after
 // the target, so the target moves to the log's new end. Called from the
 // fold, once or a few times per resync.
-func (r *Replica) caughtUp(seq uint64) bool {
+func (r *Replica) caughtUp(a *attachment, seq uint64) bool {
 	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
-	info, err := r.stream.Info(ctx)
+	info, err := a.stream.Info(ctx)
 	if err != nil {
 		r.log.Warn("cannot confirm the end of the resync; assuming it", "err", err)
 		return true
 	}
-	if now := shapeOf(info); now != r.shape {
-		r.shape = now
-		last, err := lastSeq(ctx, r.stream, r.filter)
+	if now := shapeOf(info); now != a.shape {
+		a.shape = now
+		last, err := lastSeq(ctx, a.stream, r.filter)
 		if err == nil && last > seq {
 			r.log.Info("the log was compacted during the resync; reading on to its new end", "from_seq", seq, "to_seq", last)
 			r.target.Store(last)
@@ -183,13 +114,22 @@ func (r *Replica) logRefusal(res fold.Result) {
 	r.log.Log(r.ctx, level, "update refused", "cell", re.Cell, "seq", re.Seq, "reason", re.Reason, "err", re.Err)
 }
 
-func (r *Replica) markReady() {
-	if r.isReady.CompareAndSwap(false, true) {
-		r.stale.Store(false)
-		close(r.ready)
-		p := r.Progress()
-		r.log.Info("replica ready", "cells", p.Cells, "applied_seq", p.Applied, "elapsed", p.Elapsed.Round(time.Millisecond))
+// markCaughtUp ends a resync: the first one makes the replica ready; a
+// later one (after the consumer was re-attached) ends its staleness.
+func (r *Replica) markCaughtUp() {
+	if !r.catchingUp.CompareAndSwap(true, false) {
+		return
 	}
+	if !r.lost.Load() {
+		r.stale.Store(false)
+	}
+	p := r.Progress()
+	if r.isReady.CompareAndSwap(false, true) {
+		close(r.ready)
+		r.log.Info("replica ready", "cells", p.Cells, "applied_seq", p.Applied, "elapsed", p.Elapsed.Round(time.Millisecond))
+		return
+	}
+	r.log.Info("replica caught up with the stream again", "cells", p.Cells, "applied_seq", p.Applied)
 }
 
 func (r *Replica) reportProgress() {
@@ -246,6 +186,22 @@ func (r *Replica) wake(seq uint64, err error) {
 	}
 	clear(r.waiters[len(keep):])
 	r.waiters = keep
+}
+
+// failWaiters ends every Refine waiting for its update to be folded with
+// err, and forgets what was folded: the replica starts over on a new
+// stream.
+func (r *Replica) failWaiters(err error) {
+	r.waitMu.Lock()
+	defer r.waitMu.Unlock()
+	for _, w := range r.waiters {
+		w.done <- err
+	}
+	clear(r.waiters)
+	r.waiters = r.waiters[:0]
+	r.done = 0
+	clear(r.refusedAt)
+	r.refusedOrder = r.refusedOrder[:0]
 }
 
 // waitFolded waits until the stream sequence seq has been folded and its

@@ -49,6 +49,14 @@
 // grow. Await is a threshold read: it returns once the cell is at least as
 // informative as a given value.
 //
+// Watched: the replica checks its stream every Config.StreamCheckEvery, and
+// at once when its consumer reports trouble. A stream deleted under it
+// makes it detach and serve what it knew, marked Stale, refusing refines
+// (ErrStreamLost); a stream created anew under the same name makes it set
+// its state aside (a snapshot file next to its local one, for dprop
+// restore) and replay the new stream; a purge is reported. StreamStatus
+// says where it stands (see link.go and docs/recovery.md).
+//
 // Shutdown: Close stops the propagators, the consumer and the watchers, and
 // writes the local snapshot, atomically.
 //

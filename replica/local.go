@@ -22,9 +22,10 @@ type snapState struct {
 	written uint64         // sequence of the last snapshot written or loaded
 }
 
-// Stale reports whether the replica serves a snapshot's state that it has
-// not yet brought up to date with the stream (the broker may be
-// unreachable). It turns false once the replica is ready.
+// Stale reports whether the replica's answers may lag behind the stream:
+// it serves a snapshot's state that it has not yet brought up to date (the
+// broker may be unreachable), or its stream went missing, or it is
+// catching up again after re-attaching to its stream.
 func (r *Replica) Stale() bool { return r.stale.Load() }
 
 // loadSnapshot restores the cells of a usable local snapshot; any other

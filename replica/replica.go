@@ -38,6 +38,9 @@ var (
 	ErrNoStream = errors.New("stream not found")
 )
 
+// DefaultStreamCheckEvery is Config.StreamCheckEvery's default.
+const DefaultStreamCheckEvery = 3 * time.Second
+
 // Config configures a Replica. The zero value of a field means its default.
 type Config struct {
 	// Conn is the NATS connection (required). The replica does not close it.
@@ -67,6 +70,11 @@ type Config struct {
 	// only at Close) when something changed, and at Close.
 	SnapshotPath  string
 	SnapshotEvery time.Duration
+	// StreamCheckEvery is how often the replica checks that its stream is
+	// still there and the same (default DefaultStreamCheckEvery): a stream
+	// deleted, created anew or purged behind its back is noticed within
+	// about this long (at once when its consumer reports the deletion).
+	StreamCheckEvery time.Duration
 	// CompactEvery, if positive, compacts every held cell about this often
 	// (see Compact), once the replica is ready. Off by default.
 	CompactEvery time.Duration
@@ -119,6 +127,9 @@ func (c *Config) validate() error {
 	}
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = time.Minute
+	}
+	if c.StreamCheckEvery <= 0 {
+		c.StreamCheckEvery = DefaultStreamCheckEvery
 	}
 	return nil
 }
@@ -191,10 +202,12 @@ type Replica struct {
 
 	mu            sync.RWMutex // the fold lock; see Locks
 	core          *fold.Core
-	startAt       uint64                   // the sequence the consumer started after
-	cons          jetstream.ConsumeContext // nil until consuming
-	streamCreated time.Time                // of the stream consumed
+	startAt       uint64                   // the sequence the current resync started after
+	cons          jetstream.ConsumeContext // nil while not attached to the stream
+	gen           uint64                   // the current attachment's generation
+	streamCreated time.Time                // of the stream followed
 	snap          snapState
+	lastIncident  string
 
 	watchers watchers // has its own lock; see Locks
 
@@ -204,19 +217,25 @@ type Replica struct {
 	refusedAt    map[uint64]error // recent refusals, by sequence
 	refusedOrder []uint64
 
-	target  atomic.Uint64
-	pending atomic.Uint64
-	ready   chan struct{}
-	isReady atomic.Bool
-	stale   atomic.Bool
+	target     atomic.Uint64
+	pending    atomic.Uint64
+	ready      chan struct{}
+	isReady    atomic.Bool
+	catchingUp atomic.Bool // a resync (the first, or after re-attaching) is under way
+	stale      atomic.Bool // answers may lag behind the stream
+	lost       atomic.Bool // the stream was found missing
+
+	// The link to the stream (link.go): checkNow asks for a check at once;
+	// problem says why the replica is not attached; purgeSeen is used by
+	// the link goroutine only.
+	checkNow  chan struct{}
+	problem   atomic.Pointer[linkProblem]
+	incidents map[string]*atomic.Uint64 // by kind; the map is fixed at Start
+	checks    atomic.Uint64
+	purgeSeen string
 
 	rt          *propagators.Runtime // nil without propagators
 	initialDone chan struct{}        // closed once the network's initial values are folded
-
-	// stream and shape are set before consuming starts, then used by the
-	// fold only.
-	stream jetstream.Stream
-	shape  logShape
 }
 
 type waiter struct {
@@ -252,8 +271,14 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		started:     time.Now(),
 		ready:       make(chan struct{}),
 		initialDone: make(chan struct{}),
+		checkNow:    make(chan struct{}, 1),
+		incidents:   make(map[string]*atomic.Uint64, len(IncidentKinds)),
 		core:        fold.NewCore(cfg.Prefix, cfg.Declared, cfg.Limits),
 	}
+	for _, k := range IncidentKinds {
+		r.incidents[k] = new(atomic.Uint64)
+	}
+	r.catchingUp.Store(true)
 	// The lifetime keeps ctx's values but not its cancellation.
 	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	r.filter = r.subjects.Subject(cfg.Cells)
@@ -264,7 +289,7 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		r.cancel()
 		return nil, err
 	}
-	r.spawn(r.connect)
+	r.spawn(r.link)
 	if cfg.Progress != nil {
 		r.spawn(r.reportProgress)
 	}
@@ -335,6 +360,9 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	}
 	if err := r.check(cell, v); err != nil {
 		return fold.Cell{}, err
+	}
+	if r.lost.Load() {
+		return fold.Cell{}, fmt.Errorf("refine %q: %w: %s", cell, ErrStreamLost, r.StreamStatus().Problem)
 	}
 	payload := lattice.Encode(v)
 	if lim := r.limits(); len(payload) > lim.MaxBytes {

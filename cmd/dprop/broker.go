@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -68,7 +66,8 @@ once the cluster can hold it.`,
 }
 
 // provisionWhenPossible ensures the stream, retrying while the cluster is
-// forming. An incompatible existing stream is logged and not retried.
+// forming, and provisions it again whenever it is deleted. An incompatible
+// existing stream is logged and left alone.
 func provisionWhenPossible(ctx context.Context, log *slog.Logger, url string, sc broker.StreamConfig) {
 	nc, err := broker.Connect(broker.ConnConfig{URLs: []string{url}, Name: "dprop broker"}, log)
 	if err != nil {
@@ -76,29 +75,7 @@ func provisionWhenPossible(ctx context.Context, log *slog.Logger, url string, sc
 		return
 	}
 	defer nc.Close()
-	wait := 500 * time.Millisecond
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := ensure(attempt, nc, sc)
-		cancel()
-		switch {
-		case err == nil:
-			log.Info("stream ready", "stream", sc.Name, "replicas", sc.Replicas)
-			return
-		case errors.Is(err, broker.ErrIncompatibleStream):
-			log.Error("stream exists with other settings; not changed", "err", err)
-			return
-		case ctx.Err() != nil:
-			return
-		}
-		log.Info("stream not provisioned yet; retrying", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
+	_ = broker.KeepStream(ctx, nc, sc, 0, log) // it logs what it does
 }
 
 // ensure provisions the stream over nc.

@@ -120,7 +120,7 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 		ln.Close()
 		return nil, err
 	}
-	api := httpapi.New(rep, httpapi.Options{Logger: log, Stale: rep.Stale, Quiescent: rep.Quiescent})
+	api := httpapi.New(rep, httpapi.Options{Logger: log, Quiescent: rep.Quiescent})
 	s := &sidecar{
 		rep:    rep,
 		server: &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},

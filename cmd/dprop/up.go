@@ -48,9 +48,12 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 				return err
 			}
 			defer nc.Close()
-			if err := ensure(ctx, nc, broker.StreamConfig{Prefix: sc.prefix, Name: sc.stream}); err != nil {
+			stream := broker.StreamConfig{Prefix: sc.prefix, Name: sc.stream}
+			if err := ensure(ctx, nc, stream); err != nil {
 				return fmt.Errorf("stream: %w", err)
 			}
+			// Provisioned again if someone deletes it.
+			go broker.KeepStream(ctx, nc, stream, 0, log.With("component", "stream"))
 			sc.snapshot = filepath.Join(data, "replica", "snapshot.jsonl")
 			s, err := startSidecar(ctx, log, nc, sc)
 			if err != nil {

@@ -91,6 +91,7 @@ type Core struct {
 	cells    map[string]state
 	lastSeq  uint64
 	folded   uint64
+	logMsgs  uint64 // the sum of the cells' LogLen
 	refused  map[refusal]uint64
 }
 
@@ -153,8 +154,10 @@ func (c *Core) ApplyValue(name string, seq uint64, v lattice.Value) Result {
 // that compaction knows the subject's last sequence.
 func (c *Core) seen(name string, m Message) {
 	if st, ok := c.cells[name]; ok {
+		before := st.logLen()
 		st.last = m.Seq
 		st.since = min(st.since+1, math.MaxUint32-1)
+		c.logMsgs += st.logLen() - before
 		c.cells[name] = st
 	}
 }
@@ -178,11 +181,13 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 	}
 	st.updates++
 	st.last = seq
+	before := st.logLen()
 	if m.Rollup {
 		st.since, st.rolled = 0, true
 	} else {
 		st.since = min(st.since+1, math.MaxUint32-1)
 	}
+	c.logMsgs = c.logMsgs - before + st.logLen()
 	c.folded++
 	if changed {
 		st.value = merged
@@ -253,6 +258,14 @@ func (c *Core) Type(name string) string {
 	return c.declared[name]
 }
 
+// logLen is Cell.LogLen of the state.
+func (st state) logLen() uint64 {
+	if st.rolled {
+		return uint64(st.since) + 1
+	}
+	return uint64(st.since)
+}
+
 func (st state) cell(name string) Cell {
 	return Cell{Name: name, Value: st.value, Type: st.typ, Seq: st.seq, Updates: st.updates, ETag: formatETag(st.etag),
 		Last: st.last, SinceRollup: uint64(st.since), RolledUp: st.rolled}
@@ -272,6 +285,13 @@ func (c *Core) Len() int { return len(c.cells) }
 
 // LastSeq returns the last stream sequence applied.
 func (c *Core) LastSeq() uint64 { return c.lastSeq }
+
+// LogMessages returns how many messages the stream holds for the cells, as
+// far as the fold knows: the sum of their Cell.LogLen. Messages on the
+// cells' subjects are only ever removed by a compaction (whose rollups and
+// checkpoints the fold sees) or by hand; a stream that holds fewer, once
+// the fold has caught up with it, was purged.
+func (c *Core) LogMessages() uint64 { return c.logMsgs }
 
 // Folded returns how many updates were folded (not refused).
 func (c *Core) Folded() uint64 { return c.folded }
@@ -297,8 +317,10 @@ func (c *Core) RefusalCount(cell, reason string) uint64 { return c.refused[refus
 // stream up to seq.
 func (c *Core) Restore(seq uint64, cells ...Cell) {
 	for _, cell := range cells {
+		c.logMsgs -= c.cells[cell.Name].logLen()
 		c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,
 			etag: hashValue(cell.Value), last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp}
+		c.logMsgs += c.cells[cell.Name].logLen()
 	}
 	c.lastSeq = max(c.lastSeq, seq)
 }

@@ -237,3 +237,27 @@ func TestCoreDeterministic(t *testing.T) {
 		t.Fatalf("the same messages in the same order gave %v, then %v", want, again)
 	}
 }
+
+// LogMessages follows what the stream holds for the cells: every message,
+// refused or not, on a cell that exists; a rollup replaces the cell's
+// history; a snapshot's cells count theirs.
+func TestCoreLogMessages(t *testing.T) {
+	c := NewCore("", nil, lattice.Limits{})
+	apply(c, "a", 1, `{"type":"max","value":1}`)
+	apply(c, "a", 2, `{"type":"max","value":1}`)
+	apply(c, "a", 3, `{"type":"flag","value":true}`) // refused, still in the stream
+	apply(c, "b", 4, `{"type":"set","elems":[1]}`)
+	if got := c.LogMessages(); got != 4 {
+		t.Fatalf("LogMessages = %d, want 4", got)
+	}
+	c.ApplyMessage(Message{Subject: "dprop.cell.a", Seq: 5, Data: []byte(`{"type":"max","value":1}`), Rollup: true})
+	if got := c.LogMessages(); got != 2 {
+		t.Fatalf("after a rollup of a: LogMessages = %d, want 2", got)
+	}
+	b, _ := c.Get("b")
+	d := NewCore("", nil, lattice.Limits{})
+	d.Restore(5, b, b)
+	if got := d.LogMessages(); got != 1 {
+		t.Fatalf("restored: LogMessages = %d, want 1", got)
+	}
+}

@@ -21,7 +21,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz answers GET /readyz: 200 once the replica has resynced, while it
-// runs, is not stale and every extra check passes; 503 otherwise. The body says how
+// runs, is attached to its stream, is not stale and every extra check
+// passes; 503 otherwise. The body says how
 // far the resync has got either way.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	p := s.r.Progress()
@@ -33,15 +34,20 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	default:
 	}
 	rd.Ready = rd.Resynced && !rd.Closed
+	ss := s.r.StreamStatus()
+	rd.LastIncident = ss.LastIncident
+	if ss.Problem != "" {
+		rd.Stream = ss.Problem
+		rd.StreamSince = ss.Since.UTC().Format(time.RFC3339)
+		rd.Ready = false
+	}
 	if s.opts.Quiescent != nil {
 		q := s.opts.Quiescent()
 		rd.Quiescent = &q
 	}
-	if s.opts.Stale != nil {
-		st := s.opts.Stale()
-		rd.Stale = &st
-		rd.Ready = rd.Ready && !st
-	}
+	st := s.r.Stale() || (s.opts.Stale != nil && s.opts.Stale())
+	rd.Stale = &st
+	rd.Ready = rd.Ready && !st
 	if len(s.opts.Checks) > 0 {
 		rd.Checks = make(map[string]string, len(s.opts.Checks))
 		for name, check := range s.opts.Checks {

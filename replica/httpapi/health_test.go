@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/dprop/dprop/broker"
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
@@ -168,4 +172,50 @@ func TestMetricsDefaultRegistry(t *testing.T) {
 	if body := rec.Body.String(); rec.Code != 200 || !strings.Contains(body, "\ngo_goroutines ") || !strings.Contains(body, "\ndprop_ready 1") {
 		t.Fatalf("default registry: %d\n%s", rec.Code, body)
 	}
+}
+
+// A stream deleted under a sidecar: /readyz turns 503 and says why, reads
+// go on (marked stale), refines answer 503 without publishing, /metrics
+// shows the incident; when the stream is provisioned again the sidecar is
+// ready again by itself.
+func TestReadyzStreamDeleted(t *testing.T) {
+	srv := runBroker(t)
+	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{}, func(c *replica.Config) { c.StreamCheckEvery = 50 * time.Millisecond })
+	sc.do(t, "POST", "/v1/cells/k", `{"type":"max","value":4}`).want(t, http.StatusOK)
+	js := brokertest.JetStream(t, connect(t, srv.ClientURL()))
+	if err := js.DeleteStream(ctxT(t), cellname.DefaultStream); err != nil {
+		t.Fatal(err)
+	}
+	var rd httpapi.Readiness
+	waitFor(t, "/readyz to report the deleted stream", func() bool {
+		a := sc.do(t, "GET", "/readyz", "")
+		rd = httpapi.Readiness{}
+		_ = json.Unmarshal([]byte(a.body), &rd)
+		return a.status == http.StatusServiceUnavailable && strings.Contains(rd.Stream, "deleted")
+	})
+	if rd.Ready || rd.StreamSince == "" || !strings.Contains(rd.LastIncident, "deleted") {
+		t.Errorf("readiness during the outage: %+v", rd)
+	}
+	get := sc.do(t, "GET", "/v1/cells/k", "").want(t, http.StatusOK)
+	if get.header.Get(httpapi.HeaderStale) != "true" || get.body != `{"type":"max","value":4}` {
+		t.Errorf("read during the outage: stale=%q body %s", get.header.Get(httpapi.HeaderStale), get.body)
+	}
+	post := sc.do(t, "POST", "/v1/cells/k", `{"type":"max","value":5}`).want(t, http.StatusServiceUnavailable)
+	if !strings.Contains(post.body, "stream is missing") || post.header.Get("Retry-After") == "" {
+		t.Errorf("refine during the outage: %s", post.body)
+	}
+	if got := metric(t, sc.reg, "dprop_stream_attached"); got != 0 {
+		t.Errorf("dprop_stream_attached = %v during the outage", got)
+	}
+	if got := metric(t, sc.reg, "dprop_stream_incidents_total", "kind", "deleted"); got != 1 {
+		t.Errorf("deleted incidents = %v", got)
+	}
+	if _, err := broker.EnsureStream(ctxT(t), js, broker.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sidecar to be ready again", func() bool { return sc.do(t, "GET", "/readyz", "").status == http.StatusOK })
+	if got := metric(t, sc.reg, "dprop_stream_attached"); got != 1 {
+		t.Errorf("dprop_stream_attached = %v after the stream came back", got)
+	}
+	sc.do(t, "POST", "/v1/cells/k", `{"type":"max","value":5}`).want(t, http.StatusOK)
 }

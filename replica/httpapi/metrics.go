@@ -127,6 +127,10 @@ var (
 		"Propagator refinements not published because they added nothing.", nil, nil)
 	descFailures = prometheus.NewDesc("dprop_propagator_failures_total",
 		"Failed propagator runs and refinements, by kind (error or panic).", []string{"kind"}, nil)
+	descAttached = prometheus.NewDesc("dprop_stream_attached",
+		"1 while the replica's consumer is attached to its stream, else 0 (not yet, or the stream was deleted).", nil, nil)
+	descIncidents = prometheus.NewDesc("dprop_stream_incidents_total",
+		"Stream incidents noticed by the replica, by kind: deleted, replaced (created anew), purged.", []string{"kind"}, nil)
 	descQuiescent = prometheus.NewDesc("dprop_quiescent",
 		"1 when no propagator has work queued or running and no refinement is in flight, else 0.", nil, nil)
 )
@@ -134,7 +138,7 @@ var (
 // Describe implements prometheus.Collector.
 func (c *replicaCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFolded, descRefused, descCells, descFraction, descPending, descReady, descApplied,
-		descFires, descPublished, descSuppressed, descFailures, descQuiescent} {
+		descFires, descPublished, descSuppressed, descFailures, descQuiescent, descAttached, descIncidents} {
 		ch <- d
 	}
 }
@@ -164,6 +168,15 @@ func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.Pending))
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
 	ch <- prometheus.MustNewConstMetric(descApplied, prometheus.GaugeValue, float64(st.Applied))
+	ss := c.r.StreamStatus()
+	attached := 0.0
+	if ss.Attached {
+		attached = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descAttached, prometheus.GaugeValue, attached)
+	for kind, n := range ss.Incidents {
+		ch <- prometheus.MustNewConstMetric(descIncidents, prometheus.CounterValue, float64(n), kind)
+	}
 	ps := c.r.PropagatorStats()
 	quiescent := 0.0
 	if c.r.Quiescent() {

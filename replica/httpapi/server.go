@@ -41,7 +41,8 @@ type Options struct {
 	// propagator has work pending). It does not change the status.
 	Quiescent func() bool
 	// Stale, if set and true, marks every answer with Dprop-Stale: true and
-	// makes /readyz answer 503 (for instance: the broker is unreachable).
+	// makes /readyz answer 503, besides the replica's own staleness
+	// (replica.Replica.Stale), which always counts.
 	Stale func() bool
 	// Checks are extra readiness checks, by name: /readyz answers 503
 	// unless each returns nil. They get the request's context, bounded to
@@ -178,7 +179,7 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 
 // stale reports whether answers may lag behind the stream.
 func (s *Server) stale() bool {
-	return !s.r.IsReady() || (s.opts.Stale != nil && s.opts.Stale())
+	return !s.r.IsReady() || s.r.Stale() || (s.opts.Stale != nil && s.opts.Stale())
 }
 
 // ServeHTTP implements http.Handler.

@@ -86,9 +86,18 @@ type Readiness struct {
 	Fraction float64 `json:"fraction"`
 	// Closed is true once the replica has been closed.
 	Closed bool `json:"closed,omitempty"`
+	// Stream says why the replica is not attached to its stream (it was
+	// deleted, the broker cannot be reached, ...), since StreamSince (RFC
+	// 3339); absent while it is attached.
+	Stream      string `json:"stream,omitempty"`
+	StreamSince string `json:"stream_since,omitempty"`
+	// LastIncident describes the latest stream incident (deleted, created
+	// anew, purged), if any: it does not change the status by itself.
+	LastIncident string `json:"last_incident,omitempty"`
 	// Quiescent is present when the server was given Options.Quiescent.
 	Quiescent *bool `json:"quiescent,omitempty"`
-	// Stale is present when the server was given Options.Stale.
+	// Stale reports whether answers may lag behind the stream (see
+	// Dprop-Stale).
 	Stale *bool `json:"stale,omitempty"`
 	// Checks maps each extra check to "ok" or its error.
 	Checks map[string]string `json:"checks,omitempty"`

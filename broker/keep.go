@@ -1,0 +1,107 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultKeepEvery is how often KeepStream checks that its stream exists,
+// besides listening for JetStream's deletion advisories.
+const DefaultKeepEvery = 5 * time.Second
+
+// KeepStream provisions the stream cfg describes, retrying while the
+// server or cluster cannot hold it yet, and then keeps it: whenever the
+// stream is found deleted — JetStream's deletion advisory says so, or a
+// check every `every` (DefaultKeepEvery if zero) does not find it — it is
+// provisioned again and the deletion is logged at ERROR. Replicas notice
+// the new stream by themselves (see package replica).
+//
+// It returns nil when ctx ends, or an error matching ErrIncompatibleStream
+// if the stream exists with settings dprop cannot work with (it changes
+// nothing then). logger may be nil.
+func KeepStream(ctx context.Context, nc *nats.Conn, cfg StreamConfig, every time.Duration, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("broker: stream: %w", err)
+	}
+	if every <= 0 {
+		every = DefaultKeepEvery
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("broker: jetstream: %w", err)
+	}
+	deleted := make(chan struct{}, 1)
+	advisory := "$JS.EVENT.ADVISORY.STREAM.DELETED." + cfg.Name
+	sub, err := nc.Subscribe(advisory, func(*nats.Msg) {
+		select {
+		case deleted <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		logger.Warn("cannot listen for stream deletions; checking every few seconds only", "subject", advisory, "err", err)
+	} else {
+		defer sub.Unsubscribe()
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	provisioned, wait := false, 500*time.Millisecond
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := EnsureStream(attempt, js, cfg)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, ErrIncompatibleStream):
+			logger.Error("stream exists with other settings; not changed", "err", err)
+			return err
+		case err != nil:
+			logger.Info("stream not provisioned yet; retrying", "stream", cfg.Name, "err", err, "retry_in", wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 5*time.Second)
+			continue
+		case !provisioned:
+			logger.Info("stream ready", "stream", cfg.Name, "replicas", cfg.Replicas)
+			provisioned = true
+		}
+		wait = 500 * time.Millisecond
+		if !waitDeleted(ctx, js, cfg.Name, deleted, tick.C) {
+			return nil
+		}
+		logger.Error("stream deleted; provisioning it again. Replicas set their state aside and replay the new stream: "+
+			"restore the cells from a sidecar's snapshot with `dprop restore` (docs/recovery.md)", "stream", cfg.Name)
+	}
+}
+
+// waitDeleted returns true once the stream is found missing, and false when
+// ctx ends.
+func waitDeleted(ctx context.Context, js jetstream.JetStream, name string, deleted <-chan struct{}, tick <-chan time.Time) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deleted:
+		case <-tick:
+		}
+		attempt, cancel := context.WithTimeout(ctx, apiAttempt)
+		_, err := js.Stream(attempt, name)
+		cancel()
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return true
+		}
+	}
+}
