@@ -54,13 +54,19 @@ type ConnConfig struct {
 
 	// Timeout bounds one attempt to connect to one server. Default 2s.
 	Timeout time.Duration
-	// ReconnectWait is the pause between attempts to reconnect to the
-	// same server. Default 2s. Reconnection never gives up.
+	// ReconnectWait is the longest pause between attempts to reconnect:
+	// pauses start at 100 ms and double up to it. Default 2s.
+	// Reconnection never gives up, not even on an authorization
+	// violation (an operator may be fixing the credentials).
 	ReconnectWait time.Duration
 	// ReconnectBufSize is how many bytes of publishes are kept while
 	// disconnected, to be sent on reconnect. Default 8 MiB; -1 keeps
 	// none (publishing while disconnected then fails at once).
 	ReconnectBufSize int
+	// Watch, if set, follows the connection's health (for a readiness
+	// check): see ConnWatch.
+	Watch *ConnWatch
+
 	// PingInterval is how often the client pings the server; two pings
 	// unanswered and it reconnects. Default DefaultPingInterval, so that a
 	// connection cut without a reset (a partition) is noticed in tens of
@@ -144,7 +150,13 @@ func Connect(cfg ConnConfig, logger *slog.Logger) (*nats.Conn, error) {
 		return nil, fmt.Errorf("broker: connect: %w", err)
 	}
 	where := redactURLs(cfg.URLs)
-	opts, err := cfg.options(logger)
+	w := cfg.Watch
+	if w == nil {
+		w = &ConnWatch{}
+	}
+	w.down(nil)
+	closed := make(chan struct{})
+	opts, err := cfg.options(logger, w, closed)
 	if err != nil {
 		return nil, fmt.Errorf("broker: connect to %s: %w", where, err)
 	}
@@ -152,16 +164,26 @@ func Connect(cfg ConnConfig, logger *slog.Logger) (*nats.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: connect to %s: %w", where, err)
 	}
+	go w.follow(nc, closed, logger)
 	return nc, nil
 }
 
 // options turns a validated ConnConfig into nats.go options.
-func (c *ConnConfig) options(logger *slog.Logger) ([]nats.Option, error) {
+func (c *ConnConfig) options(logger *slog.Logger, w *ConnWatch, closed chan struct{}) ([]nats.Option, error) {
+	wait := c.ReconnectWait
 	opts := []nats.Option{
 		nats.Name(c.Name),
 		nats.Timeout(c.Timeout),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(c.ReconnectWait),
+		// Keep trying whatever the error, an authorization violation
+		// included (nats.go gives up after two in a row by default): an
+		// operator may be fixing the credentials.
+		nats.IgnoreAuthErrorAbort(),
+		// Back off from 100 ms up to ReconnectWait, so that a broker
+		// back soon is reached soon, and one away long is not hammered.
+		nats.CustomReconnectDelay(func(attempts int) time.Duration {
+			return min(100*time.Millisecond<<min(attempts, 10), wait)
+		}),
 		nats.ReconnectBufSize(c.ReconnectBufSize),
 		nats.RetryOnFailedConnect(c.RetryOnFailedConnect),
 		nats.PingInterval(c.PingInterval),
@@ -187,27 +209,33 @@ func (c *ConnConfig) options(logger *slog.Logger) ([]nats.Option, error) {
 	if c.CertFile != "" {
 		opts = append(opts, nats.ClientCert(c.CertFile, c.KeyFile))
 	}
-	return append(opts, logHandlers(logger)...), nil
+	return append(opts, handlers(logger, w, closed)...), nil
 }
 
-// logHandlers reports a connection's life to logger.
-func logHandlers(logger *slog.Logger) []nats.Option {
+// handlers report a connection's life to logger and w; closed is closed
+// with the connection.
+func handlers(logger *slog.Logger, w *ConnWatch, closed chan struct{}) []nats.Option {
 	return []nats.Option{
 		nats.ConnectHandler(func(nc *nats.Conn) {
+			w.up()
 			logger.Info("broker connected", "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			w.down(err)
 			if err != nil {
 				logger.Warn("broker connection lost", "err", err)
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			w.up()
 			logger.Info("broker reconnected", "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.ReconnectErrHandler(func(nc *nats.Conn, err error) {
-			logger.Debug("broker reconnect attempt failed", "err", err)
+			w.failed(err, logger)
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
+			w.down(nats.ErrConnectionClosed)
+			close(closed)
 			if err := nc.LastError(); err != nil {
 				logger.Info("broker connection closed", "err", err)
 				return
@@ -215,6 +243,10 @@ func logHandlers(logger *slog.Logger) []nats.Option {
 			logger.Info("broker connection closed")
 		}),
 		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if serious(err) && !errors.Is(err, nats.ErrPermissionViolation) {
+				logger.Error("broker error: fix the credentials or certificates", "err", err)
+				return
+			}
 			if sub != nil {
 				logger.Warn("broker error", "err", err, "subject", sub.Subject)
 				return

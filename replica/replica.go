@@ -150,6 +150,9 @@ type Progress struct {
 	Ready bool
 	// Cells is the number of cells held.
 	Cells int
+	// Attached reports whether the replica's consumer is attached to its
+	// stream (until it is, Target and Fraction mean nothing yet).
+	Attached bool
 	// Elapsed since the replica started.
 	Elapsed time.Duration
 }
@@ -322,10 +325,10 @@ func (r *Replica) IsReady() bool { return r.isReady.Load() }
 // Progress reports how far the resync has got.
 func (r *Replica) Progress() Progress {
 	r.mu.RLock()
-	applied, n, start := r.core.LastSeq(), r.core.Len(), r.startAt
+	applied, n, start, attached := r.core.LastSeq(), r.core.Len(), r.startAt, r.cons != nil
 	r.mu.RUnlock()
 	return Progress{Target: r.target.Load(), Start: start, Applied: applied, Pending: r.pending.Load(),
-		Ready: r.isReady.Load(), Cells: n, Elapsed: time.Since(r.started)}
+		Ready: r.isReady.Load(), Cells: n, Attached: attached, Elapsed: time.Since(r.started)}
 }
 
 // RefineOption qualifies a Refine.

@@ -29,8 +29,14 @@ func (f *natsFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.conn.KeyFile, "tlskey", "", "client certificate's key (PEM)")
 }
 
-// connect connects as name.
+// connect connects as name. Credential and TLS files are checked first: a
+// wrong one is a usage error that says what is wrong with it. The
+// connection's health is followed by f.conn.Watch.
 func (f *natsFlags) connect(log *slog.Logger, name string, retry bool) (*nats.Conn, error) {
+	if err := f.conn.CheckFiles(); err != nil {
+		return nil, usageError{err}
+	}
+	f.conn.Watch = &broker.ConnWatch{}
 	c := f.conn
 	c.Name = name
 	c.RetryOnFailedConnect = retry

@@ -23,8 +23,8 @@ func progressReporter(log *slog.Logger) func(replica.Progress) {
 	return func(p replica.Progress) {
 		mu.Lock()
 		defer mu.Unlock()
-		if p.Ready {
-			return // the replica logs "replica ready" itself
+		if p.Ready || !p.Attached {
+			return // the replica logs "replica ready", and why it is not attached, itself
 		}
 		if time.Since(last) < 2*time.Second {
 			return
@@ -39,6 +39,9 @@ func barReporter() func(replica.Progress) {
 	var bar *progressbar.ProgressBar
 	return func(p replica.Progress) {
 		total := int64(p.Target - min(p.Start, p.Target))
+		if bar == nil && !p.Attached {
+			return
+		}
 		if bar == nil {
 			if p.Ready || total < 1000 {
 				return // nothing worth a bar

@@ -40,6 +40,7 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 				return err
 			}
 			defer nc.Close()
+			sc.watch = nf.conn.Watch
 			if err := ensureStream(ctx, nc, sc.prefix, sc.stream, sc.streamReplicas); err != nil {
 				log.Warn("cannot check the stream yet; the replica will wait for it", "err", err)
 			}

@@ -37,6 +37,7 @@ type sidecarFlags struct {
 	compactEvery   time.Duration
 	network        string
 	propagators    []string
+	watch          *broker.ConnWatch // the NATS connection's health, for /readyz
 }
 
 func (f *sidecarFlags) register(cmd *cobra.Command) {
@@ -120,7 +121,11 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 		ln.Close()
 		return nil, err
 	}
-	api := httpapi.New(rep, httpapi.Options{Logger: log, Quiescent: rep.Quiescent})
+	opts := httpapi.Options{Logger: log, Quiescent: rep.Quiescent}
+	if f.watch != nil {
+		opts.Checks = map[string]func(context.Context) error{"nats": func(context.Context) error { return f.watch.Err() }}
+	}
+	api := httpapi.New(rep, opts)
 	s := &sidecar{
 		rep:    rep,
 		server: &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},

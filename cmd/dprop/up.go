@@ -43,7 +43,8 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 				return fmt.Errorf("broker: %w", err)
 			}
 			defer srv.Shutdown()
-			nc, err := broker.Connect(broker.ConnConfig{URLs: []string{srv.ClientURL()}, Name: "dprop up"}, log)
+			sc.watch = &broker.ConnWatch{}
+			nc, err := broker.Connect(broker.ConnConfig{URLs: []string{srv.ClientURL()}, Name: "dprop up", Watch: sc.watch}, log)
 			if err != nil {
 				return err
 			}
