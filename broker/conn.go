@@ -63,6 +63,11 @@ type ConnConfig struct {
 	// disconnected, to be sent on reconnect. Default 8 MiB; -1 keeps
 	// none (publishing while disconnected then fails at once).
 	ReconnectBufSize int
+	// InboxPrefix replaces _INBOX as the prefix of the subjects replies
+	// come to: a user whose permissions allow it to subscribe only to its
+	// own inbox (see Scope.Inbox) must be given it.
+	InboxPrefix string
+
 	// Watch, if set, follows the connection's health (for a readiness
 	// check): see ConnWatch.
 	Watch *ConnWatch
@@ -202,6 +207,9 @@ func (c *ConnConfig) options(logger *slog.Logger, w *ConnWatch, closed chan stru
 		opts = append(opts, nats.UserInfo(c.User, c.Password))
 	case c.Token != "":
 		opts = append(opts, nats.Token(c.Token))
+	}
+	if c.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
 	}
 	if c.CAFile != "" {
 		opts = append(opts, nats.RootCAs(c.CAFile))
