@@ -41,7 +41,8 @@ once the cluster can hold it.`,
 			cfg.Logger = log.With("component", "broker")
 			srv, err := broker.Start(cfg)
 			if err != nil {
-				return fmt.Errorf("broker: %w", err)
+				return brokerError(err, map[string]string{
+					broker.ListenerClient: "--nats", broker.ListenerCluster: "--cluster", broker.ListenerMonitor: "--monitor"})
 			}
 			defer srv.Shutdown()
 			log.Info("broker running", "nats", srv.ClientURL(), "name", srv.Name(), "store", cfg.StoreDir)

@@ -193,6 +193,7 @@ func TestEndToEndTemperatureDemo(t *testing.T) {
 	if out := p.output(); !strings.Contains(out, "nats -s "+natsURL+" pub dprop.cell.weather.boston.temp") || !strings.Contains(out, "curl "+api+"/v1/cells/weather.boston.temp") {
 		t.Errorf("dprop up does not say how to use it:\n%s", out)
 	}
+	secondUpFails(t, natsAddr, httpAddr)
 	cell := "weather.boston.temp"
 	for _, day := range []string{
 		`{"type":"range","min":34,"max":48}`,
@@ -254,6 +255,30 @@ func TestEndToEndTemperatureDemo(t *testing.T) {
 	up()
 	if got := get(); got != want {
 		t.Errorf("after a restart: %s, want %s", got, want)
+	}
+}
+
+// secondUpFails starts a second dprop up on the NATS address, then on the
+// HTTP address, of one that runs: each fails with status 1 before creating
+// its data directory, and says which flag to change.
+func secondUpFails(t *testing.T, natsAddr, httpAddr string) {
+	t.Helper()
+	for _, tt := range []struct {
+		flag       string
+		nats, http string
+	}{
+		{"--nats", natsAddr, freePort(t)},
+		{"--http", freePort(t), httpAddr},
+	} {
+		data := filepath.Join(t.TempDir(), "second")
+		_, errOut, code := runCmd(t, dpropBin, "up", "--data", data, "--nats", tt.nats, "--http", tt.http)
+		if code != 1 || !strings.Contains(errOut, "choose another address with "+tt.flag+".") ||
+			!strings.Contains(errOut, "Another dprop may be running") || strings.Contains(errOut, "broker: broker:") {
+			t.Errorf("second dprop up on a taken %s address: exit %d:\n%s", tt.flag, code, errOut)
+		}
+		if _, err := os.Stat(data); !os.IsNotExist(err) {
+			t.Errorf("second dprop up on a taken %s address created its data directory (stat: %v)", tt.flag, err)
+		}
 	}
 }
 

@@ -35,6 +35,11 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 			if data != "" {
 				sc.snapshot = filepath.Join(data, "snapshot.jsonl")
 			}
+			ln, err := sc.listen(log)
+			if err != nil {
+				return err
+			}
+			defer ln.Close() // for the early returns; the API's server owns it once serving
 			nc, err := nf.connect(log, "dprop replica", true)
 			if err != nil {
 				return err
@@ -43,7 +48,7 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 			if err := ensureStream(ctx, nc, sc.prefix, sc.stream, sc.streamReplicas); err != nil {
 				log.Warn("cannot check the stream yet; the replica will wait for it", "err", err)
 			}
-			s, err := startSidecar(ctx, log, nc, sc)
+			s, err := startSidecar(ctx, log, nc, ln, sc)
 			if err != nil {
 				return err
 			}

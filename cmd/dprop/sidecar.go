@@ -91,16 +91,18 @@ type sidecar struct {
 	log    *slog.Logger
 }
 
-// startSidecar starts a replica on nc and serves its HTTP API. It returns
-// once the API listens; the resync goes on in the background.
-func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sidecarFlags) (*sidecar, error) {
+// listen checks the HTTP API's address and binds it.
+func (f *sidecarFlags) listen(log *slog.Logger) (net.Listener, error) {
 	if err := checkHTTPAddr(log, f.http); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", f.http)
-	if err != nil {
-		return nil, fmt.Errorf("http api: listen on %s: %w", f.http, err)
-	}
+	return listenHTTP(f.http)
+}
+
+// startSidecar starts a replica on nc and serves its HTTP API on ln (from
+// sidecarFlags.listen), which it closes if it fails. It returns once the
+// API serves; the resync goes on in the background.
+func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.Listener, f sidecarFlags) (*sidecar, error) {
 	cfg := replica.Config{
 		Conn:         nc,
 		Prefix:       f.prefix,

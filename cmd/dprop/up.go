@@ -34,13 +34,20 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
+			// Both addresses are checked before anything is written under
+			// --data: the API's is bound here, the broker's by Start.
+			ln, err := sc.listen(log)
+			if err != nil {
+				return err
+			}
+			defer ln.Close() // for the early returns; the API's server owns it once serving
 			srv, err := broker.Start(broker.Config{
 				StoreDir: filepath.Join(data, "broker"),
 				Listen:   listen,
 				Logger:   blog,
 			})
 			if err != nil {
-				return fmt.Errorf("broker: %w", err)
+				return brokerError(err, map[string]string{broker.ListenerClient: "--nats"})
 			}
 			defer srv.Shutdown()
 			nc, err := broker.Connect(broker.ConnConfig{URLs: []string{srv.ClientURL()}, Name: "dprop up"}, log)
@@ -49,10 +56,10 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 			}
 			defer nc.Close()
 			if err := ensure(ctx, nc, broker.StreamConfig{Prefix: sc.prefix, Name: sc.stream}); err != nil {
-				return fmt.Errorf("stream: %w", err)
+				return err
 			}
 			sc.snapshot = filepath.Join(data, "replica", "snapshot.jsonl")
-			s, err := startSidecar(ctx, log, nc, sc)
+			s, err := startSidecar(ctx, log, nc, ln, sc)
 			if err != nil {
 				return err
 			}
