@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -181,15 +183,15 @@ func TestEndToEndTemperatureDemo(t *testing.T) {
 	data := t.TempDir()
 	natsAddr, httpAddr := freePort(t), freePort(t)
 	natsURL, api := "nats://"+natsAddr, "http://"+httpAddr
-	up := func() *proc {
-		p := startDprop(t, "up", "--data", data, "--nats", natsAddr, "--http", httpAddr)
+	up := func(natsFlag string) *proc {
+		p := startDprop(t, "up", "--data", data, natsFlag, natsAddr, "--http", httpAddr)
 		brokertest.WaitFor(t, "dprop up to be ready", func() bool {
 			code, _, _ := httpGet(t, api+"/readyz")
 			return code == http.StatusOK
 		})
 		return p
 	}
-	p := up()
+	p := up("--nats-listen")
 	if out := p.output(); !strings.Contains(out, "nats -s "+natsURL+" pub dprop.cell.weather.boston.temp") || !strings.Contains(out, "curl "+api+"/v1/cells/weather.boston.temp") {
 		t.Errorf("dprop up does not say how to use it:\n%s", out)
 	}
@@ -252,7 +254,8 @@ func TestEndToEndTemperatureDemo(t *testing.T) {
 
 	// Restart on the same directory: the cell survives.
 	p.stop(t)
-	up()
+	up("--nats") // the old spelling of --nats-listen
+
 	if got := get(); got != want {
 		t.Errorf("after a restart: %s, want %s", got, want)
 	}
@@ -267,11 +270,11 @@ func secondUpFails(t *testing.T, natsAddr, httpAddr string) {
 		flag       string
 		nats, http string
 	}{
-		{"--nats", natsAddr, freePort(t)},
+		{"--nats-listen", natsAddr, freePort(t)},
 		{"--http", freePort(t), httpAddr},
 	} {
 		data := filepath.Join(t.TempDir(), "second")
-		_, errOut, code := runCmd(t, dpropBin, "up", "--data", data, "--nats", tt.nats, "--http", tt.http)
+		_, errOut, code := runCmd(t, dpropBin, "up", "--data", data, "--nats-listen", tt.nats, "--http", tt.http)
 		if code != 1 || !strings.Contains(errOut, "choose another address with "+tt.flag+".") ||
 			!strings.Contains(errOut, "Another dprop may be running") || strings.Contains(errOut, "broker: broker:") {
 			t.Errorf("second dprop up on a taken %s address: exit %d:\n%s", tt.flag, code, errOut)
@@ -298,8 +301,20 @@ func refusedTotal(metrics string) int {
 }
 
 func TestVersionAndUsage(t *testing.T) {
-	if out, _, code := runCmd(t, dpropBin, "version"); code != 0 || !strings.HasPrefix(out, "dprop ") {
+	out, _, code := runCmd(t, dpropBin, "version")
+	if code != 0 || !strings.HasPrefix(out, "dprop ") || !strings.HasSuffix(out, " "+runtime.Version()+"\n") {
 		t.Errorf("version: %d %q", code, out)
+	}
+	if flag, _, code := runCmd(t, dpropBin, "--version"); code != 0 || flag != out {
+		t.Errorf("--version: %d %q, want %q", code, flag, out)
+	}
+	js, _, code := runCmd(t, dpropBin, "version", "--json")
+	var v struct {
+		Version, Go, Revision string
+		Modified              *bool
+	}
+	if err := json.Unmarshal([]byte(js), &v); code != 0 || err != nil || v.Version == "" || v.Go != runtime.Version() || v.Modified == nil {
+		t.Errorf("version --json: %d %q (%v)", code, js, err)
 	}
 	if _, errOut, code := runCmd(t, dpropBin, "up", "--no-such-flag"); code != 2 || !strings.Contains(errOut, "--help") {
 		t.Errorf("unknown flag: exit %d: %s", code, errOut)
@@ -315,7 +330,7 @@ func TestEndToEndNetworkAndLog(t *testing.T) {
 	data := t.TempDir()
 	natsAddr, httpAddr := freePort(t), freePort(t)
 	natsURL, api := "nats://"+natsAddr, "http://"+httpAddr
-	startDprop(t, "up", "--data", data, "--nats", natsAddr, "--http", httpAddr,
+	startDprop(t, "up", "--data", data, "--nats-listen", natsAddr, "--http", httpAddr,
 		"--network", filepath.Join("..", "..", "testdata", "networks", "temperature.yaml"))
 	brokertest.WaitFor(t, "dprop up to be ready", func() bool {
 		code, _, _ := httpGet(t, api+"/readyz")

@@ -47,7 +47,7 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 				Logger:   blog,
 			})
 			if err != nil {
-				return brokerError(err, map[string]string{broker.ListenerClient: "--nats"})
+				return brokerError(err, map[string]string{broker.ListenerClient: "--nats-listen"})
 			}
 			defer srv.Shutdown()
 			nc, err := broker.Connect(broker.ConnConfig{URLs: []string{srv.ClientURL()}, Name: "dprop up"}, log)
@@ -68,8 +68,9 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 		},
 	}
 	cmd.Flags().StringVar(&data, "data", defaultData, "data directory (the JetStream store in DIR/broker, the replica's snapshot in DIR/replica)")
-	cmd.Flags().StringVar(&listen, "nats", broker.DefaultListen, "address of the embedded NATS server")
+	cmd.Flags().StringVar(&listen, "nats-listen", broker.DefaultListen, "host:port the embedded NATS server listens on for clients")
 	sc.register(cmd)
+	renameFlags(cmd, map[string]string{"nats": "nats-listen"})
 	return cmd
 }
 
