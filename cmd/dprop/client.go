@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -104,7 +105,11 @@ func clientError(url string, err error) error {
 		if apiErr.Cell != "" && !strings.Contains(msg, apiErr.Cell) {
 			msg = fmt.Sprintf("cell %s: %s", apiErr.Cell, msg)
 		}
-		return exitError{code: exitFailure, msg: fmt.Sprintf("%s (HTTP %d)", msg, apiErr.Status)}
+		msg = fmt.Sprintf("%s (HTTP %d)", msg, apiErr.Status)
+		if cell, ok := subjectCell(apiErr.Cell); ok && apiErr.Status == http.StatusNotFound {
+			msg += fmt.Sprintf("\n%s is a NATS subject; the cell is %s.", apiErr.Cell, cell)
+		}
+		return exitError{code: exitFailure, msg: msg}
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) {
@@ -114,6 +119,17 @@ func clientError(url string, err error) error {
 		return nil
 	}
 	return err
+}
+
+// subjectCell reports whether name looks like a cell's NATS subject
+// (PREFIX.cell.NAME) rather than a cell name, and returns the cell's name.
+func subjectCell(name string) (string, bool) {
+	prefix, rest, ok := strings.Cut(name, ".")
+	if !ok || prefix == "" {
+		return "", false
+	}
+	cell, ok := strings.CutPrefix(rest, "cell.")
+	return cell, ok && cell != ""
 }
 
 // readJSONArg returns the JSON given as an argument, or stdin for "-".

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -252,6 +253,8 @@ func TestEndToEndTemperatureDemo(t *testing.T) {
 		t.Errorf("refine: exit %d: %s", code, out)
 	}
 
+	readingHints(t, api, cell)
+
 	// Restart on the same directory: the cell survives.
 	p.stop(t)
 	up("--nats") // the old spelling of --nats-listen
@@ -282,6 +285,44 @@ func secondUpFails(t *testing.T, natsAddr, httpAddr string) {
 		if _, err := os.Stat(data); !os.IsNotExist(err) {
 			t.Errorf("second dprop up on a taken %s address created its data directory (stat: %v)", tt.flag, err)
 		}
+	}
+}
+
+// readingHints checks what get, refine and cells say beyond the value: no
+// metadata on stderr, contradictions said plainly (and refine's status 3),
+// and hints for a subject given as a cell and a subtree without ".>".
+func readingHints(t *testing.T, api, cell string) {
+	t.Helper()
+	if out, errOut, code := runCmd(t, dpropBin, "get", "--url", api, cell); code != 0 || errOut != "" || strings.Count(out, "\n") != 1 {
+		t.Errorf("get: exit %d, stdout %q, stderr %q: want the value alone", code, out, errOut)
+	}
+	if out, errOut, code := runCmd(t, dpropBin, "refine", "--url", api, "demo.exact", `{"type":"number","value":3}`); code != 0 || errOut != "" {
+		t.Errorf("refine of a number: exit %d: %s %s", code, out, errOut)
+	}
+	out, errOut, code := runCmd(t, dpropBin, "refine", "--url", api, "demo.exact", `{"type":"number","value":4}`)
+	if code != 3 || !strings.Contains(out, `"type":"contradiction"`) || !strings.Contains(errOut, "demo.exact is a contradiction: number: 3 ≠ 4") {
+		t.Errorf("refine into a contradiction: exit %d (want 3), stdout %q, stderr %q", code, out, errOut)
+	}
+	out, errOut, code = runCmd(t, dpropBin, "get", "--url", api, "demo.exact")
+	if code != 0 || !strings.Contains(out, `"type":"contradiction"`) || !strings.Contains(errOut, "is a contradiction") {
+		t.Errorf("get of a contradiction: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out, _, code = runCmd(t, dpropBin, "cells", "--url", api)
+	if !regexp.MustCompile(`(?m)^demo\.exact +contradiction \(number\) `).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(cell)+` +range `).MatchString(out) || code != 0 {
+		t.Errorf("cells: exit %d, want the contradiction said plainly:\n%s", code, out)
+	}
+
+	_, errOut, code = runCmd(t, dpropBin, "get", "--url", api, "dprop.cell."+cell)
+	if code != 1 || !strings.Contains(errOut, "is a NATS subject; the cell is "+cell+".") {
+		t.Errorf("get of a subject: exit %d: %s", code, errOut)
+	}
+	out, errOut, code = runCmd(t, dpropBin, "cells", "--url", api, "weather")
+	if code != 0 || strings.Contains(out, cell) || !strings.Contains(errOut, "'weather.>'") {
+		t.Errorf("cells weather: exit %d, stdout %q, stderr %q: want a hint for weather.>", code, out, errOut)
+	}
+	if out, errOut, _ = runCmd(t, dpropBin, "cells", "--url", api, "weather.>"); !strings.Contains(out, cell) || errOut != "" {
+		t.Errorf("cells weather.>: %q %q", out, errOut)
 	}
 }
 

@@ -3,7 +3,9 @@
 // replica against any NATS (replica), and clients of a sidecar (get,
 // refine, watch, cells).
 //
-// Exit status: 0 success, 1 failure, 2 usage error.
+// Exit status: 0 success, 1 failure, 2 usage error, 3 a refine whose
+// result is a contradiction (dprop refine merged the value, and the cell
+// now holds a contradiction).
 package main
 
 import (
@@ -23,6 +25,9 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	// exitContradiction: refine merged the value and the cell is now a
+	// contradiction.
+	exitContradiction = 3
 )
 
 // usageError marks an error as the user's invocation being wrong.
