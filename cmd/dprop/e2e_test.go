@@ -23,13 +23,20 @@ import (
 	"github.com/dprop/dprop/internal/brokertest"
 )
 
-// The end-to-end tests run the real dprop binary and the real nats CLI.
+// The end-to-end tests run the real dprop binary, built once for the run,
+// and the real nats CLI, pinned at natsVersion. findNats takes the nats CLI
+// from $DPROP_NATS_CLI if set (a path, used as it is); else the nats on
+// PATH if 'nats --version' says natsVersion; else a copy it installs once
+// into the user's cache directory (go install, a couple of minutes).
 var (
 	dpropBin string
 	natsBin  string
 )
 
-const natsCLI = "github.com/nats-io/natscli/nats@v0.5.0"
+const (
+	natsVersion = "v0.5.0"
+	natsCLI     = "github.com/nats-io/natscli/nats@" + natsVersion
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -54,28 +61,40 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// findNats returns the pinned nats CLI, installing it into the user's cache
-// directory on first use (go install; a couple of minutes once).
+// findNats returns the pinned nats CLI: $DPROP_NATS_CLI, the one on PATH
+// when it is the pinned version, or a copy installed into the user's cache
+// directory on first use.
 func findNats() (string, error) {
 	if p := os.Getenv("DPROP_NATS_CLI"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("nats"); err == nil && isPinnedNats(p) {
 		return p, nil
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
 	}
-	bin := filepath.Join(cache, "dprop", "tools", "natscli-v0.5.0")
+	bin := filepath.Join(cache, "dprop", "tools", "natscli-"+natsVersion)
 	nats := filepath.Join(bin, "nats")
 	if _, err := os.Stat(nats); err == nil {
 		return nats, nil
 	}
-	fmt.Fprintf(os.Stderr, "installing the nats CLI (%s) into %s, once\n", natsCLI, bin)
+	fmt.Fprintf(os.Stderr, "installing the nats CLI (%s) into %s, once (set DPROP_NATS_CLI to use another copy)\n", natsCLI, bin)
 	cmd := exec.Command("go", "install", natsCLI)
 	cmd.Env = append(os.Environ(), "GOBIN="+bin, "GOFLAGS=-mod=mod")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("installing the nats CLI: %v\n%s", err, out)
 	}
 	return nats, nil
+}
+
+// isPinnedNats reports whether the nats CLI at path says it is natsVersion.
+func isPinnedNats(path string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	return err == nil && strings.TrimPrefix(strings.TrimSpace(string(out)), "v") == strings.TrimPrefix(natsVersion, "v")
 }
 
 func freePort(t *testing.T) string {
@@ -416,5 +435,33 @@ func TestEndToEndNetworkAndLog(t *testing.T) {
 	after, _, _ := runCmd(t, dpropBin, "get", "--url", api, "weather.boston.temp_c")
 	if strings.TrimSpace(after) != celsius {
 		t.Errorf("after compaction and restore: %s, want %s", after, celsius)
+	}
+}
+
+// findNats takes a nats CLI on PATH only when it is the pinned version.
+func TestFindNatsOnPath(t *testing.T) {
+	if os.Getenv("DPROP_NATS_CLI") != "" {
+		t.Skip("DPROP_NATS_CLI is set: findNats uses it as it is")
+	}
+	if !isPinnedNats(natsBin) {
+		t.Errorf("findNats chose %s, which is not %s", natsBin, natsVersion)
+	}
+	for _, tt := range []struct {
+		says string
+		want bool
+	}{{natsVersion, true}, {"0.5.0", true}, {"v0.4.0", false}, {"v0.5.01", false}} {
+		dir := t.TempDir()
+		fake := filepath.Join(dir, "nats")
+		if err := os.WriteFile(fake, []byte("#!/bin/sh\necho "+tt.says+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		got, err := findNats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got == fake) != tt.want {
+			t.Errorf("a nats on PATH that says %s: findNats = %s, want it taken: %v", tt.says, got, tt.want)
+		}
 	}
 }
