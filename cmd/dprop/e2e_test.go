@@ -122,6 +122,18 @@ func (p *proc) output() string {
 	return p.stdout.String() + p.stderr.String()
 }
 
+func (p *proc) stdoutText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stdout.String()
+}
+
+func (p *proc) stderrText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
 type lockedWriter struct {
 	mu *sync.Mutex
 	w  io.Writer
@@ -463,5 +475,52 @@ func TestFindNatsOnPath(t *testing.T) {
 		if (got == fake) != tt.want {
 			t.Errorf("a nats on PATH that says %s: findNats = %s, want it taken: %v", tt.says, got, tt.want)
 		}
+	}
+}
+
+// dprop watch outlives a restart of its sidecar: it says when the stream
+// is lost and when it is back, prints nothing twice (the new stream starts
+// with the value already printed), and goes on printing changes.
+func TestWatchResumesAfterSidecarRestart(t *testing.T) {
+	data := t.TempDir()
+	natsAddr, httpAddr := freePort(t), freePort(t)
+	api := "http://" + httpAddr
+	up := func() *proc {
+		p := startDprop(t, "up", "--data", data, "--nats-listen", natsAddr, "--http", httpAddr)
+		brokertest.WaitFor(t, "dprop up to be ready", func() bool {
+			code, _, _ := httpGet(t, api+"/readyz")
+			return code == http.StatusOK
+		})
+		return p
+	}
+	refine := func(v string) {
+		t.Helper()
+		if _, errOut, code := runCmd(t, dpropBin, "refine", "--url", api, "jobs.done", v); code != 0 {
+			t.Fatalf("refine %s: exit %d: %s", v, code, errOut)
+		}
+	}
+	line := func(n int) string { return fmt.Sprintf("jobs.done\t{\"type\":\"max\",\"value\":%d}\n", n) }
+
+	sidecar := up()
+	refine(`{"type":"max","value":1}`)
+	w := startDprop(t, "watch", "--url", httpAddr, "jobs.done") // host:port, as people type it
+	brokertest.WaitFor(t, "the watch to print the value", func() bool { return w.stdoutText() == line(1) })
+
+	sidecar.stop(t)
+	brokertest.WaitFor(t, "the watch to say the stream is lost", func() bool {
+		return strings.Contains(w.stderrText(), "dprop: event stream lost")
+	})
+	up()
+	brokertest.WaitFor(t, "the watch to say the stream is back", func() bool {
+		return strings.Contains(w.stderrText(), "dprop: event stream back")
+	})
+	refine(`{"type":"max","value":2}`)
+	brokertest.WaitFor(t, "the watch to print the new value", func() bool { return strings.Contains(w.stdoutText(), line(2)) })
+	w.stop(t)
+	if got, want := w.stdoutText(), line(1)+line(2); got != want {
+		t.Errorf("watch printed %q, want %q (each value once)", got, want)
+	}
+	if n := strings.Count(w.stderrText(), "\n"); n != 2 {
+		t.Errorf("watch said on stderr:\n%s\nwant two lines (lost, back)", w.stderrText())
 	}
 }
