@@ -195,6 +195,10 @@ type Replica struct {
 	cons          jetstream.ConsumeContext // nil until consuming
 	streamCreated time.Time                // of the stream consumed
 	snap          snapState
+	// resyncRefused counts the refusals met during the resync, by cell and
+	// reason: logged as a sum once ready, they do not make a live refusal
+	// of the same kind look like a repeat.
+	resyncRefused map[string]map[string]uint64
 
 	watchers watchers // has its own lock; see Locks
 
