@@ -187,14 +187,25 @@ func (c *ConnConfig) options(logger *slog.Logger) ([]nats.Option, error) {
 	if c.CertFile != "" {
 		opts = append(opts, nats.ClientCert(c.CertFile, c.KeyFile))
 	}
-	return append(opts, logHandlers(logger)...), nil
+	return append(opts, logHandlers(logger, redactURLs(c.URLs))...), nil
 }
 
-// logHandlers reports a connection's life to logger.
-func logHandlers(logger *slog.Logger) []nats.Option {
+// logHandlers reports a connection's life to logger. where lists the
+// servers the connection was given, for when it cannot say which one it
+// reached.
+func logHandlers(logger *slog.Logger, where string) []nats.Option {
+	// The handlers run on nats.go's own goroutine, after the fact: the
+	// connection may be closed or lost again by then, and then it names
+	// no server.
+	url := func(nc *nats.Conn) string {
+		if u := nc.ConnectedUrlRedacted(); u != "" {
+			return u
+		}
+		return where
+	}
 	return []nats.Option{
 		nats.ConnectHandler(func(nc *nats.Conn) {
-			logger.Info("broker connected", "url", nc.ConnectedUrlRedacted())
+			logger.Info("broker connected", "url", url(nc))
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {
@@ -202,7 +213,7 @@ func logHandlers(logger *slog.Logger) []nats.Option {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			logger.Info("broker reconnected", "url", nc.ConnectedUrlRedacted())
+			logger.Info("broker reconnected", "url", url(nc))
 		}),
 		nats.ReconnectErrHandler(func(nc *nats.Conn, err error) {
 			logger.Debug("broker reconnect attempt failed", "err", err)

@@ -524,3 +524,37 @@ func TestWatchResumesAfterSidecarRestart(t *testing.T) {
 		t.Errorf("watch said on stderr:\n%s\nwant two lines (lost, back)", w.stderrText())
 	}
 }
+
+// Ctrl-C (here SIGTERM) while up or replica is still starting is a stop
+// asked for: exit status 0, one "shutting down" line, no error and no
+// warning. The replica is given a NATS address where nothing listens, so
+// it is surely still starting (waiting for the stream) when the signal
+// comes; up is signalled as soon as it has made its store.
+func TestCancelledStartIsQuiet(t *testing.T) {
+	t.Run("replica", func(t *testing.T) {
+		p := startDprop(t, "replica", "--log-level", "debug", "--nats-url", "nats://"+freePort(t), "--http", freePort(t))
+		brokertest.WaitFor(t, "the replica to try the broker", func() bool {
+			return strings.Contains(p.stderrText(), "broker reconnect attempt failed")
+		})
+		p.stop(t)
+		quietStop(t, p.stderrText())
+	})
+	t.Run("up", func(t *testing.T) {
+		data := t.TempDir()
+		p := startDprop(t, "up", "--data", data, "--nats-listen", freePort(t), "--http", freePort(t))
+		brokertest.WaitFor(t, "up to make its store", func() bool {
+			_, err := os.Stat(filepath.Join(data, "broker"))
+			return err == nil
+		})
+		p.stop(t)
+		quietStop(t, p.stderrText())
+	})
+}
+
+func quietStop(t *testing.T, stderr string) {
+	t.Helper()
+	if strings.Count(stderr, `msg="shutting down"`) != 1 || strings.Contains(stderr, "context canceled") ||
+		strings.Contains(stderr, "level=WARN") || strings.Contains(stderr, "level=ERROR") || strings.Contains(stderr, `url=""`) {
+		t.Errorf("stopped while starting, it said:\n%s", stderr)
+	}
+}

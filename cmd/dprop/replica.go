@@ -46,11 +46,14 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 			}
 			defer nc.Close()
 			if err := ensureStream(ctx, nc, sc.prefix, sc.stream, sc.streamReplicas); err != nil {
+				if ctx.Err() != nil {
+					return interrupted(ctx, log, err)
+				}
 				log.Warn("cannot check the stream yet; the replica will wait for it", "err", err)
 			}
 			s, err := startSidecar(ctx, log, nc, ln, sc)
 			if err != nil {
-				return err
+				return interrupted(ctx, log, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "dprop replica of %q: HTTP API on http://%s\n", cellsOrAll(sc.cells), reachable(s.addr))
 			return s.wait(ctx)

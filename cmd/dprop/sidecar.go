@@ -186,3 +186,15 @@ func (s *sidecar) wait(ctx context.Context) error {
 }
 
 func validatePattern(p string) error { return cellname.ValidatePattern(p) }
+
+// interrupted ends a start that Ctrl-C (or SIGTERM) cut short as a stop
+// asked for: one "shutting down" line and exit status 0, not the error of
+// whichever step the signal cut (a "context canceled"). An error of a
+// start that was not interrupted is returned as it is.
+func interrupted(ctx context.Context, log *slog.Logger, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	log.Info("shutting down")
+	return nil
+}

@@ -56,12 +56,12 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 			}
 			defer nc.Close()
 			if err := ensure(ctx, nc, broker.StreamConfig{Prefix: sc.prefix, Name: sc.stream}); err != nil {
-				return err
+				return interrupted(ctx, log, err)
 			}
 			sc.snapshot = filepath.Join(data, "replica", "snapshot.jsonl")
 			s, err := startSidecar(ctx, log, nc, ln, sc)
 			if err != nil {
-				return err
+				return interrupted(ctx, log, err)
 			}
 			printUp(cmd.OutOrStdout(), srv.ClientURL(), s.addr, filepath.Join(data, "broker"), sc.prefix)
 			return s.wait(ctx)
