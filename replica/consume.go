@@ -116,8 +116,7 @@ func (r *Replica) handle(msg jetstream.Msg) {
 		return
 	}
 	seq := meta.Sequence.Stream
-	m := fold.Message{Subject: msg.Subject(), Seq: seq, Data: msg.Data()}
-	m.Rollup = isRollup(msg)
+	m := messageOf(msg, seq)
 	// Watchers and the propagator runtime learn of a change under the fold
 	// lock (neither blocks), so a Watch registered with current values sees
 	// each change exactly once, and a reader that sees the new value knows

@@ -76,7 +76,7 @@ func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader
 			h.Seq = seq - 1
 			return false
 		}
-		core.ApplyMessage(fold.Message{Subject: m.Subject(), Seq: seq, Data: m.Data(), Rollup: isRollup(m)})
+		core.ApplyMessage(messageOf(m, seq))
 		if o.Progress != nil && time.Since(lastReport) >= o.ProgressEvery {
 			lastReport = time.Now()
 			o.Progress(Progress{Target: target, Applied: seq, Pending: meta.NumPending, Cells: core.Len(), Elapsed: time.Since(started)})
