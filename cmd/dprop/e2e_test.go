@@ -402,12 +402,27 @@ func TestEndToEndNetworkAndLog(t *testing.T) {
 	data := t.TempDir()
 	natsAddr, httpAddr := freePort(t), freePort(t)
 	natsURL, api := "nats://"+natsAddr, "http://"+httpAddr
-	startDprop(t, "up", "--data", data, "--nats-listen", natsAddr, "--http", httpAddr,
-		"--network", filepath.Join("..", "..", "testdata", "networks", "temperature.yaml"))
-	brokertest.WaitFor(t, "dprop up to be ready", func() bool {
-		code, _, _ := httpGet(t, api+"/readyz")
-		return code == http.StatusOK
-	})
+	file := filepath.Join("..", "..", "testdata", "networks", "temperature.yaml")
+	up := func(args ...string) *proc {
+		p := startDprop(t, append([]string{"up", "--data", data, "--nats-listen", natsAddr, "--http", httpAddr}, args...)...)
+		brokertest.WaitFor(t, "dprop up to be ready", func() bool {
+			code, _, _ := httpGet(t, api+"/readyz")
+			return code == http.StatusOK
+		})
+		return p
+	}
+	p := up("--network", file)
+	// The banner says what runs, and suggests the network's cells.
+	for _, want := range []string{
+		"Network   " + file + " (2 cells)",
+		"runs 1 of 1 propagators (groups celsius): boston-f-to-c",
+		"pub dprop.cell.weather.boston.temp_f '{\"type\":\"range\",\"min\":34,\"max\":48}'",
+		"Read the cell it derives:\n  curl " + api + "/v1/cells/weather.boston.temp_c",
+	} {
+		if !strings.Contains(p.stdoutText(), want) {
+			t.Errorf("dprop up --network does not say %q:\n%s", want, p.stdoutText())
+		}
+	}
 	for _, day := range []string{`{"type":"range","min":34,"max":48}`, `{"type":"range","min":31,"max":57}`} {
 		if _, errOut, code := runCmd(t, natsBin, "-s", natsURL, "pub", "dprop.cell.weather.boston.temp_f", day); code != 0 {
 			t.Fatalf("nats pub: %s", errOut)
@@ -447,6 +462,30 @@ func TestEndToEndNetworkAndLog(t *testing.T) {
 	after, _, _ := runCmd(t, dpropBin, "get", "--url", api, "weather.boston.temp_c")
 	if strings.TrimSpace(after) != celsius {
 		t.Errorf("after compaction and restore: %s, want %s", after, celsius)
+	}
+
+	// Restarted without the network (its local snapshot and the compacted
+	// log both say which propagator derived temp_c), up warns that the
+	// Celsius cell will not follow; with the network but none of its
+	// propagators, it only notes that they run elsewhere.
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, `level=WARN msg="cells derived by boston-f-to-c will not follow their inputs unless a replica runs their network: restart with --network FILE"`},
+		{[]string{"--network", file, "--propagators", "none"}, `level=INFO msg="propagators boston-f-to-c refined cells of the log but do not run here; other replicas may run them"`},
+	} {
+		p.stop(t)
+		p = up(tt.args...)
+		brokertest.WaitFor(t, "dprop up "+strings.Join(tt.args, " ")+" to say "+tt.want, func() bool {
+			return strings.Contains(p.stderrText(), tt.want)
+		})
+		if strings.Count(p.stderrText(), "boston-f-to-c") != 2 { // the message and its propagators attribute
+			t.Errorf("said more than once:\n%s", p.stderrText())
+		}
+	}
+	if out := p.stdoutText(); !strings.Contains(out, "runs none of its 1 propagators (--propagators none)") {
+		t.Errorf("banner with --propagators none:\n%s", out)
 	}
 }
 

@@ -49,37 +49,37 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
 }
 
-// loadNetwork reads the network file, if any, into the replica's config.
-func (f *sidecarFlags) loadNetwork(log *slog.Logger, cfg *replica.Config) error {
+// loadNetwork reads the network file, if any, into the replica's config,
+// and says what of it runs here (nil without a network).
+func (f *sidecarFlags) loadNetwork(log *slog.Logger, cfg *replica.Config) (*runningNetwork, error) {
 	if f.network == "" {
 		if len(f.propagators) > 0 {
-			return usagef("--propagators needs --network")
+			return nil, usagef("--propagators needs --network")
 		}
-		return nil
+		return nil, nil
 	}
 	n, err := network.Load(f.network)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("--network: %w", err)
 	}
-	var selectors []string
-	none := len(f.propagators) == 1 && f.propagators[0] == "none"
-	if !none {
-		selectors = f.propagators
-	}
-	b, err := n.Build(selectors...)
+	all, err := n.Build() // the whole network: its problems, if any, are said here
 	if err != nil {
-		return fmt.Errorf("network %s: %w", f.network, err)
+		return nil, err
+	}
+	b := all
+	none := len(f.propagators) == 1 && f.propagators[0] == "none"
+	if len(f.propagators) > 0 && !none {
+		if b, err = n.Build(f.propagators...); err != nil {
+			return nil, usageError{err}
+		}
 	}
 	cfg.Declared, cfg.Initial = b.Types, b.Initial
 	if !none {
 		cfg.Propagators = b.Propagators
 	}
-	names := make([]string, len(cfg.Propagators))
-	for i, p := range cfg.Propagators {
-		names[i] = p.Name()
-	}
-	log.Info("network loaded", "file", f.network, "cells", len(b.Types), "propagators", names)
-	return nil
+	rn := newRunningNetwork(f.network, n, all, cfg.Propagators, f.propagators)
+	log.Info("network loaded", "file", f.network, "cells", len(b.Types), "propagators", rn.running)
+	return rn, nil
 }
 
 // sidecar is a running replica with its HTTP API.
@@ -89,6 +89,7 @@ type sidecar struct {
 	addr   net.Addr
 	served chan error
 	log    *slog.Logger
+	net    *runningNetwork // nil without --network
 }
 
 // listen checks the HTTP API's address and binds it.
@@ -113,7 +114,8 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 		SnapshotPath: f.snapshot,
 		CompactEvery: f.compactEvery,
 	}
-	if err := f.loadNetwork(log, &cfg); err != nil {
+	rn, err := f.loadNetwork(log, &cfg)
+	if err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -129,9 +131,11 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 		addr:   ln.Addr(),
 		served: make(chan error, 1),
 		log:    log,
+		net:    rn,
 	}
 	s.server.RegisterOnShutdown(api.Close) // end event streams, so Shutdown need not wait for them
 	go func() { s.served <- s.server.Serve(ln) }()
+	go s.checkPropagators()
 	return s, nil
 }
 

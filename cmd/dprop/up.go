@@ -63,7 +63,7 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 			if err != nil {
 				return interrupted(ctx, log, err)
 			}
-			printUp(cmd.OutOrStdout(), srv.ClientURL(), s.addr, filepath.Join(data, "broker"), sc.prefix)
+			printUp(cmd.OutOrStdout(), srv.ClientURL(), s.addr, filepath.Join(data, "broker"), sc.prefix, s.net)
 			return s.wait(ctx)
 		},
 	}
@@ -74,25 +74,68 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 	return cmd
 }
 
-// printUp tells the user what runs and how to use it.
-func printUp(w io.Writer, natsURL string, httpAddr net.Addr, store, prefix string) {
-	server := ""
-	if natsURL != "nats://"+broker.DefaultListen {
-		server = " -s " + natsURL
-	}
+// printUp tells the user what runs and how to use it. With a network it
+// says which of its propagators run, and suggests its cells: an input of
+// the first propagator, and the cell that propagator derives.
+func printUp(w io.Writer, natsURL string, httpAddr net.Addr, store, prefix string, rn *runningNetwork) {
 	api := "http://" + reachable(httpAddr)
-	cell := "weather.boston.temp"
 	fmt.Fprintf(w, `dprop is up.
   NATS      %s  (JetStream store in %s)
   HTTP API  %s
-
+`, natsURL, store, api)
+	in, value, read, readWhat := "weather.boston.temp", `{"type":"range","min":34,"max":48}`, "weather.boston.temp", "the merged cell"
+	if rn != nil {
+		fmt.Fprintf(w, "  Network   %s (%d cells)\n            %s\n", rn.file, rn.cells, rn.describe())
+		in, value, read = rn.input, exampleValue(rn.inputType), rn.input
+		if rn.output != "" {
+			read, readWhat = rn.output, "the cell it derives"
+		}
+	}
+	if in != "" {
+		server := ""
+		if natsURL != "nats://"+broker.DefaultListen {
+			server = " -s " + natsURL
+		}
+		fmt.Fprintf(w, `
 Publish an update with the nats CLI (go install github.com/nats-io/natscli/nats@v0.5.0):
-  nats%s pub %s.cell.%s '{"type":"range","min":34,"max":48}'
-Read the merged cell:
+  nats%s pub %s.cell.%s '%s'`, server, prefix, in, value)
+	}
+	if read != "" {
+		fmt.Fprintf(w, `
+Read %s:
   curl %s/v1/cells/%s
   dprop get%s %s
-Stop with Ctrl-C.
-`, natsURL, store, api, server, prefix, cell, api, cell, urlFlag(api), cell)
+`, readWhat, api, read, urlFlag(api), read)
+	}
+	fmt.Fprintln(w, "Stop with Ctrl-C.")
+}
+
+// exampleValue is a value of type typ in wire form, to show how to publish
+// one; a placeholder for a type it does not know.
+func exampleValue(typ string) string {
+	switch typ {
+	case "number", "max", "min":
+		return `{"type":"` + typ + `","value":3}`
+	case "interval":
+		return `{"type":"interval","lo":1,"hi":2}`
+	case "range":
+		return `{"type":"range","min":34,"max":48}`
+	case "flag":
+		return `{"type":"flag","value":true}`
+	case "set":
+		return `{"type":"set","elems":["a"]}`
+	case "gcounter":
+		return `{"type":"gcounter","counts":{"me":1}}`
+	case "pncounter":
+		return `{"type":"pncounter","inc":{"me":1}}`
+	case "lww":
+		return `{"type":"lww","value":"hello","ts":1}`
+	case "orset":
+		return `{"type":"orset","elems":[{"elem":"a","dots":[["me",1]]}]}`
+	case "map":
+		return `{"type":"map","entries":{"k":{"type":"max","value":1}}}`
+	}
+	return `{"type":"` + typ + `", ... see docs/lattices.md}`
 }
 
 func urlFlag(api string) string {
