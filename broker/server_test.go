@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -157,14 +158,17 @@ func TestStartPortTakenCreatesNothing(t *testing.T) {
 }
 
 func TestLogsAndMonitoring(t *testing.T) {
-	rec := &recorder{}
-	srv := brokertest.RunServer(t, brokertest.WithLogger(slog.New(rec)), func(c *broker.Config) {
+	rec, logger := brokertest.NewRecorder()
+	srv := brokertest.RunServer(t, brokertest.WithLogger(logger), func(c *broker.Config) {
 		c.Monitor = "127.0.0.1:0"
 	})
-	if _, ok := rec.find(slog.LevelInfo, "Server is ready"); !ok {
+	at := func(level slog.Level) func(slog.Record) bool {
+		return func(r slog.Record) bool { return r.Level == level }
+	}
+	if !slices.ContainsFunc(rec.Records("Server is ready"), at(slog.LevelInfo)) {
 		t.Error("no Info record \"Server is ready\" from nats-server")
 	}
-	if _, ok := rec.find(slog.LevelDebug, ""); !ok {
+	if !slices.ContainsFunc(rec.Records(""), at(slog.LevelDebug)) {
 		t.Error("no Debug record although the logger takes them")
 	}
 
