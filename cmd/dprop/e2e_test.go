@@ -309,7 +309,7 @@ func secondUpFails(t *testing.T, natsAddr, httpAddr string) {
 	} {
 		data := filepath.Join(t.TempDir(), "second")
 		_, errOut, code := runCmd(t, dpropBin, "up", "--data", data, "--nats-listen", tt.nats, "--http", tt.http)
-		if code != 1 || !strings.Contains(errOut, "choose another address with "+tt.flag+".") ||
+		if code != 1 || !strings.Contains(errOut, "choose another address with "+tt.flag+"\n") ||
 			!strings.Contains(errOut, "Another dprop may be running") || strings.Contains(errOut, "broker: broker:") {
 			t.Errorf("second dprop up on a taken %s address: exit %d:\n%s", tt.flag, code, errOut)
 		}

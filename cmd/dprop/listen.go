@@ -49,7 +49,7 @@ func brokerError(err error, flags map[string]string) error {
 func inUse(cause error, what, addr, flag string) error {
 	if errors.Is(cause, syscall.EADDRINUSE) {
 		return fmt.Errorf("cannot listen for %s on %s: %w\n"+
-			"Another dprop may be running there: stop it, or choose another address with %s.",
+			"Another dprop may be running there: stop it, or choose another address with %s",
 			what, addr, cause, flag)
 	}
 	return fmt.Errorf("cannot listen for %s on %s (set by %s): %w", what, addr, flag, cause)
