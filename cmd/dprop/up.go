@@ -104,10 +104,9 @@ Publish an update with the nats CLI (go install github.com/nats-io/natscli/nats@
 		fmt.Fprintf(w, `
 Read %s:
   curl %s/v1/cells/%s
-  dprop get%s %s
-`, readWhat, api, read, urlFlag(api), read)
+  dprop get%s %s`, readWhat, api, read, urlFlag(api), read)
 	}
-	fmt.Fprintln(w, "Stop with Ctrl-C.")
+	fmt.Fprint(w, "\nStop with Ctrl-C.\n")
 }
 
 // exampleValue is a value of type typ in wire form, to show how to publish
