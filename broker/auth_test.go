@@ -179,3 +179,23 @@ func TestConnectBeforeServer(t *testing.T) {
 	brokertest.RunServer(t, func(c *broker.Config) { c.Listen = addr })
 	waitFor(t, "the client to connect", nc.IsConnected)
 }
+
+// The connect log names the server even when the connection is closed
+// before nats.go runs the handler (as when Ctrl-C comes at once).
+func TestConnectLogNamesServer(t *testing.T) {
+	srv := brokertest.RunServer(t)
+	logs, logger := brokertest.NewRecorder()
+	for range 20 {
+		nc, err := broker.Connect(broker.ConnConfig{URLs: []string{srv.ClientURL()}}, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.Close()
+	}
+	waitFor(t, "the connect handlers to run", func() bool { return len(logs.Records("broker connected")) == 20 })
+	for _, rec := range logs.Records("broker connected") {
+		if got := brokertest.Attr(rec, "url"); got != srv.ClientURL() {
+			t.Fatalf("broker connected url=%q, want %q", got, srv.ClientURL())
+		}
+	}
+}

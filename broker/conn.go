@@ -217,16 +217,26 @@ func (c *ConnConfig) options(logger *slog.Logger, w *ConnWatch, closed chan stru
 	if c.CertFile != "" {
 		opts = append(opts, nats.ClientCert(c.CertFile, c.KeyFile))
 	}
-	return append(opts, handlers(logger, w, closed)...), nil
+	return append(opts, handlers(logger, redactURLs(c.URLs), w, closed)...), nil
 }
 
 // handlers report a connection's life to logger and w; closed is closed
-// with the connection.
-func handlers(logger *slog.Logger, w *ConnWatch, closed chan struct{}) []nats.Option {
+// with the connection. where lists the servers the connection was given,
+// for when it cannot say which one it reached.
+func handlers(logger *slog.Logger, where string, w *ConnWatch, closed chan struct{}) []nats.Option {
+	// The handlers run on nats.go's own goroutine, after the fact: the
+	// connection may be closed or lost again by then, and then it names
+	// no server.
+	url := func(nc *nats.Conn) string {
+		if u := nc.ConnectedUrlRedacted(); u != "" {
+			return u
+		}
+		return where
+	}
 	return []nats.Option{
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			w.up()
-			logger.Info("broker connected", "url", nc.ConnectedUrlRedacted())
+			logger.Info("broker connected", "url", url(nc))
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			w.down(err)
@@ -236,7 +246,7 @@ func handlers(logger *slog.Logger, w *ConnWatch, closed chan struct{}) []nats.Op
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			w.up()
-			logger.Info("broker reconnected", "url", nc.ConnectedUrlRedacted())
+			logger.Info("broker reconnected", "url", url(nc))
 		}),
 		nats.ReconnectErrHandler(func(nc *nats.Conn, err error) {
 			w.failed(err, logger)

@@ -3,9 +3,6 @@ package broker_test
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -48,32 +45,4 @@ func waitUntil(t *testing.T, what string, try func() error) {
 		}
 		<-tick.C
 	}
-}
-
-// recorder is a slog.Handler that keeps every record's level and message.
-type recorder struct {
-	mu      sync.Mutex
-	records []slog.Record
-}
-
-func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
-func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.records = append(r.records, rec.Clone())
-	return nil
-}
-func (r *recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
-func (r *recorder) WithGroup(string) slog.Handler      { return r }
-
-// find returns the first record at level whose message contains text.
-func (r *recorder) find(level slog.Level, text string) (slog.Record, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rec := range r.records {
-		if rec.Level == level && strings.Contains(rec.Message, text) {
-			return rec, true
-		}
-	}
-	return slog.Record{}, false
 }

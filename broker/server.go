@@ -35,7 +35,8 @@ type Server struct {
 
 // Start starts an embedded broker and returns once it accepts client
 // connections, or fails with an error if it does not within
-// cfg.ReadyTimeout.
+// cfg.ReadyTimeout. An address another process holds is a *ListenError,
+// returned before anything is created in the store directory.
 //
 // A single server's JetStream is ready when Start returns. A cluster
 // member's JetStream serves requests only once the members have elected a
@@ -44,6 +45,9 @@ type Server struct {
 func Start(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := cfg.probeListeners(); err != nil {
+		return nil, err
 	}
 	if cfg.ServerName == "" {
 		name, err := storedServerName(cfg.StoreDir)

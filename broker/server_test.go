@@ -2,11 +2,15 @@ package broker_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,15 +118,57 @@ func TestStartFails(t *testing.T) {
 	}
 }
 
+// A port another process holds is a *ListenError naming the listener, and
+// nothing is created in the store directory.
+func TestStartPortTakenCreatesNothing(t *testing.T) {
+	taken := brokertest.RunServer(t, func(c *broker.Config) { c.Monitor = "127.0.0.1:0" })
+	held := taken.Config()
+	for _, tt := range []struct {
+		name     string
+		cfg      func(dir string) broker.Config
+		listener string
+	}{
+		{"client", func(dir string) broker.Config { return broker.Config{StoreDir: dir, Listen: held.Listen} }, broker.ListenerClient},
+		{"monitor", func(dir string) broker.Config {
+			return broker.Config{StoreDir: dir, Listen: "127.0.0.1:0", Monitor: held.Monitor}
+		}, broker.ListenerMonitor},
+		{"cluster", func(dir string) broker.Config {
+			return broker.Config{StoreDir: dir, Listen: "127.0.0.1:0", Cluster: broker.ClusterConfig{Listen: held.Listen}}
+		}, broker.ListenerCluster},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "store")
+			srv, err := broker.Start(tt.cfg(dir))
+			if err == nil {
+				srv.Shutdown()
+				t.Fatal("Start succeeded on a taken port")
+			}
+			var le *broker.ListenError
+			if !errors.As(err, &le) || le.Listener != tt.listener || !errors.Is(err, syscall.EADDRINUSE) {
+				t.Fatalf("error %v (%T): want a *ListenError for the %s listener wrapping EADDRINUSE", err, err, tt.listener)
+			}
+			if strings.Count(err.Error(), "broker:") != 1 {
+				t.Errorf("error %q: want one broker: prefix", err)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the store directory was created (stat: %v)", err)
+			}
+		})
+	}
+}
+
 func TestLogsAndMonitoring(t *testing.T) {
-	rec := &recorder{}
-	srv := brokertest.RunServer(t, brokertest.WithLogger(slog.New(rec)), func(c *broker.Config) {
+	rec, logger := brokertest.NewRecorder()
+	srv := brokertest.RunServer(t, brokertest.WithLogger(logger), func(c *broker.Config) {
 		c.Monitor = "127.0.0.1:0"
 	})
-	if _, ok := rec.find(slog.LevelInfo, "Server is ready"); !ok {
+	at := func(level slog.Level) func(slog.Record) bool {
+		return func(r slog.Record) bool { return r.Level == level }
+	}
+	if !slices.ContainsFunc(rec.Records("Server is ready"), at(slog.LevelInfo)) {
 		t.Error("no Info record \"Server is ready\" from nats-server")
 	}
-	if _, ok := rec.find(slog.LevelDebug, ""); !ok {
+	if !slices.ContainsFunc(rec.Records(""), at(slog.LevelDebug)) {
 		t.Error("no Debug record although the logger takes them")
 	}
 

@@ -25,11 +25,15 @@ type memCells struct {
 	onChange func(cell string, v lattice.Value)
 	refines  atomic.Int64 // Refine calls that changed a cell
 	reads    atomic.Int64 // Value calls
+	// by is the propagator named by the last Refine of each cell.
+	by map[string]string
 }
 
 var _ propagators.Cells = (*memCells)(nil)
 
-func newMemCells() *memCells { return &memCells{vals: map[string]lattice.Value{}} }
+func newMemCells() *memCells {
+	return &memCells{vals: map[string]lattice.Value{}, by: map[string]string{}}
+}
 
 func (m *memCells) Value(cell string) lattice.Value {
 	m.reads.Add(1)
@@ -41,11 +45,12 @@ func (m *memCells) Value(cell string) lattice.Value {
 	return lattice.Nothing{}
 }
 
-func (m *memCells) Refine(ctx context.Context, cell string, v lattice.Value) (lattice.Value, error) {
+func (m *memCells) Refine(ctx context.Context, cell string, v lattice.Value, propagator string) (lattice.Value, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
+	m.by[cell] = propagator
 	merged, changed, err := lattice.Merge(m.vals[cell], v)
 	if err != nil {
 		m.mu.Unlock()
@@ -69,7 +74,7 @@ func (m *memCells) Refine(ctx context.Context, cell string, v lattice.Value) (la
 // set refines cell with v from a test.
 func (m *memCells) set(t testing.TB, cell string, v lattice.Value) {
 	t.Helper()
-	if _, err := m.Refine(context.Background(), cell, v); err != nil {
+	if _, err := m.Refine(context.Background(), cell, v, ""); err != nil {
 		t.Fatalf("refine %s: %v", cell, err)
 	}
 }

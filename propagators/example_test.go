@@ -46,7 +46,7 @@ func ExampleNewFunc() {
 		sensor string
 		value  float64
 	}{{"sensor.a", 25}, {"sensor.b", 31}, {"sensor.c", 12}, {"sensor.a", 33}} {
-		if _, err := cells.Refine(ctx, r.sensor, lattice.Max{Value: r.value}); err != nil {
+		if _, err := cells.Refine(ctx, r.sensor, lattice.Max{Value: r.value}, ""); err != nil {
 			panic(err)
 		}
 	}
@@ -77,7 +77,7 @@ func ExampleLinear() {
 
 	ctx := context.Background()
 	for _, day := range []lattice.Range{{Min: 32, Max: 50}, {Min: 41, Max: 212}} {
-		if _, err := cells.Refine(ctx, f.Name, day); err != nil {
+		if _, err := cells.Refine(ctx, f.Name, day, ""); err != nil {
 			panic(err)
 		}
 	}

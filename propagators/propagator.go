@@ -19,8 +19,11 @@ type Cells interface {
 	// Value returns the cell's current value (lattice.Nothing{} if it has none yet).
 	Value(cell string) lattice.Value
 	// Refine merges v into the cell durably and returns once it is acknowledged
-	// and folded locally, with the merged value.
-	Refine(ctx context.Context, cell string, v lattice.Value) (lattice.Value, error)
+	// and folded locally, with the merged value. propagator names the
+	// propagator whose refinement v is (the runtime always gives it; ""
+	// means none): a replica names it in the update it publishes, so that
+	// the log says which cells a network derives.
+	Refine(ctx context.Context, cell string, v lattice.Value, propagator string) (lattice.Value, error)
 }
 
 // A Propagator is a monotone computation from input cells to refinements of
@@ -169,6 +172,6 @@ func (m mapCells) Value(cell string) lattice.Value {
 	return lattice.Nothing{}
 }
 
-func (m mapCells) Refine(context.Context, string, lattice.Value) (lattice.Value, error) {
+func (m mapCells) Refine(context.Context, string, lattice.Value, string) (lattice.Value, error) {
 	return nil, ErrReadOnly
 }

@@ -102,7 +102,7 @@ func (rt *Runtime) publish(n *node, in *Inputs, refs []Refinement) bool {
 			rt.stats.suppressed.Add(1)
 			continue
 		}
-		if _, err := rt.cells.Refine(rt.ctx, r.Cell, r.Value); err != nil {
+		if _, err := rt.cells.Refine(rt.ctx, r.Cell, r.Value, n.name); err != nil {
 			if rt.ctx.Err() == nil {
 				rt.report(n, in, EventRefine, r.Cell, err)
 			}

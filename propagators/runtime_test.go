@@ -3,6 +3,7 @@ package propagators_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,22 @@ func TestWakesOnChange(t *testing.T) {
 	settle(t, rt)
 	if got, want := cells.Value("b"), set(lattice.Str("x"), lattice.Str("y")); !lattice.Equal(got, want) {
 		t.Fatalf("b = %s, want %s", lattice.Encode(got), lattice.Encode(want))
+	}
+}
+
+// Every refinement the runtime publishes names its propagator.
+func TestRefinementsNameTheirPropagator(t *testing.T) {
+	cells := newMemCells()
+	cells.set(t, "a", num(1))
+	cells.set(t, "b", num(2))
+	rt := start(t, cells, propagators.Config{},
+		must(propagators.Sum("sum", cell("a", "number"), cell("b", "number"), cell("c", "number"))),
+		must(propagators.Copy("", cell("c", "number"), cell("d", "number"))))
+	settle(t, rt)
+	cells.mu.Lock()
+	defer cells.mu.Unlock()
+	if want := map[string]string{"a": "", "b": "", "c": "sum", "d": "copy(c->d)"}; !maps.Equal(cells.by, want) {
+		t.Errorf("refinements named %v, want %v", cells.by, want)
 	}
 }
 
@@ -196,7 +213,7 @@ func TestContradictionsTravel(t *testing.T) {
 	if !lattice.Equal(cells.Value("g"), num(68)) {
 		t.Fatalf("g = %s, want 68", lattice.Encode(cells.Value("g")))
 	}
-	if _, err := cells.Refine(context.Background(), "c", num(21)); err != nil {
+	if _, err := cells.Refine(context.Background(), "c", num(21), ""); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, rt)
@@ -360,7 +377,7 @@ func TestBadRefinementsAreReported(t *testing.T) {
 // failingCells refuses every refine, as a replica cut off from its broker.
 type failingCells struct{ *memCells }
 
-func (failingCells) Refine(context.Context, string, lattice.Value) (lattice.Value, error) {
+func (failingCells) Refine(context.Context, string, lattice.Value, string) (lattice.Value, error) {
 	return nil, errors.New("broker unreachable")
 }
 

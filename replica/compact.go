@@ -39,10 +39,6 @@ const (
 	CompactCheckpoint CompactMode = "checkpoint"
 )
 
-// HeaderCheckpoint marks a checkpoint message; its value is the stream
-// sequence the join reflects.
-const HeaderCheckpoint = "Dprop-Checkpoint"
-
 // CompactOptions qualify a compaction.
 type CompactOptions struct {
 	// Cells is the pattern of cells to compact ("" for all held cells).
@@ -140,6 +136,7 @@ type compactJob struct {
 	cell  string
 	last  uint64
 	value lattice.Value
+	by    string // the propagator that refined the cell, if one did
 }
 
 // errOversize stops a checkpoint that cannot include every cell.
@@ -160,7 +157,7 @@ func (r *Replica) jobs(pattern string, all bool, st *CompactStats) ([]compactJob
 			st.Skipped++
 			return true
 		}
-		jobs = append(jobs, compactJob{c.Name, c.Last, c.Value})
+		jobs = append(jobs, compactJob{c.Name, c.Last, c.Value, c.Propagator})
 		return true
 	})
 	last := r.core.LastSeq()
@@ -236,7 +233,7 @@ func (r *Replica) rollups(ctx context.Context, pattern string, st *CompactStats)
 		msg.Data = lattice.Encode(j.value)
 		msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(j.last, 10))
-		msg.Header.Set(HeaderOrigin, r.cfg.Origin+"/compactor")
+		setCompactHeaders(msg, r.cfg.Origin, j.by)
 		return msg
 	})
 	return ctx.Err()
@@ -252,7 +249,7 @@ func (r *Replica) checkpoint(ctx context.Context, st *CompactStats) error {
 		msg := nats.NewMsg(r.subjects.Subject(jobs[i].cell))
 		msg.Data = lattice.Encode(jobs[i].value)
 		msg.Header.Set(HeaderCheckpoint, mark)
-		msg.Header.Set(HeaderOrigin, r.cfg.Origin+"/compactor")
+		setCompactHeaders(msg, r.cfg.Origin, jobs[i].by)
 		return msg
 	})
 	if st.Failed > 0 || ctx.Err() != nil {
@@ -267,6 +264,17 @@ func (r *Replica) checkpoint(ctx context.Context, st *CompactStats) error {
 	}
 	st.Purged = upTo + 1
 	return nil
+}
+
+// setCompactHeaders names the compactor, and the propagator that refined
+// the cell if one did: the join replaces that propagator's refinements, and
+// a replica that reads the compacted log must still see that the cell is
+// derived.
+func setCompactHeaders(msg *nats.Msg, origin, propagator string) {
+	msg.Header.Set(HeaderOrigin, origin+"/compactor")
+	if propagator != "" {
+		msg.Header.Set(HeaderPropagator, propagator)
+	}
 }
 
 // errWrongLastSequence is JetStream's refusal of a publish whose expected

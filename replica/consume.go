@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,8 +41,7 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 		return
 	}
 	seq := meta.Sequence.Stream
-	m := fold.Message{Subject: msg.Subject(), Seq: seq, Data: msg.Data()}
-	m.Rollup = isRollup(msg)
+	m := messageOf(msg, seq)
 	// Watchers and the propagator runtime learn of a change under the fold
 	// lock (neither blocks), so a Watch registered with current values sees
 	// each change exactly once, and a reader that sees the new value knows
@@ -99,19 +100,46 @@ func (r *Replica) caughtUp(a *attachment, seq uint64) bool {
 	return true
 }
 
+// logRefusal logs a refused update. Live, the first refusal of a kind per
+// cell is a warning; repeats are counted (see Stats) and logged at debug
+// level only. During the resync every refusal is at debug level: those are
+// the log's past, each warned about when it arrived, and a replica that
+// starts (or an offline tool that reads the log, such as dprop compact)
+// sums them up in one line once ready instead of repeating the warnings.
 func (r *Replica) logRefusal(res fold.Result) {
 	var re *fold.RefusedError
 	errors.As(res.Err, &re)
 	r.mu.RLock()
 	n := r.core.RefusalCount(re.Cell, re.Reason)
+	first := r.isReady.Load() && n == r.resyncRefused[re.Cell][re.Reason]+1
 	r.mu.RUnlock()
-	// The first refusal of a kind per cell is a warning; repeats are
-	// counted (see Stats) and logged at debug level only.
 	level := slog.LevelDebug
-	if n == 1 {
+	if first {
 		level = slog.LevelWarn
 	}
 	r.log.Log(r.ctx, level, "update refused", "cell", re.Cell, "seq", re.Seq, "reason", re.Reason, "err", re.Err)
+}
+
+// logRefusalSummary says in one line how many updates of the log already
+// read were refused, and why, if any were.
+func logRefusalSummary(ctx context.Context, log *slog.Logger, refused map[string]map[string]uint64) {
+	var total uint64
+	byReason := map[string]uint64{}
+	for _, reasons := range refused {
+		for reason, n := range reasons {
+			total += n
+			byReason[reason] += n
+		}
+	}
+	if total == 0 {
+		return
+	}
+	reasons := make([]string, 0, len(byReason))
+	for _, reason := range slices.Sorted(maps.Keys(byReason)) {
+		reasons = append(reasons, fmt.Sprintf("%s=%d", reason, byReason[reason]))
+	}
+	log.InfoContext(ctx, "the log holds refused updates, left out of the cells (see dprop history CELL; --log-level debug lists them)",
+		"refused", total, "cells", len(refused), "reasons", strings.Join(reasons, " "))
 }
 
 // markCaughtUp ends a resync: the first one makes the replica ready; a
@@ -124,6 +152,10 @@ func (r *Replica) markCaughtUp() {
 		r.stale.Store(false)
 	}
 	p := r.Progress()
+	r.mu.Lock()
+	r.resyncRefused = r.core.Refused()
+	r.mu.Unlock()
+	logRefusalSummary(r.ctx, r.log, r.resyncRefused)
 	if r.isReady.CompareAndSwap(false, true) {
 		close(r.ready)
 		r.log.Info("replica ready", "cells", p.Cells, "applied_seq", p.Applied, "elapsed", p.Elapsed.Round(time.Millisecond))

@@ -15,9 +15,10 @@
 //
 // Per cell it keeps the value, the type, the sequence of the last change,
 // the number of updates folded, an fold.ETag (a hash of the canonical encoding),
-// and what compaction needs: the last message on the cell's subject and how
-// many came after the last rollup. It is stored by value in one map, about
-// 200 bytes a cell besides the value.
+// what compaction needs (the last message on the cell's subject and how
+// many came after the last rollup), and the last propagator that refined
+// it (header Dprop-Propagator; see LogPropagators). It is stored by value
+// in one map, about 200 bytes a cell besides the value.
 //
 // # A replica's life
 //

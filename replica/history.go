@@ -19,6 +19,9 @@ type HistoryEntry struct {
 	Time time.Time `json:"time"`
 	// Origin is the Dprop-Origin header, when the writer set one.
 	Origin string `json:"origin,omitempty"`
+	// Propagator is the Dprop-Propagator header: the propagator whose
+	// refinement this is, if one's.
+	Propagator string `json:"propagator,omitempty"`
 	// Update is the payload as published: JSON when it parses, else a
 	// JSON string holding the raw bytes.
 	Update json.RawMessage `json:"update"`
@@ -57,14 +60,14 @@ func (r *Replica) History(ctx context.Context, cell string, q HistoryQuery) ([]H
 	core := fold.NewCore(r.cfg.Prefix, declared, r.cfg.Limits)
 	var out []HistoryEntry
 	_, err := scan(ctx, r.js, r.cfg.Stream, r.subjects.Subject(cell), func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
-		msg := fold.Message{Subject: m.Subject(), Seq: meta.Sequence.Stream, Data: m.Data()}
+		msg := messageOf(m, meta.Sequence.Stream)
 		h := m.Headers()
-		msg.Rollup = isRollup(m)
 		res := core.ApplyMessage(msg)
 		if meta.Timestamp.Before(q.Since) {
 			return true
 		}
-		e := HistoryEntry{Seq: msg.Seq, Time: meta.Timestamp, Update: rawOrString(m.Data()), Changed: res.Changed, Rollup: msg.Rollup}
+		e := HistoryEntry{Seq: msg.Seq, Time: meta.Timestamp, Update: rawOrString(m.Data()), Changed: res.Changed, Rollup: msg.Rollup,
+			Propagator: msg.Propagator}
 		if h != nil {
 			e.Origin = h.Get(HeaderOrigin)
 		}

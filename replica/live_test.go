@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
 	"github.com/dprop/dprop/replica/fold"
@@ -376,5 +379,56 @@ func TestRefineRefusedInStreamOrder(t *testing.T) {
 	}
 	if got := enc(r.Value("x")); got != `{"type":"flag","value":true}` {
 		t.Errorf("x = %s", got)
+	}
+}
+
+// Refusals met during the resync are the log's past: they are summed up in
+// one line once the replica is ready, not warned about one by one. Live,
+// the first refusal of a kind per cell is a warning again.
+func TestRefusalsDuringResyncSummed(t *testing.T) {
+	srv := runBroker(t)
+	js := brokertest.JetStream(t, connect(t, srv.ClientURL()))
+	ctx := ctxT(t)
+	for _, m := range []struct{ cell, payload string }{
+		{"a", `{"type":"max","value":1}`},
+		{"a", `{"type":"range","min":1`},          // malformed_json
+		{"a", `{"type":"min","value":1}`},         // type_mismatch
+		{"b", `{"type":"range","min":5,"max":2}`}, // invalid_value
+		{"a", `{"type":"range","min":1`},          // malformed_json again
+	} {
+		if _, err := js.Publish(ctx, "dprop.cell."+m.cell, []byte(m.payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs, logger := brokertest.NewRecorder()
+	r := startReplica(t, srv.ClientURL(), func(c *replica.Config) { c.Logger = logger })
+	for _, rec := range logs.Records("update refused") {
+		if rec.Level != slog.LevelDebug {
+			t.Errorf("a refusal of the resync logged at %v: %s", rec.Level, brokertest.Attr(rec, "seq"))
+		}
+	}
+	sums := logs.Records("the log holds refused updates")
+	if len(sums) != 1 || sums[0].Level != slog.LevelInfo || brokertest.Attr(sums[0], "refused") != "4" ||
+		brokertest.Attr(sums[0], "cells") != "2" ||
+		brokertest.Attr(sums[0], "reasons") != "invalid_value=1 malformed_json=2 type_mismatch=1" {
+		t.Fatalf("summary: %v", sums)
+	}
+
+	// Live: a malformed update of a is the first of its kind since the
+	// resync, so it is a warning; the next one is not.
+	for range 2 {
+		if _, err := js.Publish(ctx, "dprop.cell.a", []byte(`{"type":"max"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the live refusals", func() bool { return r.Stats().Refused["a"]["malformed_json"] == 4 })
+	var levels []slog.Level
+	for _, rec := range logs.Records("update refused") {
+		if seq := brokertest.Attr(rec, "seq"); seq == "6" || seq == "7" {
+			levels = append(levels, rec.Level)
+		}
+	}
+	if !slices.Equal(levels, []slog.Level{slog.LevelWarn, slog.LevelDebug}) {
+		t.Errorf("live refusals logged at %v, want [WARN DEBUG]", levels)
 	}
 }

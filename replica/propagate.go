@@ -3,11 +3,14 @@ package replica
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/propagators"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // This file runs a propagator network in a replica: the replica is the
@@ -20,8 +23,8 @@ type cellsAdapter struct{ r *Replica }
 
 func (a cellsAdapter) Value(cell string) lattice.Value { return a.r.Value(cell) }
 
-func (a cellsAdapter) Refine(ctx context.Context, cell string, v lattice.Value) (lattice.Value, error) {
-	c, err := a.r.Refine(ctx, cell, v)
+func (a cellsAdapter) Refine(ctx context.Context, cell string, v lattice.Value, propagator string) (lattice.Value, error) {
+	c, err := a.r.Refine(ctx, cell, v, WithPropagator(propagator))
 	if err != nil {
 		return nil, err
 	}
@@ -148,4 +151,32 @@ func (r *Replica) PropagatorStats() propagators.Stats {
 		return propagators.Stats{}
 	}
 	return r.rt.Stats()
+}
+
+// MaxLogPropagators bounds what LogPropagators returns.
+const MaxLogPropagators = 64
+
+// LogPropagators returns, sorted, the names of the propagators whose
+// refinements the log of the held cells holds, as far as this replica has
+// folded it: called once Ready is closed, those the whole log holds. Each
+// cell remembers the last propagator that refined it (header
+// Dprop-Propagator), through a local snapshot and a compaction alike, so
+// this does not depend on how much of the log the replica read.
+//
+// A replica started without the network those propagators belong to holds
+// cells that will not follow their inputs unless another replica runs it;
+// comparing this with the propagators it runs tells. At most
+// MaxLogPropagators names are returned (some 64 of them when there are
+// more). The caller owns the slice.
+func (r *Replica) LogPropagators() []string {
+	set := map[string]bool{}
+	r.mu.RLock()
+	r.core.Each(func(c fold.Cell) bool {
+		if c.Propagator != "" {
+			set[c.Propagator] = true
+		}
+		return len(set) < MaxLogPropagators
+	})
+	r.mu.RUnlock()
+	return slices.Sorted(maps.Keys(set))
 }

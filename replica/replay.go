@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,6 +31,9 @@ type ReplayOptions struct {
 	// and at the end.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
+	// Logger, if set, is told in one line how many updates read were
+	// refused, and why.
+	Logger *slog.Logger
 }
 
 // Replay rebuilds the cells as they were at a point of the log: it folds the
@@ -72,7 +76,7 @@ func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader
 			h.Seq = seq - 1
 			return false
 		}
-		core.ApplyMessage(fold.Message{Subject: m.Subject(), Seq: seq, Data: m.Data(), Rollup: isRollup(m)})
+		core.ApplyMessage(messageOf(m, seq))
 		if o.Progress != nil && time.Since(lastReport) >= o.ProgressEvery {
 			lastReport = time.Now()
 			o.Progress(Progress{Target: target, Applied: seq, Pending: meta.NumPending, Cells: core.Len(), Elapsed: time.Since(started)})
@@ -87,6 +91,9 @@ func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader
 	}
 	if info != nil {
 		h.StreamCreated = info.Created
+	}
+	if o.Logger != nil {
+		logRefusalSummary(ctx, o.Logger, core.Refused())
 	}
 	cells := make([]fold.Cell, 0, core.Len())
 	core.Each(func(c fold.Cell) bool { cells = append(cells, c); return true })

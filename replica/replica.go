@@ -21,14 +21,6 @@ import (
 	"github.com/dprop/dprop/replica/fold"
 )
 
-// Header names dprop sets on the messages it publishes. Replicas never
-// depend on them: a plain `nats pub` without headers is folded the same way.
-const (
-	// HeaderOrigin names the writer of an update (a replica id, or what a
-	// client chooses).
-	HeaderOrigin = "Dprop-Origin"
-)
-
 // Errors returned by the replica's methods.
 var (
 	// ErrNotHeld: the cell is outside the cells this replica holds
@@ -211,6 +203,10 @@ type Replica struct {
 	streamCreated time.Time                // of the stream followed
 	snap          snapState
 	lastIncident  string
+	// resyncRefused counts the refusals met during the resync, by cell and
+	// reason: logged as a sum once caught up, they do not make a live
+	// refusal of the same kind look like a repeat.
+	resyncRefused map[string]map[string]uint64
 
 	watchers watchers // has its own lock; see Locks
 
@@ -335,8 +331,9 @@ func (r *Replica) Progress() Progress {
 type RefineOption func(*refineOptions)
 
 type refineOptions struct {
-	msgID  string
-	origin string
+	msgID      string
+	origin     string
+	propagator string
 }
 
 // WithMsgID sets the Nats-Msg-Id header: JetStream stores a retried publish
@@ -345,6 +342,13 @@ func WithMsgID(id string) RefineOption { return func(o *refineOptions) { o.msgID
 
 // WithOrigin overrides the Dprop-Origin header (Config.Origin by default).
 func WithOrigin(origin string) RefineOption { return func(o *refineOptions) { o.origin = origin } }
+
+// WithPropagator sets the Dprop-Propagator header: the update is a
+// refinement by that propagator. The replica's own propagators' refinements
+// carry it always.
+func WithPropagator(name string) RefineOption {
+	return func(o *refineOptions) { o.propagator = name }
+}
 
 // Refine publishes v as an update of cell, waits for JetStream's
 // acknowledgement and for this replica to fold it, and returns the cell as
@@ -376,6 +380,9 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	msg.Data = payload
 	if o.origin != "" {
 		msg.Header.Set(HeaderOrigin, o.origin)
+	}
+	if o.propagator != "" {
+		msg.Header.Set(HeaderPropagator, o.propagator)
 	}
 	var popts []jetstream.PublishOpt
 	if o.msgID != "" {

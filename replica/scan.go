@@ -103,10 +103,3 @@ func scan(ctx context.Context, js jetstream.JetStream, streamName, filter string
 		}
 	}
 }
-
-// isRollup reports whether m is a compaction's rollup or checkpoint: once
-// the compaction is complete, the log of its cell starts with it.
-func isRollup(m jetstream.Msg) bool {
-	h := m.Headers()
-	return h != nil && (h.Get(jetstream.MsgRollup) != "" || h.Get(HeaderCheckpoint) != "")
-}

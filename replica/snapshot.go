@@ -28,6 +28,8 @@ import (
 //	{"cell":"weather.boston.temp","type":"range","seq":17,"updates":5,"last":1201,"value":{"type":"range","min":31,"max":57}}
 //	{"end":true,"count":1,"sha256":"9f86d0..."}
 //
+// A cell a propagator refined also says which ("propagator":"boston-f-to-c").
+//
 // A replica writes one to its data directory (its local snapshot); dprop
 // replay writes one for a point in time; dprop restore publishes one's
 // values back. The same format serves all three.
@@ -66,14 +68,17 @@ type SnapshotHeader struct {
 
 // snapshotCell is one cell line.
 type snapshotCell struct {
-	Cell    string          `json:"cell"`
-	Type    string          `json:"type,omitempty"`
-	Seq     uint64          `json:"seq"`
-	Updates uint64          `json:"updates"`
-	Last    uint64          `json:"last,omitempty"`
-	Since   uint64          `json:"since_rollup,omitempty"`
-	Rolled  bool            `json:"rolled_up,omitempty"`
-	Value   json.RawMessage `json:"value"`
+	Cell    string `json:"cell"`
+	Type    string `json:"type,omitempty"`
+	Seq     uint64 `json:"seq"`
+	Updates uint64 `json:"updates"`
+	Last    uint64 `json:"last,omitempty"`
+	Since   uint64 `json:"since_rollup,omitempty"`
+	Rolled  bool   `json:"rolled_up,omitempty"`
+	// Propagator is fold.Cell.Propagator (added in place: readers of
+	// version 1 without it take it as "").
+	Propagator string          `json:"propagator,omitempty"`
+	Value      json.RawMessage `json:"value"`
 }
 
 type snapshotEnd struct {
@@ -95,7 +100,7 @@ func WriteSnapshot(w io.Writer, h SnapshotHeader, cells []fold.Cell) error {
 	slices.SortFunc(cells, func(a, b fold.Cell) int { return strings.Compare(a.Name, b.Name) })
 	for _, c := range cells {
 		line, err := json.Marshal(snapshotCell{Cell: c.Name, Type: c.Type, Seq: c.Seq, Updates: c.Updates,
-			Last: c.Last, Since: c.SinceRollup, Rolled: c.RolledUp, Value: lattice.Encode(c.Value)})
+			Last: c.Last, Since: c.SinceRollup, Rolled: c.RolledUp, Propagator: c.Propagator, Value: lattice.Encode(c.Value)})
 		if err != nil {
 			return fmt.Errorf("snapshot cell %q: %w", c.Name, err)
 		}
@@ -172,7 +177,7 @@ func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []fold.Ce
 			return h, nil, bad(n, "cell %q: %v", cl.Cell, err)
 		}
 		cells = append(cells, fold.Cell{Name: cl.Cell, Value: v, Type: cl.Type, Seq: cl.Seq, Updates: cl.Updates,
-			Last: cl.Last, SinceRollup: cl.Since, RolledUp: cl.Rolled, ETag: fold.ETag(v)})
+			Last: cl.Last, SinceRollup: cl.Since, RolledUp: cl.Rolled, Propagator: cl.Propagator, ETag: fold.ETag(v)})
 	}
 	if err := sc.Err(); err != nil {
 		return h, nil, bad(n+1, "%v", err)

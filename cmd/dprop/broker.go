@@ -24,7 +24,7 @@ func newBrokerCmd(g *globals) *cobra.Command {
 		Short: "Run a broker node alone (for sidecar deployments and clusters)",
 		Long: `Run one NATS server with JetStream that keeps the update log, alone or as
 a member of a cluster (give --cluster and --routes; three nodes with
---replicas 3 keep three copies of the log). The node provisions the stream
+--stream-replicas 3 keep three copies of the log). The node provisions the stream
 once the cluster can hold it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -33,13 +33,14 @@ once the cluster can hold it.`,
 				return err
 			}
 			if replicas != 1 && replicas != 3 {
-				return usagef("--replicas %d: use 1 or 3", replicas)
+				return usagef("--stream-replicas %d: use 1 or 3", replicas)
 			}
 			sc.Replicas = replicas
 			cfg.Logger = log.With("component", "broker")
 			srv, err := broker.Start(cfg)
 			if err != nil {
-				return fmt.Errorf("broker: %w", err)
+				return brokerError(err, map[string]string{
+					broker.ListenerClient: "--nats-listen", broker.ListenerCluster: "--cluster", broker.ListenerMonitor: "--monitor"})
 			}
 			defer srv.Shutdown()
 			log.Info("broker running", "nats", srv.ClientURL(), "name", srv.Name(), "store", cfg.StoreDir)
@@ -52,16 +53,17 @@ once the cluster can hold it.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.StoreDir, "data", defaultData, "data directory of the JetStream store")
-	fl.StringVar(&cfg.Listen, "nats", "", "client address (default "+broker.DefaultListen+", or the config file's)")
+	fl.StringVar(&cfg.Listen, "nats-listen", "", "host:port to listen on for NATS clients (default "+broker.DefaultListen+", or the config file's)")
 	fl.StringVar(&cfg.ServerName, "name", "", "server name, unique in a cluster (default: made once and kept in the data directory)")
 	fl.StringVar(&cfg.Cluster.Name, "cluster-name", "", "cluster name (default "+broker.DefaultClusterName+" when --cluster is set)")
 	fl.StringVar(&cfg.Cluster.Listen, "cluster", "", "cluster address host:port; setting it makes the node a cluster member")
 	fl.StringSliceVar(&cfg.Cluster.Routes, "routes", nil, "routes to the other members, nats-route://host:port,...")
-	fl.IntVar(&replicas, "replicas", 1, "copies of the stream the cluster keeps: 1 or 3")
+	fl.IntVar(&replicas, "stream-replicas", 1, "copies of the stream the cluster keeps: 1 or 3")
 	fl.StringVar(&cfg.ConfigFile, "config", "", "nats-server configuration file (accounts, users, permissions, TLS)")
 	fl.StringVar(&cfg.Monitor, "monitor", "", "address of nats-server's HTTP monitoring endpoints (off by default)")
 	fl.StringVar(&sc.Prefix, "prefix", cellname.DefaultPrefix, "subject prefix of cells")
 	fl.StringVar(&sc.Name, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
+	renameFlags(cmd, map[string]string{"nats": "nats-listen", "replicas": "stream-replicas"})
 	return cmd
 }
 

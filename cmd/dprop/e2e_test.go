@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,13 +23,20 @@ import (
 	"github.com/dprop/dprop/internal/brokertest"
 )
 
-// The end-to-end tests run the real dprop binary and the real nats CLI.
+// The end-to-end tests run the real dprop binary, built once for the run,
+// and the real nats CLI, pinned at natsVersion. findNats takes the nats CLI
+// from $DPROP_NATS_CLI if set (a path, used as it is); else the nats on
+// PATH if 'nats --version' says natsVersion; else a copy it installs once
+// into the user's cache directory (go install, a couple of minutes).
 var (
 	dpropBin string
 	natsBin  string
 )
 
-const natsCLI = "github.com/nats-io/natscli/nats@v0.5.0"
+const (
+	natsVersion = "v0.5.0"
+	natsCLI     = "github.com/nats-io/natscli/nats@" + natsVersion
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -51,28 +61,40 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// findNats returns the pinned nats CLI, installing it into the user's cache
-// directory on first use (go install; a couple of minutes once).
+// findNats returns the pinned nats CLI: $DPROP_NATS_CLI, the one on PATH
+// when it is the pinned version, or a copy installed into the user's cache
+// directory on first use.
 func findNats() (string, error) {
 	if p := os.Getenv("DPROP_NATS_CLI"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("nats"); err == nil && isPinnedNats(p) {
 		return p, nil
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
 	}
-	bin := filepath.Join(cache, "dprop", "tools", "natscli-v0.5.0")
+	bin := filepath.Join(cache, "dprop", "tools", "natscli-"+natsVersion)
 	nats := filepath.Join(bin, "nats")
 	if _, err := os.Stat(nats); err == nil {
 		return nats, nil
 	}
-	fmt.Fprintf(os.Stderr, "installing the nats CLI (%s) into %s, once\n", natsCLI, bin)
+	fmt.Fprintf(os.Stderr, "installing the nats CLI (%s) into %s, once (set DPROP_NATS_CLI to use another copy)\n", natsCLI, bin)
 	cmd := exec.Command("go", "install", natsCLI)
 	cmd.Env = append(os.Environ(), "GOBIN="+bin, "GOFLAGS=-mod=mod")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("installing the nats CLI: %v\n%s", err, out)
 	}
 	return nats, nil
+}
+
+// isPinnedNats reports whether the nats CLI at path says it is natsVersion.
+func isPinnedNats(path string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	return err == nil && strings.TrimPrefix(strings.TrimSpace(string(out)), "v") == strings.TrimPrefix(natsVersion, "v")
 }
 
 func freePort(t *testing.T) string {
@@ -98,6 +120,18 @@ func (p *proc) output() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stdout.String() + p.stderr.String()
+}
+
+func (p *proc) stdoutText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stdout.String()
+}
+
+func (p *proc) stderrText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
 }
 
 type lockedWriter struct {
@@ -181,18 +215,19 @@ func TestEndToEndTemperatureDemo(t *testing.T) {
 	data := t.TempDir()
 	natsAddr, httpAddr := freePort(t), freePort(t)
 	natsURL, api := "nats://"+natsAddr, "http://"+httpAddr
-	up := func() *proc {
-		p := startDprop(t, "up", "--data", data, "--nats", natsAddr, "--http", httpAddr)
+	up := func(natsFlag string) *proc {
+		p := startDprop(t, "up", "--data", data, natsFlag, natsAddr, "--http", httpAddr)
 		brokertest.WaitFor(t, "dprop up to be ready", func() bool {
 			code, _, _ := httpGet(t, api+"/readyz")
 			return code == http.StatusOK
 		})
 		return p
 	}
-	p := up()
+	p := up("--nats-listen")
 	if out := p.output(); !strings.Contains(out, "nats -s "+natsURL+" pub dprop.cell.weather.boston.temp") || !strings.Contains(out, "curl "+api+"/v1/cells/weather.boston.temp") {
 		t.Errorf("dprop up does not say how to use it:\n%s", out)
 	}
+	secondUpFails(t, natsAddr, httpAddr)
 	cell := "weather.boston.temp"
 	for _, day := range []string{
 		`{"type":"range","min":34,"max":48}`,
@@ -249,11 +284,76 @@ func TestEndToEndTemperatureDemo(t *testing.T) {
 		t.Errorf("refine: exit %d: %s", code, out)
 	}
 
+	readingHints(t, api, cell)
+
 	// Restart on the same directory: the cell survives.
 	p.stop(t)
-	up()
+	up("--nats") // the old spelling of --nats-listen
+
 	if got := get(); got != want {
 		t.Errorf("after a restart: %s, want %s", got, want)
+	}
+}
+
+// secondUpFails starts a second dprop up on the NATS address, then on the
+// HTTP address, of one that runs: each fails with status 1 before creating
+// its data directory, and says which flag to change.
+func secondUpFails(t *testing.T, natsAddr, httpAddr string) {
+	t.Helper()
+	for _, tt := range []struct {
+		flag       string
+		nats, http string
+	}{
+		{"--nats-listen", natsAddr, freePort(t)},
+		{"--http", freePort(t), httpAddr},
+	} {
+		data := filepath.Join(t.TempDir(), "second")
+		_, errOut, code := runCmd(t, dpropBin, "up", "--data", data, "--nats-listen", tt.nats, "--http", tt.http)
+		if code != 1 || !strings.Contains(errOut, "choose another address with "+tt.flag+"\n") ||
+			!strings.Contains(errOut, "Another dprop may be running") || strings.Contains(errOut, "broker: broker:") {
+			t.Errorf("second dprop up on a taken %s address: exit %d:\n%s", tt.flag, code, errOut)
+		}
+		if _, err := os.Stat(data); !os.IsNotExist(err) {
+			t.Errorf("second dprop up on a taken %s address created its data directory (stat: %v)", tt.flag, err)
+		}
+	}
+}
+
+// readingHints checks what get, refine and cells say beyond the value: no
+// metadata on stderr, contradictions said plainly (and refine's status 3),
+// and hints for a subject given as a cell and a subtree without ".>".
+func readingHints(t *testing.T, api, cell string) {
+	t.Helper()
+	if out, errOut, code := runCmd(t, dpropBin, "get", "--url", api, cell); code != 0 || errOut != "" || strings.Count(out, "\n") != 1 {
+		t.Errorf("get: exit %d, stdout %q, stderr %q: want the value alone", code, out, errOut)
+	}
+	if out, errOut, code := runCmd(t, dpropBin, "refine", "--url", api, "demo.exact", `{"type":"number","value":3}`); code != 0 || errOut != "" {
+		t.Errorf("refine of a number: exit %d: %s %s", code, out, errOut)
+	}
+	out, errOut, code := runCmd(t, dpropBin, "refine", "--url", api, "demo.exact", `{"type":"number","value":4}`)
+	if code != 3 || !strings.Contains(out, `"type":"contradiction"`) || !strings.Contains(errOut, "demo.exact is a contradiction: number: 3 ≠ 4") {
+		t.Errorf("refine into a contradiction: exit %d (want 3), stdout %q, stderr %q", code, out, errOut)
+	}
+	out, errOut, code = runCmd(t, dpropBin, "get", "--url", api, "demo.exact")
+	if code != 0 || !strings.Contains(out, `"type":"contradiction"`) || !strings.Contains(errOut, "is a contradiction") {
+		t.Errorf("get of a contradiction: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out, _, code = runCmd(t, dpropBin, "cells", "--url", api)
+	if !regexp.MustCompile(`(?m)^demo\.exact +contradiction \(number\) `).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(cell)+` +range `).MatchString(out) || code != 0 {
+		t.Errorf("cells: exit %d, want the contradiction said plainly:\n%s", code, out)
+	}
+
+	_, errOut, code = runCmd(t, dpropBin, "get", "--url", api, "dprop.cell."+cell)
+	if code != 1 || !strings.Contains(errOut, "is a NATS subject; the cell is "+cell+".") {
+		t.Errorf("get of a subject: exit %d: %s", code, errOut)
+	}
+	out, errOut, code = runCmd(t, dpropBin, "cells", "--url", api, "weather")
+	if code != 0 || strings.Contains(out, cell) || !strings.Contains(errOut, "'weather.>'") {
+		t.Errorf("cells weather: exit %d, stdout %q, stderr %q: want a hint for weather.>", code, out, errOut)
+	}
+	if out, errOut, _ = runCmd(t, dpropBin, "cells", "--url", api, "weather.>"); !strings.Contains(out, cell) || errOut != "" {
+		t.Errorf("cells weather.>: %q %q", out, errOut)
 	}
 }
 
@@ -273,8 +373,20 @@ func refusedTotal(metrics string) int {
 }
 
 func TestVersionAndUsage(t *testing.T) {
-	if out, _, code := runCmd(t, dpropBin, "version"); code != 0 || !strings.HasPrefix(out, "dprop ") {
+	out, _, code := runCmd(t, dpropBin, "version")
+	if code != 0 || !strings.HasPrefix(out, "dprop ") || !strings.HasSuffix(out, " "+runtime.Version()+"\n") {
 		t.Errorf("version: %d %q", code, out)
+	}
+	if flag, _, code := runCmd(t, dpropBin, "--version"); code != 0 || flag != out {
+		t.Errorf("--version: %d %q, want %q", code, flag, out)
+	}
+	js, _, code := runCmd(t, dpropBin, "version", "--json")
+	var v struct {
+		Version, Go, Revision string
+		Modified              *bool
+	}
+	if err := json.Unmarshal([]byte(js), &v); code != 0 || err != nil || v.Version == "" || v.Go != runtime.Version() || v.Modified == nil {
+		t.Errorf("version --json: %d %q (%v)", code, js, err)
 	}
 	if _, errOut, code := runCmd(t, dpropBin, "up", "--no-such-flag"); code != 2 || !strings.Contains(errOut, "--help") {
 		t.Errorf("unknown flag: exit %d: %s", code, errOut)
@@ -290,12 +402,27 @@ func TestEndToEndNetworkAndLog(t *testing.T) {
 	data := t.TempDir()
 	natsAddr, httpAddr := freePort(t), freePort(t)
 	natsURL, api := "nats://"+natsAddr, "http://"+httpAddr
-	startDprop(t, "up", "--data", data, "--nats", natsAddr, "--http", httpAddr,
-		"--network", filepath.Join("..", "..", "testdata", "networks", "temperature.yaml"))
-	brokertest.WaitFor(t, "dprop up to be ready", func() bool {
-		code, _, _ := httpGet(t, api+"/readyz")
-		return code == http.StatusOK
-	})
+	file := filepath.Join("..", "..", "testdata", "networks", "temperature.yaml")
+	up := func(args ...string) *proc {
+		p := startDprop(t, append([]string{"up", "--data", data, "--nats-listen", natsAddr, "--http", httpAddr}, args...)...)
+		brokertest.WaitFor(t, "dprop up to be ready", func() bool {
+			code, _, _ := httpGet(t, api+"/readyz")
+			return code == http.StatusOK
+		})
+		return p
+	}
+	p := up("--network", file)
+	// The banner says what runs, and suggests the network's cells.
+	for _, want := range []string{
+		"Network   " + file + " (2 cells)",
+		"runs 1 of 1 propagators (groups celsius): boston-f-to-c",
+		"pub dprop.cell.weather.boston.temp_f '{\"type\":\"range\",\"min\":34,\"max\":48}'",
+		"Read the cell it derives:\n  curl " + api + "/v1/cells/weather.boston.temp_c",
+	} {
+		if !strings.Contains(p.stdoutText(), want) {
+			t.Errorf("dprop up --network does not say %q:\n%s", want, p.stdoutText())
+		}
+	}
 	for _, day := range []string{`{"type":"range","min":34,"max":48}`, `{"type":"range","min":31,"max":57}`} {
 		if _, errOut, code := runCmd(t, natsBin, "-s", natsURL, "pub", "dprop.cell.weather.boston.temp_f", day); code != 0 {
 			t.Fatalf("nats pub: %s", errOut)
@@ -335,5 +462,146 @@ func TestEndToEndNetworkAndLog(t *testing.T) {
 	after, _, _ := runCmd(t, dpropBin, "get", "--url", api, "weather.boston.temp_c")
 	if strings.TrimSpace(after) != celsius {
 		t.Errorf("after compaction and restore: %s, want %s", after, celsius)
+	}
+
+	// Restarted without the network (its local snapshot and the compacted
+	// log both say which propagator derived temp_c), up warns that the
+	// Celsius cell will not follow; with the network but none of its
+	// propagators, it only notes that they run elsewhere.
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, `level=WARN msg="cells derived by boston-f-to-c will not follow their inputs unless a replica runs their network: restart with --network FILE"`},
+		{[]string{"--network", file, "--propagators", "none"}, `level=INFO msg="propagators boston-f-to-c refined cells of the log but do not run here; other replicas may run them"`},
+	} {
+		p.stop(t)
+		p = up(tt.args...)
+		brokertest.WaitFor(t, "dprop up "+strings.Join(tt.args, " ")+" to say "+tt.want, func() bool {
+			return strings.Contains(p.stderrText(), tt.want)
+		})
+		if strings.Count(p.stderrText(), "boston-f-to-c") != 2 { // the message and its propagators attribute
+			t.Errorf("said more than once:\n%s", p.stderrText())
+		}
+	}
+	if out := p.stdoutText(); !strings.Contains(out, "runs none of its 1 propagators (--propagators none)") {
+		t.Errorf("banner with --propagators none:\n%s", out)
+	}
+}
+
+// findNats takes a nats CLI on PATH only when it is the pinned version.
+func TestFindNatsOnPath(t *testing.T) {
+	if os.Getenv("DPROP_NATS_CLI") != "" {
+		t.Skip("DPROP_NATS_CLI is set: findNats uses it as it is")
+	}
+	if !isPinnedNats(natsBin) {
+		t.Errorf("findNats chose %s, which is not %s", natsBin, natsVersion)
+	}
+	for _, tt := range []struct {
+		says string
+		want bool
+	}{{natsVersion, true}, {"0.5.0", true}, {"v0.4.0", false}, {"v0.5.01", false}} {
+		dir := t.TempDir()
+		fake := filepath.Join(dir, "nats")
+		if err := os.WriteFile(fake, []byte("#!/bin/sh\necho "+tt.says+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		got, err := findNats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got == fake) != tt.want {
+			t.Errorf("a nats on PATH that says %s: findNats = %s, want it taken: %v", tt.says, got, tt.want)
+		}
+	}
+}
+
+// dprop watch outlives a restart of its sidecar: it says when the stream
+// is lost and when it is back, prints nothing twice (the new stream starts
+// with the value already printed), and goes on printing changes.
+func TestWatchResumesAfterSidecarRestart(t *testing.T) {
+	data := t.TempDir()
+	natsAddr, httpAddr := freePort(t), freePort(t)
+	api := "http://" + httpAddr
+	up := func() *proc {
+		p := startDprop(t, "up", "--data", data, "--nats-listen", natsAddr, "--http", httpAddr)
+		brokertest.WaitFor(t, "dprop up to be ready", func() bool {
+			code, _, _ := httpGet(t, api+"/readyz")
+			return code == http.StatusOK
+		})
+		return p
+	}
+	refine := func(v string) {
+		t.Helper()
+		if _, errOut, code := runCmd(t, dpropBin, "refine", "--url", api, "jobs.done", v); code != 0 {
+			t.Fatalf("refine %s: exit %d: %s", v, code, errOut)
+		}
+	}
+	line := func(n int) string { return fmt.Sprintf("jobs.done\t{\"type\":\"max\",\"value\":%d}\n", n) }
+
+	sidecar := up()
+	refine(`{"type":"max","value":1}`)
+	w := startDprop(t, "watch", "--url", httpAddr, "jobs.done") // host:port, as people type it
+	brokertest.WaitFor(t, "the watch to print the value", func() bool { return w.stdoutText() == line(1) })
+
+	sidecar.stop(t)
+	brokertest.WaitFor(t, "the watch to say the stream is lost", func() bool {
+		return strings.Contains(w.stderrText(), "dprop: event stream lost")
+	})
+	up()
+	brokertest.WaitFor(t, "the watch to say the stream is back", func() bool {
+		return strings.Contains(w.stderrText(), "dprop: event stream back")
+	})
+	refine(`{"type":"max","value":2}`)
+	brokertest.WaitFor(t, "the watch to print the new value", func() bool { return strings.Contains(w.stdoutText(), line(2)) })
+	w.stop(t)
+	if got, want := w.stdoutText(), line(1)+line(2); got != want {
+		t.Errorf("watch printed %q, want %q (each value once)", got, want)
+	}
+	if n := strings.Count(w.stderrText(), "\n"); n != 2 {
+		t.Errorf("watch said on stderr:\n%s\nwant two lines (lost, back)", w.stderrText())
+	}
+}
+
+// Ctrl-C (here SIGTERM) while up or replica is still starting is a stop
+// asked for: exit status 0, one "shutting down" line, no error and no
+// warning. The replica is given a NATS address where nothing listens, so
+// it is surely still starting (waiting for the stream) when the signal
+// comes; up is signalled as soon as it has made its store.
+func TestCancelledStartIsQuiet(t *testing.T) {
+	t.Run("replica", func(t *testing.T) {
+		p := startDprop(t, "replica", "--log-level", "debug", "--nats-url", "nats://"+freePort(t), "--http", freePort(t))
+		brokertest.WaitFor(t, "the replica to try the broker", func() bool {
+			return strings.Contains(p.stderrText(), "cannot connect to the broker")
+		})
+		p.stop(t)
+		// The broker's absence was worth a warning before the signal;
+		// the stop itself must say nothing more.
+		var rest []string
+		for line := range strings.Lines(p.stderrText()) {
+			if !strings.Contains(line, "cannot connect to the broker") {
+				rest = append(rest, line)
+			}
+		}
+		quietStop(t, strings.Join(rest, ""))
+	})
+	t.Run("up", func(t *testing.T) {
+		data := t.TempDir()
+		p := startDprop(t, "up", "--data", data, "--nats-listen", freePort(t), "--http", freePort(t))
+		brokertest.WaitFor(t, "up to make its store", func() bool {
+			_, err := os.Stat(filepath.Join(data, "broker"))
+			return err == nil
+		})
+		p.stop(t)
+		quietStop(t, p.stderrText())
+	})
+}
+
+func quietStop(t *testing.T, stderr string) {
+	t.Helper()
+	if strings.Count(stderr, `msg="shutting down"`) != 1 || strings.Contains(stderr, "context canceled") ||
+		strings.Contains(stderr, "level=WARN") || strings.Contains(stderr, "level=ERROR") || strings.Contains(stderr, `url=""`) {
+		t.Errorf("stopped while starting, it said:\n%s", stderr)
 	}
 }

@@ -17,7 +17,10 @@ func newGetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get CELL",
 		Short: "Print a cell's value",
-		Long: `Print a cell's merged value in wire form, as the sidecar holds it.
+		Long: `Print a cell's merged value in wire form, as the sidecar holds it; with
+--json, the cell with its type, ETag, stream sequence and update count.
+A cell in contradiction prints its value (which says what disagreed) and a
+warning on stderr.
 
 With --await, wait until the cell is at least as informative as the given
 value (a threshold read), then print it.`,
@@ -45,18 +48,18 @@ value (a threshold read), then print it.`,
 	return cmd
 }
 
-// printCell prints the value alone (so it can be piped and published
-// again), with its metadata on stderr; or everything as JSON.
+// printCell prints the value alone, so that it can be piped and published
+// again, or the cell with its metadata as JSON (--json). A contradiction is
+// said on stderr as well.
 func printCell(cmd *cobra.Command, asJSON bool, c httpapi.Cell) error {
+	var err error
 	if asJSON {
-		return printJSON(cmd.OutOrStdout(), c)
+		err = printJSON(cmd.OutOrStdout(), c)
+	} else {
+		_, err = fmt.Fprintln(cmd.OutOrStdout(), string(c.Value))
 	}
-	if _, err := fmt.Fprintln(cmd.OutOrStdout(), string(c.Value)); err != nil {
-		return err
-	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "# %s: %s, %d updates, last change at stream sequence %d, etag %s\n", c.Name, c.Type, c.Updates, c.Seq, c.ETag)
 	if c.Contradiction != "" {
-		fmt.Fprintf(cmd.ErrOrStderr(), "# %s is a contradiction: %s\n", c.Name, c.Contradiction)
+		fmt.Fprintf(cmd.ErrOrStderr(), "dprop: cell %s is a contradiction: %s\n", c.Name, c.Contradiction)
 	}
-	return nil
+	return err
 }

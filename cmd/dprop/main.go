@@ -3,7 +3,9 @@
 // replica against any NATS (replica), and clients of a sidecar (get,
 // refine, watch, cells).
 //
-// Exit status: 0 success, 1 failure, 2 usage error.
+// Exit status: 0 success, 1 failure, 2 usage error, 3 a refine whose
+// result is a contradiction (dprop refine merged the value, and the cell
+// now holds a contradiction).
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit statuses.
@@ -22,6 +25,9 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	// exitContradiction: refine merged the value and the cell is now a
+	// contradiction.
+	exitContradiction = 3
 )
 
 // usageError marks an error as the user's invocation being wrong.
@@ -90,7 +96,9 @@ Start everything on this machine with 'dprop up', then publish with the
 nats CLI and read with curl or 'dprop get'.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       readBuildVersion().String(),
 	}
+	root.SetVersionTemplate("dprop {{.Version}}\n")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -127,4 +135,15 @@ func wrapArgs(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		wrapArgs(sub)
 	}
+}
+
+// renameFlags keeps the old spellings of cmd's flags working, hidden from
+// its help: renamed maps each old name to the current one.
+func renameFlags(cmd *cobra.Command, renamed map[string]string) {
+	cmd.Flags().SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if to, ok := renamed[name]; ok {
+			return pflag.NormalizedName(to)
+		}
+		return pflag.NormalizedName(name)
+	})
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/dprop/dprop/broker"
@@ -18,7 +20,7 @@ type natsFlags struct {
 
 func (f *natsFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringSliceVar(&f.conn.URLs, "nats-url", []string{broker.DefaultURL}, "NATS server URLs, comma-separated")
+	fl.StringSliceVar(&f.conn.URLs, "nats-url", defaultNatsURLs(), "NATS server URLs, comma-separated (env NATS_URL, as for the nats CLI)")
 	fl.StringVar(&f.conn.CredsFile, "creds", "", "NATS credentials file (user JWT and NKey seed)")
 	fl.StringVar(&f.conn.NKeyFile, "nkey", "", "file holding a user NKey seed")
 	fl.StringVar(&f.conn.User, "user", "", "NATS user")
@@ -27,6 +29,15 @@ func (f *natsFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.conn.CAFile, "tlsca", "", "PEM file of CAs trusted to sign the server's certificate")
 	fl.StringVar(&f.conn.CertFile, "tlscert", "", "client certificate (PEM), for servers that verify clients")
 	fl.StringVar(&f.conn.KeyFile, "tlskey", "", "client certificate's key (PEM)")
+}
+
+// defaultNatsURLs are those of $NATS_URL (comma-separated), the nats
+// CLI's convention, or else the embedded broker's default address.
+func defaultNatsURLs() []string {
+	if u := os.Getenv("NATS_URL"); u != "" {
+		return strings.Split(u, ",")
+	}
+	return []string{broker.DefaultURL}
 }
 
 // connect connects as name. Credential and TLS files are checked first: a

@@ -16,7 +16,10 @@ func newRefineCmd() *cobra.Command {
 		Short: "Merge a value into a cell and print the result",
 		Long: `Publish a lattice value (wire JSON, or - to read it from stdin) as an
 update of a cell. The sidecar merges it, never overwrites, and prints the
-cell's value after the merge (read-your-writes).`,
+cell's value after the merge (read-your-writes).
+
+Exit status: 0 merged; 3 merged, and the cell is now a contradiction (its
+value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 		Example: `  dprop refine weather.boston.temp '{"type":"range","min":34,"max":48}'
   echo '{"type":"flag","value":true}' | dprop refine jobs.done -`,
 		Args: cobra.ExactArgs(2),
@@ -29,7 +32,13 @@ cell's value after the merge (read-your-writes).`,
 			if err != nil {
 				return clientError(f.url, err)
 			}
-			return printCell(cmd, f.json, cell)
+			if err := printCell(cmd, f.json, cell); err != nil {
+				return err
+			}
+			if cell.Contradiction != "" {
+				return exitError{code: exitContradiction} // printCell said so
+			}
+			return nil
 		},
 	}
 	f.register(cmd)

@@ -35,6 +35,11 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 			if data != "" {
 				sc.snapshot = filepath.Join(data, "snapshot.jsonl")
 			}
+			ln, err := sc.listen(log)
+			if err != nil {
+				return err
+			}
+			defer ln.Close() // for the early returns; the API's server owns it once serving
 			nc, err := nf.connect(log, "dprop replica", true)
 			if err != nil {
 				return err
@@ -42,11 +47,14 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 			defer nc.Close()
 			sc.watch = nf.conn.Watch
 			if err := ensureStream(ctx, nc, sc.prefix, sc.stream, sc.streamReplicas); err != nil {
+				if ctx.Err() != nil {
+					return interrupted(ctx, log, err)
+				}
 				log.Warn("cannot check the stream yet; the replica will wait for it", "err", err)
 			}
-			s, err := startSidecar(ctx, log, nc, sc)
+			s, err := startSidecar(ctx, log, nc, ln, sc)
 			if err != nil {
-				return err
+				return interrupted(ctx, log, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "dprop replica of %q: HTTP API on http://%s\n", cellsOrAll(sc.cells), reachable(s.addr))
 			return s.wait(ctx)

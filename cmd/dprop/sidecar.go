@@ -50,37 +50,37 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
 }
 
-// loadNetwork reads the network file, if any, into the replica's config.
-func (f *sidecarFlags) loadNetwork(log *slog.Logger, cfg *replica.Config) error {
+// loadNetwork reads the network file, if any, into the replica's config,
+// and says what of it runs here (nil without a network).
+func (f *sidecarFlags) loadNetwork(log *slog.Logger, cfg *replica.Config) (*runningNetwork, error) {
 	if f.network == "" {
 		if len(f.propagators) > 0 {
-			return usagef("--propagators needs --network")
+			return nil, usagef("--propagators needs --network")
 		}
-		return nil
+		return nil, nil
 	}
 	n, err := network.Load(f.network)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("--network: %w", err)
 	}
-	var selectors []string
-	none := len(f.propagators) == 1 && f.propagators[0] == "none"
-	if !none {
-		selectors = f.propagators
-	}
-	b, err := n.Build(selectors...)
+	all, err := n.Build() // the whole network: its problems, if any, are said here
 	if err != nil {
-		return fmt.Errorf("network %s: %w", f.network, err)
+		return nil, err
+	}
+	b := all
+	none := len(f.propagators) == 1 && f.propagators[0] == "none"
+	if len(f.propagators) > 0 && !none {
+		if b, err = n.Build(f.propagators...); err != nil {
+			return nil, usageError{err}
+		}
 	}
 	cfg.Declared, cfg.Initial = b.Types, b.Initial
 	if !none {
 		cfg.Propagators = b.Propagators
 	}
-	names := make([]string, len(cfg.Propagators))
-	for i, p := range cfg.Propagators {
-		names[i] = p.Name()
-	}
-	log.Info("network loaded", "file", f.network, "cells", len(b.Types), "propagators", names)
-	return nil
+	rn := newRunningNetwork(f.network, n, all, cfg.Propagators, f.propagators)
+	log.Info("network loaded", "file", f.network, "cells", len(b.Types), "propagators", rn.running)
+	return rn, nil
 }
 
 // sidecar is a running replica with its HTTP API.
@@ -90,18 +90,21 @@ type sidecar struct {
 	addr   net.Addr
 	served chan error
 	log    *slog.Logger
+	net    *runningNetwork // nil without --network
 }
 
-// startSidecar starts a replica on nc and serves its HTTP API. It returns
-// once the API listens; the resync goes on in the background.
-func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sidecarFlags) (*sidecar, error) {
+// listen checks the HTTP API's address and binds it.
+func (f *sidecarFlags) listen(log *slog.Logger) (net.Listener, error) {
 	if err := checkHTTPAddr(log, f.http); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", f.http)
-	if err != nil {
-		return nil, fmt.Errorf("http api: listen on %s: %w", f.http, err)
-	}
+	return listenHTTP(f.http)
+}
+
+// startSidecar starts a replica on nc and serves its HTTP API on ln (from
+// sidecarFlags.listen), which it closes if it fails. It returns once the
+// API serves; the resync goes on in the background.
+func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.Listener, f sidecarFlags) (*sidecar, error) {
 	cfg := replica.Config{
 		Conn:         nc,
 		Prefix:       f.prefix,
@@ -112,7 +115,8 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 		SnapshotPath: f.snapshot,
 		CompactEvery: f.compactEvery,
 	}
-	if err := f.loadNetwork(log, &cfg); err != nil {
+	rn, err := f.loadNetwork(log, &cfg)
+	if err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -132,9 +136,11 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 		addr:   ln.Addr(),
 		served: make(chan error, 1),
 		log:    log,
+		net:    rn,
 	}
 	s.server.RegisterOnShutdown(api.Close) // end event streams, so Shutdown need not wait for them
 	go func() { s.served <- s.server.Serve(ln) }()
+	go s.checkPropagators()
 	return s, nil
 }
 
@@ -189,3 +195,15 @@ func (s *sidecar) wait(ctx context.Context) error {
 }
 
 func validatePattern(p string) error { return cellname.ValidatePattern(p) }
+
+// interrupted ends a start that Ctrl-C (or SIGTERM) cut short as a stop
+// asked for: one "shutting down" line and exit status 0, not the error of
+// whichever step the signal cut (a "context canceled"). An error of a
+// start that was not interrupted is returned as it is.
+func interrupted(ctx context.Context, log *slog.Logger, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	log.Info("shutting down")
+	return nil
+}

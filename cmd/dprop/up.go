@@ -34,13 +34,20 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
+			// Both addresses are checked before anything is written under
+			// --data: the API's is bound here, the broker's by Start.
+			ln, err := sc.listen(log)
+			if err != nil {
+				return err
+			}
+			defer ln.Close() // for the early returns; the API's server owns it once serving
 			srv, err := broker.Start(broker.Config{
 				StoreDir: filepath.Join(data, "broker"),
 				Listen:   listen,
 				Logger:   blog,
 			})
 			if err != nil {
-				return fmt.Errorf("broker: %w", err)
+				return brokerError(err, map[string]string{broker.ListenerClient: "--nats-listen"})
 			}
 			defer srv.Shutdown()
 			sc.watch = &broker.ConnWatch{}
@@ -51,44 +58,87 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 			defer nc.Close()
 			stream := broker.StreamConfig{Prefix: sc.prefix, Name: sc.stream}
 			if err := ensure(ctx, nc, stream); err != nil {
-				return fmt.Errorf("stream: %w", err)
+				return interrupted(ctx, log, err)
 			}
 			// Provisioned again if someone deletes it.
 			go broker.KeepStream(ctx, nc, stream, 0, log.With("component", "stream"))
 			sc.snapshot = filepath.Join(data, "replica", "snapshot.jsonl")
-			s, err := startSidecar(ctx, log, nc, sc)
+			s, err := startSidecar(ctx, log, nc, ln, sc)
 			if err != nil {
-				return err
+				return interrupted(ctx, log, err)
 			}
-			printUp(cmd.OutOrStdout(), srv.ClientURL(), s.addr, filepath.Join(data, "broker"), sc.prefix)
+			printUp(cmd.OutOrStdout(), srv.ClientURL(), s.addr, filepath.Join(data, "broker"), sc.prefix, s.net)
 			return s.wait(ctx)
 		},
 	}
 	cmd.Flags().StringVar(&data, "data", defaultData, "data directory (the JetStream store in DIR/broker, the replica's snapshot in DIR/replica)")
-	cmd.Flags().StringVar(&listen, "nats", broker.DefaultListen, "address of the embedded NATS server")
+	cmd.Flags().StringVar(&listen, "nats-listen", broker.DefaultListen, "host:port the embedded NATS server listens on for clients")
 	sc.register(cmd)
+	renameFlags(cmd, map[string]string{"nats": "nats-listen"})
 	return cmd
 }
 
-// printUp tells the user what runs and how to use it.
-func printUp(w io.Writer, natsURL string, httpAddr net.Addr, store, prefix string) {
-	server := ""
-	if natsURL != "nats://"+broker.DefaultListen {
-		server = " -s " + natsURL
-	}
+// printUp tells the user what runs and how to use it. With a network it
+// says which of its propagators run, and suggests its cells: an input of
+// the first propagator, and the cell that propagator derives.
+func printUp(w io.Writer, natsURL string, httpAddr net.Addr, store, prefix string, rn *runningNetwork) {
 	api := "http://" + reachable(httpAddr)
-	cell := "weather.boston.temp"
 	fmt.Fprintf(w, `dprop is up.
   NATS      %s  (JetStream store in %s)
   HTTP API  %s
-
+`, natsURL, store, api)
+	in, value, read, readWhat := "weather.boston.temp", `{"type":"range","min":34,"max":48}`, "weather.boston.temp", "the merged cell"
+	if rn != nil {
+		fmt.Fprintf(w, "  Network   %s (%d cells)\n            %s\n", rn.file, rn.cells, rn.describe())
+		in, value, read = rn.input, exampleValue(rn.inputType), rn.input
+		if rn.output != "" {
+			read, readWhat = rn.output, "the cell it derives"
+		}
+	}
+	if in != "" {
+		server := ""
+		if natsURL != "nats://"+broker.DefaultListen {
+			server = " -s " + natsURL
+		}
+		fmt.Fprintf(w, `
 Publish an update with the nats CLI (go install github.com/nats-io/natscli/nats@v0.5.0):
-  nats%s pub %s.cell.%s '{"type":"range","min":34,"max":48}'
-Read the merged cell:
+  nats%s pub %s.cell.%s '%s'`, server, prefix, in, value)
+	}
+	if read != "" {
+		fmt.Fprintf(w, `
+Read %s:
   curl %s/v1/cells/%s
-  dprop get%s %s
-Stop with Ctrl-C.
-`, natsURL, store, api, server, prefix, cell, api, cell, urlFlag(api), cell)
+  dprop get%s %s`, readWhat, api, read, urlFlag(api), read)
+	}
+	fmt.Fprint(w, "\nStop with Ctrl-C.\n")
+}
+
+// exampleValue is a value of type typ in wire form, to show how to publish
+// one; a placeholder for a type it does not know.
+func exampleValue(typ string) string {
+	switch typ {
+	case "number", "max", "min":
+		return `{"type":"` + typ + `","value":3}`
+	case "interval":
+		return `{"type":"interval","lo":1,"hi":2}`
+	case "range":
+		return `{"type":"range","min":34,"max":48}`
+	case "flag":
+		return `{"type":"flag","value":true}`
+	case "set":
+		return `{"type":"set","elems":["a"]}`
+	case "gcounter":
+		return `{"type":"gcounter","counts":{"me":1}}`
+	case "pncounter":
+		return `{"type":"pncounter","inc":{"me":1}}`
+	case "lww":
+		return `{"type":"lww","value":"hello","ts":1}`
+	case "orset":
+		return `{"type":"orset","elems":[{"elem":"a","dots":[["me",1]]}]}`
+	case "map":
+		return `{"type":"map","entries":{"k":{"type":"max","value":1}}}`
+	}
+	return `{"type":"` + typ + `", ... see docs/lattices.md}`
 }
 
 func urlFlag(api string) string {

@@ -7,37 +7,97 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version, when set at build time (-ldflags "-X main.version=v1.2.3"),
+// overrides the module version of the build information.
 var version = ""
 
-func versionString() string {
-	v := version
+// buildVersion is what a binary knows of its own making.
+type buildVersion struct {
+	// Version is the module version: v1.2.3 for a binary built by
+	// 'go install github.com/dprop/dprop/cmd/dprop@v1.2.3', a
+	// pseudo-version or "devel" for one built from a work tree.
+	Version string `json:"version"`
+	// Go is the Go version it was built with.
+	Go string `json:"go"`
+	// Revision is the VCS revision built, when the build recorded it.
+	Revision string `json:"revision,omitempty"`
+	// Modified says whether the work tree had uncommitted changes.
+	Modified bool `json:"modified"`
+}
+
+// readBuildVersion reads the binary's build information.
+func readBuildVersion() buildVersion {
 	info, ok := debug.ReadBuildInfo()
-	if v == "" && ok {
-		v = info.Main.Version
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
+	if !ok {
+		info = nil
+	}
+	return buildVersionOf(info, version)
+}
+
+// buildVersionOf takes the version from override (set with -ldflags), or
+// else the module version of info (nil when the binary has none), or else
+// "devel", and the revision from info's VCS settings.
+func buildVersionOf(info *debug.BuildInfo, override string) buildVersion {
+	v := buildVersion{Version: override}
+	if info == nil {
+		if v.Version == "" {
+			v.Version = "devel"
 		}
+		return v
 	}
-	if v == "" || v == "(devel)" {
-		v = "devel"
+	v.Go = info.GoVersion
+	if v.Version == "" && info.Main.Version != "(devel)" {
+		v.Version = info.Main.Version
 	}
-	if ok {
-		v += " " + info.GoVersion
+	if v.Version == "" {
+		v.Version = "devel"
+	}
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v.Revision = s.Value
+		case "vcs.modified":
+			v.Modified = s.Value == "true"
+		}
 	}
 	return v
 }
 
+// String is the one-line form: "v1.2.3 (0123456789ab, modified) go1.26.8".
+func (v buildVersion) String() string {
+	s := v.Version
+	switch rev := v.Revision; {
+	case rev != "" && v.Modified:
+		s += " (" + rev[:min(12, len(rev))] + ", modified)"
+	case rev != "":
+		s += " (" + rev[:min(12, len(rev))] + ")"
+	case v.Modified:
+		s += " (modified)"
+	}
+	if v.Go != "" {
+		s += " " + v.Go
+	}
+	return s
+}
+
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Long: `Print dprop's version, the VCS revision it was built from (when the build
+recorded it) and the Go version; with --json, as an object with the fields
+version, go, revision and modified.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "dprop "+versionString())
+			v := readBuildVersion()
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "dprop "+v.String())
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	return cmd
 }

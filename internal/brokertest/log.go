@@ -2,6 +2,7 @@ package brokertest
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -43,4 +44,60 @@ func (l *failureLog) Write(p []byte) (int, error) {
 		l.lines = append(l.lines[:0], l.lines[over:]...)
 	}
 	return len(p), nil
+}
+
+// Recorder is a slog.Handler that keeps every record, for tests that check
+// what the code under test logs and at which level. It is safe for
+// concurrent use.
+type Recorder struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+// NewRecorder returns a Recorder and a logger that writes to it (every
+// level, debug included).
+func NewRecorder() (*Recorder, *slog.Logger) {
+	r := &Recorder{}
+	return r, slog.New(r)
+}
+
+func (r *Recorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (r *Recorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.records = append(r.records, rec.Clone())
+	return nil
+}
+
+// WithAttrs and WithGroup drop the attributes and groups: tests look at
+// levels, messages and the record's own attributes.
+func (r *Recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *Recorder) WithGroup(string) slog.Handler      { return r }
+
+// Records returns the records whose message contains text ("" for all),
+// at any level, in the order they were logged.
+func (r *Recorder) Records(text string) []slog.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []slog.Record
+	for _, rec := range r.records {
+		if strings.Contains(rec.Message, text) {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// Attr returns the value of rec's attribute key, as a string ("" if none).
+func Attr(rec slog.Record, key string) string {
+	var v string
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v = a.Value.String()
+			return false
+		}
+		return true
+	})
+	return v
 }

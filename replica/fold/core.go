@@ -33,6 +33,11 @@ type Cell struct {
 	// many messages the stream holds for the cell.
 	SinceRollup uint64
 	RolledUp    bool
+	// Propagator names the propagator whose refinement of the cell was
+	// folded last (Message.Propagator); "" if no propagator has refined
+	// it. It only records where information came from: folding never
+	// depends on it.
+	Propagator string
 }
 
 // LogLen is the number of messages the stream holds for the cell, as far as
@@ -55,6 +60,7 @@ type state struct {
 	last    uint64 // last message on the cell's subject, refused or not
 	since   uint32 // messages on the subject after the last rollup (saturating)
 	rolled  bool   // the log of the subject starts with a rollup
+	by      string // the last propagator that refined the cell
 }
 
 // Message is one stream message as the core folds it.
@@ -65,6 +71,10 @@ type Message struct {
 	// Rollup marks a compaction's message (header Nats-Rollup): the
 	// stream holds nothing older on its subject.
 	Rollup bool
+	// Propagator names the propagator that published the update (header
+	// Dprop-Propagator), "" for other writers. Kept as Cell.Propagator
+	// when the update is folded; it changes nothing else.
+	Propagator string
 }
 
 // Result is what one update did.
@@ -182,6 +192,9 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 	st.updates++
 	st.last = seq
 	before := st.logLen()
+	if m.Propagator != "" {
+		st.by = m.Propagator
+	}
 	if m.Rollup {
 		st.since, st.rolled = 0, true
 	} else {
@@ -268,7 +281,7 @@ func (st state) logLen() uint64 {
 
 func (st state) cell(name string) Cell {
 	return Cell{Name: name, Value: st.value, Type: st.typ, Seq: st.seq, Updates: st.updates, ETag: formatETag(st.etag),
-		Last: st.last, SinceRollup: uint64(st.since), RolledUp: st.rolled}
+		Last: st.last, SinceRollup: uint64(st.since), RolledUp: st.rolled, Propagator: st.by}
 }
 
 // Each calls fn for every cell (in no particular order) until fn returns false.
@@ -319,7 +332,8 @@ func (c *Core) Restore(seq uint64, cells ...Cell) {
 	for _, cell := range cells {
 		c.logMsgs -= c.cells[cell.Name].logLen()
 		c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,
-			etag: hashValue(cell.Value), last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp}
+			etag: hashValue(cell.Value), last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp,
+			by: cell.Propagator}
 		c.logMsgs += c.cells[cell.Name].logLen()
 	}
 	c.lastSeq = max(c.lastSeq, seq)

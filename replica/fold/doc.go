@@ -33,9 +33,10 @@
 //
 // Per cell a Core keeps its value, type, the sequence of its last change,
 // the number of updates folded, an ETag (a hash of the canonical encoding),
-// and what compaction needs: the last message on the cell's subject and how
-// many came after the last rollup. It is stored by value in one map, about
-// 200 bytes a cell besides the value.
+// what compaction needs (the last message on the cell's subject and how
+// many came after the last rollup), and the last propagator that refined
+// it, if one did (Message.Propagator, which nothing else depends on). It
+// is stored by value in one map, about 200 bytes a cell besides the value.
 //
 // # Who uses it
 //

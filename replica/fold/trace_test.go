@@ -22,6 +22,7 @@ var update = flag.Bool("update", false, "rewrite the expected outputs of testdat
 //	core [prefix=P] [declare=CELL:TYPE,...] [max-bytes=N]   start afresh
 //	apply SEQ SUBJECT PAYLOAD                               fold a message
 //	rollup SEQ SUBJECT PAYLOAD                              fold a compaction's message
+//	derive SEQ SUBJECT PROPAGATOR PAYLOAD                   fold a propagator's message
 //	get CELL                                                the cell's state
 //	refused                                                 refusal counts
 //
@@ -149,13 +150,27 @@ func runCommand(core **Core, line string) (string, error) {
 		}
 		res := (*core).ApplyMessage(Message{Subject: f[1], Seq: seq, Data: []byte(f[2]), Rollup: name == "rollup"})
 		return describe(res), nil
+	case "derive":
+		f := strings.SplitN(rest, " ", 4)
+		if len(f) != 4 {
+			return "", fmt.Errorf("want derive SEQ SUBJECT PROPAGATOR PAYLOAD")
+		}
+		seq, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil {
+			return "", err
+		}
+		return describe((*core).ApplyMessage(Message{Subject: f[1], Seq: seq, Propagator: f[2], Data: []byte(f[3])})), nil
 	case "get":
 		c, ok := (*core).Get(rest)
 		if !ok {
 			return "no cell " + rest, nil
 		}
-		return fmt.Sprintf("%s type=%s value=%s seq=%d updates=%d last=%d log=%d etag=%s",
-			c.Name, c.Type, lattice.Encode(c.Value), c.Seq, c.Updates, c.Last, c.LogLen(), c.ETag), nil
+		s := fmt.Sprintf("%s type=%s value=%s seq=%d updates=%d last=%d log=%d etag=%s",
+			c.Name, c.Type, lattice.Encode(c.Value), c.Seq, c.Updates, c.Last, c.LogLen(), c.ETag)
+		if c.Propagator != "" {
+			s += " propagator=" + c.Propagator
+		}
+		return s, nil
 	case "refused":
 		var out []string
 		for cell, reasons := range (*core).Refused() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -276,7 +277,8 @@ func TestListCells(t *testing.T) {
 // 409.
 func TestAwait(t *testing.T) {
 	srv := runBroker(t)
-	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{})
+	logs, logger := brokertest.NewRecorder()
+	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{Logger: logger})
 	const path = "/v1/cells/weather.boston.temp"
 	sc.do(t, "POST", path, day1).want(t, 200)
 	q := func(threshold, timeout string) string {
@@ -315,6 +317,15 @@ func TestAwait(t *testing.T) {
 	}
 	if time.Since(start) < 50*time.Millisecond {
 		t.Fatalf("504 before the timeout")
+	}
+	// A timeout is an ordinary answer, not a server error: debug level.
+	for _, rec := range logs.Records("http request failed") {
+		if brokertest.Attr(rec, "status") == "504" && rec.Level != slog.LevelDebug {
+			t.Errorf("a threshold read's timeout is logged at %v, want debug", rec.Level)
+		}
+	}
+	if len(logs.Records("http request failed")) == 0 {
+		t.Error("the timeout is not logged at all")
 	}
 	// A cell that does not exist yet is awaited like any other.
 	sc.do(t, "GET", "/v1/cells/later?"+url.Values{"await": {`{"type":"max","value":1}`}, "timeout": {"10ms"}}.Encode(), "").want(t, 504)

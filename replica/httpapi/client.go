@@ -203,6 +203,20 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) 
 	return nil
 }
 
+// WatchOption qualifies a Client.Watch.
+type WatchOption func(*watchOptions)
+
+type watchOptions struct {
+	onOpen func()
+}
+
+// OnOpen has Watch call fn once the server has accepted the watch (its
+// answer has come, events have not yet), on Watch's goroutine: from then
+// on no change of the watched cells is missed. A caller that watches again
+// after a lost stream learns from it that the stream is back even if no
+// event comes.
+func OnOpen(fn func()) WatchOption { return func(o *watchOptions) { o.onOpen = fn } }
+
 // Watch calls fn with every event of the cell or pattern (a name with "*"
 // or ">" tokens): first the current value of each matching cell, then every
 // real change. fn runs on Watch's goroutine; a slow fn makes the server
@@ -211,8 +225,13 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) 
 // Watch returns fn's error if fn fails, ctx's error when ctx ends, and an
 // error wrapping ErrStreamEnded if the server ends the stream. Since each
 // stream starts with the current values, watching again resumes without
-// losing anything.
-func (c *Client) Watch(ctx context.Context, pattern string, fn func(Event) error) error {
+// losing anything; an event whose Seq is not above the last one handled
+// for its cell says nothing new.
+func (c *Client) Watch(ctx context.Context, pattern string, fn func(Event) error, opts ...WatchOption) error {
+	var o watchOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	path, q := "/v1/cells/"+url.PathEscape(pattern)+"/events", url.Values(nil)
 	if cellname.IsPattern(pattern) {
 		path, q = "/v1/events", url.Values{"match": {pattern}}
@@ -222,6 +241,9 @@ func (c *Client) Watch(ctx context.Context, pattern string, fn func(Event) error
 		return err
 	}
 	defer resp.Body.Close()
+	if o.onOpen != nil {
+		o.onOpen()
+	}
 	err = readEvents(bufio.NewReaderSize(resp.Body, 64<<10), fn)
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -93,8 +93,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, cell string, err e
 	s.writeError(w, r, status, reason, cell, err)
 }
 
-// writeError writes an error answer and logs it: every 5xx once at error
-// level, 4xx at debug level. A client that has gone away gets nothing.
+// writeError writes an error answer and logs it: a 5xx that says something
+// is wrong here once at error level (503, the broker away, at warn: many
+// alike, and expected to pass); 4xx and a threshold read's timeout, which
+// are the clients' business, at debug level. A client that has gone away
+// gets nothing.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, reason, cell string, err error) {
 	if r.Context().Err() != nil && status >= 500 {
 		if sw, ok := w.(*statusWriter); ok {
@@ -105,8 +108,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	level := slog.LevelDebug
 	switch {
+	case reason == ReasonTimeout:
+		// A threshold read that times out (504) is an answer like any
+		// other: the cell has not reached the threshold yet.
 	case status == http.StatusServiceUnavailable:
-		level = slog.LevelWarn // the broker is away: many alike, and expected to pass
+		level = slog.LevelWarn
 	case status >= 500:
 		level = slog.LevelError
 	}

@@ -1,0 +1,50 @@
+package replica
+
+import (
+	"strings"
+	"unicode"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/replica/fold"
+)
+
+// Header names dprop sets on the messages it publishes, all in one place
+// (docs/api.md lists them too). Replicas never depend on them to fold: a
+// plain `nats pub` without headers is folded the same way. JetStream's own
+// headers (Nats-Msg-Id, Nats-Rollup, Nats-Expected-Last-Subject-Sequence)
+// are jetstream's constants.
+const (
+	// HeaderOrigin names the writer of an update (a replica id, or what a
+	// client chooses).
+	HeaderOrigin = "Dprop-Origin"
+	// HeaderPropagator names the propagator whose refinement the update
+	// is, on what a replica's propagator runtime publishes, and on a
+	// compaction's message for a cell a propagator refined. Replicas note
+	// it per cell (fold.Cell.Propagator), so that one started without the
+	// network can tell which cells will no longer follow their inputs
+	// (LogPropagators).
+	HeaderPropagator = "Dprop-Propagator"
+	// HeaderCheckpoint marks a checkpoint message; its value is the stream
+	// sequence the join reflects.
+	HeaderCheckpoint = "Dprop-Checkpoint"
+)
+
+// maxPropagatorHeader bounds a Dprop-Propagator value a replica keeps: a
+// longer one, or one with control characters, did not come from dprop and
+// is ignored.
+const maxPropagatorHeader = 256
+
+// messageOf is a stream message as the fold takes it, headers read.
+func messageOf(m jetstream.Msg, seq uint64) fold.Message {
+	msg := fold.Message{Subject: m.Subject(), Seq: seq, Data: m.Data()}
+	h := m.Headers()
+	if h == nil {
+		return msg
+	}
+	msg.Rollup = h.Get(jetstream.MsgRollup) != "" || h.Get(HeaderCheckpoint) != ""
+	if p := h.Get(HeaderPropagator); len(p) <= maxPropagatorHeader && !strings.ContainsFunc(p, unicode.IsControl) {
+		msg.Propagator = p
+	}
+	return msg
+}
