@@ -53,6 +53,13 @@ type Config struct {
 	Declared map[string]string
 	// Limits bound the decoding of updates (lattice defaults when zero).
 	Limits lattice.Limits
+	// MaxCellBytes bounds the canonical encoding of one cell's value
+	// (default fold.DefaultMaxCellBytes, 512 KiB; at most Limits.MaxBytes):
+	// an update whose merge would make a cell larger is refused
+	// (fold.ReasonCellTooLarge) and the cell keeps its value. Like Limits,
+	// it decides which updates count: every replica of a stream, and every
+	// compactor, must use the same value, or their cells could differ.
+	MaxCellBytes int
 	// Origin is the value of the Dprop-Origin header on this replica's
 	// publishes (default "replica-" + a random id).
 	Origin string
@@ -108,6 +115,13 @@ func (c *Config) validate() error {
 			return fmt.Errorf("replica: config: declared cell %q has unknown type %q", name, typ)
 		}
 	}
+	if c.MaxCellBytes < 0 {
+		return fmt.Errorf("replica: config: max cell bytes %d: want 0 (the default) or more", c.MaxCellBytes)
+	}
+	if n := c.foldLimits().CellLimit(); c.MaxCellBytes > n {
+		return fmt.Errorf("replica: config: max cell bytes %d is above the largest update (%d bytes): "+
+			"a cell that large could not be compacted or restored as one update", c.MaxCellBytes, n)
+	}
 	if c.Origin == "" {
 		c.Origin = "replica-" + uuid.NewString()[:8]
 	}
@@ -122,6 +136,16 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// foldLimits are the limits the replica's fold applies.
+func (c *Config) foldLimits() fold.Limits {
+	return fold.Limits{Update: c.Limits, MaxCellBytes: c.MaxCellBytes}
+}
+
+// headerRoom is what dprop leaves for the headers of a message whose
+// payload is a cell's whole value (a compaction's join, a restore): such a
+// value and its headers must fit the broker's maximum payload.
+const headerRoom = 1024
 
 // Progress describes how far a replica's resync has got.
 type Progress struct {
@@ -252,7 +276,15 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		started:     time.Now(),
 		ready:       make(chan struct{}),
 		initialDone: make(chan struct{}),
-		core:        fold.NewCore(cfg.Prefix, cfg.Declared, cfg.Limits),
+		core:        fold.NewCore(cfg.Prefix, cfg.Declared, cfg.foldLimits()),
+	}
+	if mp, n := cfg.Conn.MaxPayload(), cfg.foldLimits().CellLimit(); mp > 0 && int64(n+headerRoom) > mp {
+		// The broker's limit is no part of the fold (replicas connected to
+		// different servers must decide alike), so this is only a warning:
+		// compaction will leave the cells it cannot publish.
+		cfg.Logger.Warn("the cell size limit is above what the broker takes in one message (less 1 KiB for headers): "+
+			"cells near the limit could not be compacted; lower --max-cell-bytes, the same on every replica",
+			"max_cell_bytes", n, "max_payload", mp)
 	}
 	// The lifetime keeps ctx's values but not its cancellation.
 	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -375,8 +407,24 @@ func (r *Replica) RefineJSON(ctx context.Context, cell string, data []byte, opts
 }
 
 // Check reports whether v could refine cell without refusal, as Refine
-// checks before publishing.
+// checks before publishing: the name, the type, whether the replica holds
+// the cell, and whether the merge would make the cell too large. The error
+// is a *fold.RefusedError, or wraps ErrNotHeld.
 func (r *Replica) Check(cell string, v lattice.Value) error { return r.check(cell, v) }
+
+// CheckThreshold reports whether a threshold read of cell for v (Await)
+// makes sense: the name is valid, the replica holds the cell and v fits its
+// type. Unlike Check it does not weigh the merge: a threshold is not
+// published.
+func (r *Replica) CheckThreshold(cell string, v lattice.Value) error {
+	r.mu.RLock()
+	err := r.core.CheckType(cell, v)
+	r.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	return r.checkHeld(cell)
+}
 
 func (r *Replica) check(cell string, v lattice.Value) error {
 	r.mu.RLock()
@@ -385,6 +433,10 @@ func (r *Replica) check(cell string, v lattice.Value) error {
 	if err != nil {
 		return err
 	}
+	return r.checkHeld(cell)
+}
+
+func (r *Replica) checkHeld(cell string) error {
 	if !cellname.Match(r.cfg.Cells, cell) {
 		return fmt.Errorf("cell %q: %w (it holds %q)", cell, ErrNotHeld, r.cfg.Cells)
 	}

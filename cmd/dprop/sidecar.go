@@ -35,6 +35,7 @@ type sidecarFlags struct {
 	streamReplicas int
 	snapshot       string // local snapshot file; "" for none
 	compactEvery   time.Duration
+	maxCellBytes   int
 	network        string
 	propagators    []string
 }
@@ -47,6 +48,7 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.compactEvery, "compact-every", 0, "compact the log about this often (off by default; see docs/recovery.md)")
 	fl.StringVar(&f.network, "network", "", "network file declaring cells and propagators to run (see docs/networks.md)")
 	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
+	registerMaxCellBytes(cmd, &f.maxCellBytes)
 }
 
 // loadNetwork reads the network file, if any, into the replica's config.
@@ -97,6 +99,9 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 	if err := checkHTTPAddr(log, f.http); err != nil {
 		return nil, err
 	}
+	if err := checkMaxCellBytes(f.maxCellBytes); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", f.http)
 	if err != nil {
 		return nil, fmt.Errorf("http api: listen on %s: %w", f.http, err)
@@ -110,6 +115,7 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 		Progress:     progressReporter(log),
 		SnapshotPath: f.snapshot,
 		CompactEvery: f.compactEvery,
+		MaxCellBytes: f.maxCellBytes,
 	}
 	if err := f.loadNetwork(log, &cfg); err != nil {
 		ln.Close()

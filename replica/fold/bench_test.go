@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
-
-	"github.com/dprop/dprop/lattice"
 )
 
 // BenchmarkApply measures the fold's per-message path: decoding, merging,
@@ -45,7 +43,7 @@ func BenchmarkApply(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				if i%n == 0 {
 					b.StopTimer()
-					c, seq = NewCore("", nil, lattice.Limits{}), 0
+					c, seq = NewCore("", nil, Limits{}), 0
 					b.StartTimer()
 				}
 				seq++

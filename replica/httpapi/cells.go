@@ -131,7 +131,7 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, cell string, q ur
 		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell, err)
 		return
 	}
-	if err := s.r.Check(cell, threshold); err != nil {
+	if err := s.r.CheckThreshold(cell, threshold); err != nil {
 		s.fail(w, r, cell, fmt.Errorf("await: %w", err))
 		return
 	}

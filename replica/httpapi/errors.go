@@ -14,10 +14,10 @@ import (
 	"github.com/dprop/dprop/replica/fold"
 )
 
-// Reasons of error answers, besides replica's Reason constants (which say
-// why an update or a cell name was refused: bad_subject, malformed_json,
+// Reasons of error answers, besides fold's Reason constants (which say why
+// an update or a cell name was refused: bad_subject, malformed_json,
 // unknown_type, bad_field, not_finite, invalid_value, too_large, too_deep,
-// type_mismatch).
+// type_mismatch, cell_too_large).
 const (
 	ReasonNotFound     = "not_found"          // 404: no such cell (or route)
 	ReasonNotHeld      = "not_held"           // 421: the cell is not held by this replica
@@ -71,7 +71,7 @@ func classify(err error) (status int, reason string) {
 	switch {
 	case errors.As(err, &re):
 		switch re.Reason {
-		case fold.ReasonTooLarge:
+		case fold.ReasonTooLarge, fold.ReasonCellTooLarge:
 			return http.StatusRequestEntityTooLarge, re.Reason
 		case fold.ReasonTypeMismatch:
 			return http.StatusConflict, re.Reason
