@@ -354,9 +354,11 @@ func WithOrigin(origin string) RefineOption { return func(o *refineOptions) { o.
 // acknowledgement and for this replica to fold it, and returns the cell as
 // it is then (read-your-writes). Problems found before publishing (a bad
 // name, a type other than the cell's, a cell this replica does not hold, a
-// value too large) are returned as a *fold.RefusedError or with ErrNotHeld and
-// nothing is published. If the update was refused in stream order (another
-// replica fixed the cell's type first), the error is that refusal.
+// value too large for the limits or, with its headers, for the broker's
+// maximum payload, a merge that would make the cell too large) are
+// returned as a *fold.RefusedError or with ErrNotHeld and nothing is
+// published. If the update was refused in stream order (another replica
+// fixed the cell's type first), the error is that refusal.
 func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts ...RefineOption) (fold.Cell, error) {
 	o := refineOptions{origin: r.cfg.Origin}
 	for _, opt := range opts {
@@ -378,11 +380,17 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if o.origin != "" {
 		msg.Header.Set(HeaderOrigin, o.origin)
 	}
-	var popts []jetstream.PublishOpt
 	if o.msgID != "" {
-		popts = append(popts, jetstream.WithMsgID(o.msgID))
+		msg.Header.Set(jetstream.MsgIDHeader, o.msgID)
 	}
-	ack, err := r.js.PublishMsg(ctx, msg, popts...)
+	maxPayload := r.cfg.Conn.MaxPayload()
+	if n := wireSize(msg); maxPayload > 0 && int64(n) > maxPayload {
+		return fold.Cell{}, tooLargeToPublish(cell, n, maxPayload)
+	}
+	ack, err := r.js.PublishMsg(ctx, msg)
+	if errors.Is(err, nats.ErrMaxPayload) { // the server reached meanwhile takes less
+		return fold.Cell{}, tooLargeToPublish(cell, wireSize(msg), r.cfg.Conn.MaxPayload())
+	}
 	if err != nil {
 		return fold.Cell{}, fmt.Errorf("refine %q: publish: %w", cell, err)
 	}
@@ -391,6 +399,18 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	}
 	c, _ := r.Get(cell)
 	return c, nil
+}
+
+// wireSize is what NATS counts against the server's maximum payload: the
+// payload and the encoded headers (nats.Msg.Size adds the subject and the
+// reply subject to them).
+func wireSize(m *nats.Msg) int { return m.Size() - len(m.Subject) - len(m.Reply) }
+
+// tooLargeToPublish is the refusal of an update of n bytes, headers
+// included, that the broker would not take: no retry can cure it.
+func tooLargeToPublish(cell string, n int, maxPayload int64) error {
+	return &fold.RefusedError{Cell: cell, Reason: fold.ReasonTooLarge,
+		Err: fmt.Errorf("%w: the update and its headers are %d bytes, the broker takes at most %d", lattice.ErrTooLarge, n, maxPayload)}
 }
 
 // RefineJSON decodes data under the replica's limits and refines cell with

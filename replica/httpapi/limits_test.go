@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/dprop/dprop/internal/brokertest"
@@ -41,5 +42,27 @@ func TestRefineCellTooLarge(t *testing.T) {
 	})
 	if got := sc.do(t, "GET", "/v1/cells/s", "").want(t, http.StatusOK).body; got != first {
 		t.Fatalf("the cell changed to %s", got)
+	}
+}
+
+// A value that passes the body limit, the decoder and the cell's limit but,
+// with the message's headers, is more than the broker takes is refused with
+// 413 too_large before publishing: no retry could cure it, so it is not a
+// 503 with Retry-After.
+func TestRefineTooLargeForTheBroker(t *testing.T) {
+	conf := brokertest.WriteFile(t, "small.conf", "max_payload: 65536\n")
+	srv := brokertest.RunWithStream(t, brokertest.WithConfigFile(conf))
+	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{})
+	js := brokertest.JetStream(t, connect(t, srv.ClientURL()))
+	prefix, suffix := `{"type":"set","elems":["`, `"]}`
+	body := prefix + strings.Repeat("x", 65536-8-len(prefix)-len(suffix)) + suffix
+	before := streamLastSeq(t, js)
+	a := sc.do(t, "POST", "/v1/cells/big", body, "Dprop-Origin", "app-7").want(t, http.StatusRequestEntityTooLarge)
+	msg, _, reason := errorOf(t, a)
+	if reason != fold.ReasonTooLarge || !strings.Contains(msg, "the broker takes at most 65536") || a.header.Get("Retry-After") != "" {
+		t.Fatalf("reason %q, Retry-After %q: %s", reason, a.header.Get("Retry-After"), msg)
+	}
+	if after := streamLastSeq(t, js); after != before {
+		t.Fatalf("the stream went from %d to %d: a refused refine was published", before, after)
 	}
 }
