@@ -203,6 +203,7 @@ type Replica struct {
 	cfg      Config
 	log      *slog.Logger
 	js       jetstream.JetStream
+	jsLeader nats.JetStreamContext // for reads the stream's leader must answer
 	subjects cellname.Subjects
 	filter   string
 	started  time.Time
@@ -268,10 +269,17 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replica: jetstream: %w", err)
 	}
+	// The older API still reads a message from the stream's leader where
+	// the newer one reads directly from any replica of the stream.
+	jsLeader, err := cfg.Conn.JetStream()
+	if err != nil {
+		return nil, fmt.Errorf("replica: jetstream: %w", err)
+	}
 	r := &Replica{
 		cfg:         cfg,
 		log:         cfg.Logger,
 		js:          js,
+		jsLeader:    jsLeader,
 		subjects:    cellname.NewSubjects(cfg.Prefix),
 		started:     time.Now(),
 		ready:       make(chan struct{}),
@@ -339,13 +347,10 @@ func (r *Replica) Progress() Progress {
 type RefineOption func(*refineOptions)
 
 type refineOptions struct {
-	msgID  string
+	key    string // see WithIdempotencyKey
 	origin string
+	report *RefineReport
 }
-
-// WithMsgID sets the Nats-Msg-Id header: JetStream stores a retried publish
-// with the same id once (within the stream's duplicate window).
-func WithMsgID(id string) RefineOption { return func(o *refineOptions) { o.msgID = id } }
 
 // WithOrigin overrides the Dprop-Origin header (Config.Origin by default).
 func WithOrigin(origin string) RefineOption { return func(o *refineOptions) { o.origin = origin } }
@@ -358,7 +363,9 @@ func WithOrigin(origin string) RefineOption { return func(o *refineOptions) { o.
 // maximum payload, a merge that would make the cell too large) are
 // returned as a *fold.RefusedError or with ErrNotHeld and nothing is
 // published. If the update was refused in stream order (another replica
-// fixed the cell's type first), the error is that refusal.
+// fixed the cell's type first), the error is that refusal. With
+// WithIdempotencyKey, a key that already named another update of the cell
+// is refused with ErrKeyReused.
 func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts ...RefineOption) (fold.Cell, error) {
 	o := refineOptions{origin: r.cfg.Origin}
 	for _, opt := range opts {
@@ -380,8 +387,8 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if o.origin != "" {
 		msg.Header.Set(HeaderOrigin, o.origin)
 	}
-	if o.msgID != "" {
-		msg.Header.Set(jetstream.MsgIDHeader, o.msgID)
+	if o.key != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, idempotencyID(cell, o.key))
 	}
 	maxPayload := r.cfg.Conn.MaxPayload()
 	if n := wireSize(msg); maxPayload > 0 && int64(n) > maxPayload {
@@ -393,6 +400,14 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	}
 	if err != nil {
 		return fold.Cell{}, fmt.Errorf("refine %q: publish: %w", cell, err)
+	}
+	if ack.Duplicate {
+		if err := r.sameUpdate(ctx, cell, o.key, ack.Sequence, msg); err != nil {
+			return fold.Cell{}, err
+		}
+	}
+	if o.report != nil {
+		*o.report = RefineReport{Seq: ack.Sequence, Duplicate: ack.Duplicate}
 	}
 	if err := r.waitFolded(ctx, ack.Sequence); err != nil {
 		return fold.Cell{}, fmt.Errorf("refine %q: %w", cell, err)

@@ -189,7 +189,8 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RefineTimeout)
 	defer cancel()
-	opts := []replica.RefineOption{replica.WithMsgID(key)}
+	var report replica.RefineReport
+	opts := []replica.RefineOption{replica.WithIdempotencyKey(key), replica.WithReport(&report)}
 	if origin != "" {
 		opts = append(opts, replica.WithOrigin(origin))
 	}
@@ -200,6 +201,9 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 		}
 		s.fail(w, r, cell, err)
 		return
+	}
+	if report.Duplicate {
+		w.Header().Set(HeaderDuplicate, "true")
 	}
 	s.writeCell(w, r, c)
 }

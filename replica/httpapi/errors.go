@@ -19,13 +19,14 @@ import (
 // unknown_type, bad_field, not_finite, invalid_value, too_large, too_deep,
 // type_mismatch, cell_too_large).
 const (
-	ReasonNotFound     = "not_found"          // 404: no such cell (or route)
-	ReasonNotHeld      = "not_held"           // 421: the cell is not held by this replica
-	ReasonMethod       = "method_not_allowed" // 405
-	ReasonBadParameter = "bad_parameter"      // 400: a query parameter or header is invalid
-	ReasonTimeout      = "timeout"            // 504: a threshold read timed out
-	ReasonUnavailable  = "unavailable"        // 503: broker or replica unavailable; retry
-	ReasonInternal     = "internal"           // 500: a bug; see the server's log
+	ReasonNotFound     = "not_found"              // 404: no such cell (or route)
+	ReasonNotHeld      = "not_held"               // 421: the cell is not held by this replica
+	ReasonMethod       = "method_not_allowed"     // 405
+	ReasonBadParameter = "bad_parameter"          // 400: a query parameter or header is invalid
+	ReasonKeyReused    = "idempotency_key_reused" // 422: the Idempotency-Key names another update of the cell
+	ReasonTimeout      = "timeout"                // 504: a threshold read timed out
+	ReasonUnavailable  = "unavailable"            // 503: broker or replica unavailable; retry
+	ReasonInternal     = "internal"               // 500: a bug; see the server's log
 )
 
 // statusClientClosed is the status recorded in metrics and logs (nginx's
@@ -79,6 +80,8 @@ func classify(err error) (status int, reason string) {
 		return http.StatusBadRequest, re.Reason
 	case errors.Is(err, replica.ErrNotHeld):
 		return http.StatusMisdirectedRequest, ReasonNotHeld
+	case errors.Is(err, replica.ErrKeyReused):
+		return http.StatusUnprocessableEntity, ReasonKeyReused
 	case errors.Is(err, cellname.ErrBad):
 		return http.StatusBadRequest, fold.ReasonBadSubject
 	}
@@ -118,7 +121,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, 
 // writeErrorBody writes an error answer, without cell headers.
 func writeErrorBody(w http.ResponseWriter, status int, reason, cell string, err error) {
 	h := w.Header()
-	for _, k := range []string{"ETag", HeaderSeq, HeaderType, HeaderUpdates, HeaderContradiction} {
+	for _, k := range []string{"ETag", HeaderSeq, HeaderType, HeaderUpdates, HeaderContradiction, HeaderDuplicate} {
 		h.Del(k)
 	}
 	if status == http.StatusServiceUnavailable {
