@@ -174,13 +174,10 @@ func (r *Replica) logRefusal(res fold.Result) {
 	r.mu.RLock()
 	n := r.core.RefusalCount(re.Cell, re.Reason)
 	r.mu.RUnlock()
-	// The first refusal of a kind per cell is a warning; repeats are
-	// counted (see Stats) and logged at debug level only.
-	level := slog.LevelDebug
-	if n == 1 {
-		level = slog.LevelWarn
-	}
-	r.log.Log(r.ctx, level, "update refused", "cell", re.Cell, "seq", re.Seq, "reason", re.Reason, "err", re.Err)
+	// The first refusal of a kind per cell is a warning, within a rate
+	// limit (see refusalLog); repeats are counted (see Stats) and logged
+	// at debug level only.
+	r.refusals.refused(r.ctx, re, n == 1)
 }
 
 func (r *Replica) markReady() {

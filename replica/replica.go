@@ -191,9 +191,10 @@ func (p Progress) Fraction() float64 {
 //     folded; wake takes it after the fold releases mu.
 //
 // The propagator runtime's lock comes after mu as well: the fold calls
-// Runtime.Changed, which never blocks, under mu. Nothing that may block
-// (a JetStream request, a callback of the caller's) runs under mu, except
-// Config.OnChange, which is documented to be quick.
+// Runtime.Changed, which never blocks, under mu. The refusal log's lock is
+// a leaf: taken with no other held, nothing taken under it. Nothing that
+// may block (a JetStream request, a callback of the caller's) runs under
+// mu, except Config.OnChange, which is documented to be quick.
 //
 // # Lifetime
 //
@@ -221,7 +222,8 @@ type Replica struct {
 	streamCreated time.Time                // of the stream consumed
 	snap          snapState
 
-	watchers watchers // has its own lock; see Locks
+	watchers watchers    // has its own lock; see Locks
+	refusals *refusalLog // has its own lock, taken last
 
 	waitMu       sync.Mutex // see Locks
 	waiters      []*waiter
@@ -285,6 +287,7 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		ready:       make(chan struct{}),
 		initialDone: make(chan struct{}),
 		core:        fold.NewCore(cfg.Prefix, cfg.Declared, cfg.foldLimits()),
+		refusals:    newRefusalLog(cfg.Logger, refusalWarnEvery, refusalWarnBurst),
 	}
 	if mp, n := cfg.Conn.MaxPayload(), cfg.foldLimits().CellLimit(); mp > 0 && int64(n+headerRoom) > mp {
 		// The broker's limit is no part of the fold (replicas connected to
@@ -305,6 +308,7 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	r.spawn(r.connect)
+	r.spawn(func() { r.refusals.run(r.ctx) })
 	if cfg.Progress != nil {
 		r.spawn(r.reportProgress)
 	}
@@ -620,6 +624,7 @@ func (r *Replica) Close() error {
 		r.mu.Unlock()
 		r.watchers.closeAll()
 		r.bg.Wait()
+		r.refusals.flush()
 		if r.cfg.SnapshotPath != "" {
 			err = r.saveSnapshot()
 		}
