@@ -34,7 +34,10 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, cell, err)
 		return
 	}
-	q := r.URL.Query()
+	q, ok := s.query(w, r, cell, "await", "timeout")
+	if !ok {
+		return
+	}
 	if q.Has("await") || q.Has("timeout") {
 		s.await(w, r, cell, q)
 		return
@@ -210,7 +213,10 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 
 // listCells answers GET /v1/cells[?match=PATTERN][&values=true].
 func (s *Server) listCells(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, ok := s.query(w, r, "", "match", "values")
+	if !ok {
+		return
+	}
 	match := q.Get("match")
 	if match != "" {
 		if err := cellname.ValidatePattern(match); err != nil {
