@@ -308,13 +308,17 @@ func (r *Replica) checkpoint(ctx context.Context, st *CompactStats) error {
 	return nil
 }
 
-// errWrongLastSequence is JetStream's refusal of a publish whose expected
-// last subject sequence does not match.
-const errWrongLastSequence = jetstream.ErrorCode(10071)
+// wrongLastSequence reports JetStream's refusal of a publish whose expected
+// last subject sequence does not match: code 10071 from a stream of one
+// replica, 10164 from a replicated one.
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
 
 func (r *Replica) countRollupError(st *CompactStats, subject string, err error) {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == errWrongLastSequence {
+	if wrongLastSequence(err) {
 		st.Conflicts++
 		r.log.Debug("rollup skipped: the cell was written meanwhile", "subject", subject)
 		return
