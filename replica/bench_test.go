@@ -166,7 +166,7 @@ func BenchmarkMemoryPerCell(b *testing.B) {
 			return ms.HeapAlloc
 		}
 		before := heap()
-		c := fold.NewCore("", nil, lattice.Limits{})
+		c := fold.NewCore("", nil, fold.Limits{})
 		for i, name := range names {
 			c.ApplyValue(strings.Clone(name), uint64(i+1), vals[i])
 		}

@@ -17,8 +17,16 @@ import (
 	"github.com/dprop/dprop/replica/fold"
 )
 
-// ErrNotReady is returned by Compact before the replica has caught up.
-var ErrNotReady = errors.New("replica not ready")
+// Errors of Compact.
+var (
+	// ErrNotReady is returned by Compact before the replica has caught up.
+	ErrNotReady = errors.New("replica not ready")
+	// ErrIncomplete is returned by Compact, with its stats, when it left
+	// cells it was asked to compact uncompacted for good reasons of their
+	// own: a join too large to publish as one update, or a publish that
+	// failed. A cell written meanwhile (a conflict) is not a failure.
+	ErrIncomplete = errors.New("compaction incomplete")
+)
 
 // CompactMode chooses how Compact shortens the log.
 type CompactMode string
@@ -46,7 +54,9 @@ type CompactOptions struct {
 	Mode  CompactMode
 }
 
-// CompactStats says what a compaction did.
+// CompactStats says what a compaction did: of the Cells it was asked to
+// compact, how many it compacted (RolledUp) and why it left the others
+// (Skipped, TooLarge, Conflicts, Failed).
 type CompactStats struct {
 	Mode CompactMode
 	// Cells is the number of held cells matching the pattern.
@@ -55,6 +65,11 @@ type CompactStats struct {
 	RolledUp int
 	// Skipped cells had nothing to compact (one message, or only a rollup).
 	Skipped int
+	// TooLarge cells hold a join that replicas would refuse as one update
+	// (past the decoding limits or the broker's payload limit): compacting
+	// them would lose their history, so they are left as they are. A
+	// checkpoint with such a cell falls back to rollups for the others.
+	TooLarge int
 	// Conflicts are cells written (or rolled up by another compactor)
 	// between the fold and the rollup: the server refused the rollup and
 	// nothing was lost; a later compaction will take them.
@@ -62,14 +77,26 @@ type CompactStats struct {
 	// Failed publishes (see the log). A checkpoint with failures does not
 	// purge.
 	Failed int
-	// TooLarge cells hold a join that replicas would refuse as one update
-	// (past the decoding limits or the broker's payload limit): compacting
-	// them would lose their history, so they are left as they are. A
-	// checkpoint with such a cell falls back to rollups for the others.
-	TooLarge int
 	// Purged is the sequence below which a checkpoint purged the stream.
 	Purged uint64
 	Took   time.Duration
+}
+
+// String summarizes the stats in one line, as `dprop compact` prints them.
+func (st CompactStats) String() string {
+	return fmt.Sprintf("%s: %d cells, %d compacted; left as they were: %d with nothing to compact, %d too large to publish as one update, "+
+		"%d written meanwhile (retry later), %d failed; in %v",
+		st.Mode, st.Cells, st.RolledUp, st.Skipped, st.TooLarge, st.Conflicts, st.Failed, st.Took.Round(time.Millisecond))
+}
+
+// incomplete reports the cells left for reasons a retry will not cure by
+// itself, as an error wrapping ErrIncomplete, or nil.
+func (st CompactStats) incomplete() error {
+	if st.TooLarge == 0 && st.Failed == 0 {
+		return nil
+	}
+	return fmt.Errorf("compact: %w: %d of %d cells too large to publish as one update, %d failed (see the log)",
+		ErrIncomplete, st.TooLarge, st.Cells, st.Failed)
 }
 
 // Compact shortens the log of the held cells matching the pattern, so that
@@ -91,6 +118,10 @@ type CompactStats struct {
 // Several compactors may run at once in either mode. The compactor must
 // fold as the other replicas do: give it the same network file (declared
 // types) and limits, or it could drop updates they accept.
+//
+// Compact returns ErrNotReady before the replica has resynced, and an
+// error wrapping ErrIncomplete, with the stats, when it had to leave cells
+// as they were (too large, or a publish failed).
 func (r *Replica) Compact(ctx context.Context, o CompactOptions) (CompactStats, error) {
 	start := time.Now()
 	st := CompactStats{Mode: o.Mode}
@@ -126,8 +157,16 @@ func (r *Replica) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 		err = r.rollups(ctx, o.Cells, &st)
 	}
 	st.Took = time.Since(start)
-	r.log.Info("compaction done", "mode", st.Mode, "cells", st.Cells, "rolled_up", st.RolledUp, "skipped", st.Skipped,
-		"conflicts", st.Conflicts, "failed", st.Failed, "purged_below", st.Purged, "took", st.Took.Round(time.Millisecond))
+	level := slog.LevelInfo
+	if st.TooLarge > 0 || st.Failed > 0 {
+		level = slog.LevelWarn
+	}
+	r.log.Log(r.ctx, level, "compaction done", "mode", st.Mode, "cells", st.Cells, "rolled_up", st.RolledUp,
+		"nothing_to_compact", st.Skipped, "too_large", st.TooLarge, "conflicts", st.Conflicts, "failed", st.Failed,
+		"purged_below", st.Purged, "took", st.Took.Round(time.Millisecond))
+	if err == nil {
+		err = st.incomplete()
+	}
 	return st, err
 }
 
@@ -182,8 +221,8 @@ func (r *Replica) jobs(pattern string, all bool, st *CompactStats) ([]compactJob
 // replica with this one's limits and accepted by the broker.
 func (r *Replica) publishable(v lattice.Value, maxPayload int) error {
 	data := lattice.Encode(v)
-	if maxPayload > 0 && len(data)+1024 > maxPayload {
-		return fmt.Errorf("%d bytes, the broker takes at most %d", len(data), maxPayload)
+	if maxPayload > 0 && len(data)+headerRoom > maxPayload {
+		return fmt.Errorf("%d bytes plus headers, the broker takes at most %d", len(data), maxPayload)
 	}
 	_, err := r.cfg.Limits.Decode(data)
 	return err
@@ -253,7 +292,7 @@ func (r *Replica) checkpoint(ctx context.Context, st *CompactStats) error {
 		return msg
 	})
 	if st.Failed > 0 || ctx.Err() != nil {
-		return fmt.Errorf("compact: checkpoint incomplete (%d of %d published), nothing purged: %w", st.RolledUp, len(jobs), errors.Join(ctx.Err(), errors.New("publish failures")))
+		return fmt.Errorf("compact: checkpoint incomplete (%d of %d published), nothing purged: %w", st.RolledUp, len(jobs), errors.Join(ErrIncomplete, ctx.Err()))
 	}
 	stream, err := r.js.Stream(ctx, r.cfg.Stream)
 	if err != nil {
@@ -277,13 +316,17 @@ func setCompactHeaders(msg *nats.Msg, origin, propagator string) {
 	}
 }
 
-// errWrongLastSequence is JetStream's refusal of a publish whose expected
-// last subject sequence does not match.
-const errWrongLastSequence = jetstream.ErrorCode(10071)
+// wrongLastSequence reports JetStream's refusal of a publish whose expected
+// last subject sequence does not match: code 10071 from a stream of one
+// replica, 10164 from a replicated one.
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
 
 func (r *Replica) countRollupError(st *CompactStats, subject string, err error) {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == errWrongLastSequence {
+	if wrongLastSequence(err) {
 		st.Conflicts++
 		r.log.Debug("rollup skipped: the cell was written meanwhile", "subject", subject)
 		return

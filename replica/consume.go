@@ -113,11 +113,8 @@ func (r *Replica) logRefusal(res fold.Result) {
 	n := r.core.RefusalCount(re.Cell, re.Reason)
 	first := r.isReady.Load() && n == r.resyncRefused[re.Cell][re.Reason]+1
 	r.mu.RUnlock()
-	level := slog.LevelDebug
-	if first {
-		level = slog.LevelWarn
-	}
-	r.log.Log(r.ctx, level, "update refused", "cell", re.Cell, "seq", re.Seq, "reason", re.Reason, "err", re.Err)
+	// Warnings are rate-limited (see refusalLog).
+	r.refusals.refused(r.ctx, re, first)
 }
 
 // logRefusalSummary says in one line how many updates of the log already

@@ -8,10 +8,12 @@
 // sequence, payload) and says what changed. It decodes the payload
 // (lattice.Decode, under the replica's limits), decides the cell's type —
 // declared by a network file, or else fixed by the first valid update in
-// stream order — and merges. The stream's order is the same for every
-// replica, so every replica decides alike: the same updates are refused
-// (bad JSON, a type other than the cell's, ...), the same cells result.
-// A fold.Core does no I/O and has no clock; its tests need no server.
+// stream order — and merges, refusing a merge that would make the cell's
+// encoding larger than Config.MaxCellBytes. The stream's order is the same
+// for every replica, so every replica decides alike: the same updates are
+// refused (bad JSON, a type other than the cell's, a cell grown too large,
+// ...), the same cells result — provided they share the limits. A
+// fold.Core does no I/O and has no clock; its tests need no server.
 //
 // Per cell it keeps the value, the type, the sequence of the last change,
 // the number of updates folded, an fold.ETag (a hash of the canonical encoding),

@@ -1,6 +1,10 @@
 package replica
 
-import "github.com/dprop/dprop/lattice"
+import (
+	"time"
+
+	"github.com/dprop/dprop/lattice"
+)
 
 // SetAwaitHook makes Await report every value it weighs to fn, until the
 // returned function is called. Tests that use it must not run in parallel.
@@ -8,3 +12,18 @@ func SetAwaitHook(fn func(v lattice.Value, reached bool)) (reset func()) {
 	testHookAwait = fn
 	return func() { testHookAwait = nil }
 }
+
+// SetRefusalWarnings sets how many refusal warnings replicas started from
+// now on write per window of every, until the returned function is called.
+// Tests that use it must not run in parallel.
+func SetRefusalWarnings(every time.Duration, burst int) (reset func()) {
+	oldEvery, oldBurst := refusalWarnEvery, refusalWarnBurst
+	refusalWarnEvery, refusalWarnBurst = every, burst
+	return func() { refusalWarnEvery, refusalWarnBurst = oldEvery, oldBurst }
+}
+
+// Messages of the refusal log.
+const (
+	MsgRefused       = msgRefused
+	MsgRefusedUnwarn = msgRefusedUnwarn
+)

@@ -57,7 +57,7 @@ func (r *Replica) History(ctx context.Context, cell string, q HistoryQuery) ([]H
 	if t := r.cfg.Declared[cell]; t != "" {
 		declared = map[string]string{cell: t}
 	}
-	core := fold.NewCore(r.cfg.Prefix, declared, r.cfg.Limits)
+	core := fold.NewCore(r.cfg.Prefix, declared, r.cfg.foldLimits())
 	var out []HistoryEntry
 	_, err := scan(ctx, r.js, r.cfg.Stream, r.subjects.Subject(cell), func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
 		msg := messageOf(m, meta.Sequence.Stream)

@@ -345,7 +345,7 @@ func (r *Replica) replaced(info *jetstream.StreamInfo) {
 	old := r.core
 	h := SnapshotHeader{Stream: r.cfg.Stream, Prefix: r.cfg.Prefix, Cells: r.cfg.Cells, Seq: old.LastSeq(),
 		StreamCreated: r.streamCreated, Written: time.Now().UTC()}
-	r.core = fold.NewCore(r.cfg.Prefix, r.cfg.Declared, r.cfg.Limits)
+	r.core = fold.NewCore(r.cfg.Prefix, r.cfg.Declared, r.cfg.foldLimits())
 	r.streamCreated = info.Created
 	r.snap = snapState{}
 	r.mu.Unlock()

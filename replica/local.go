@@ -86,7 +86,7 @@ func (r *Replica) checkSnapshotStream(info *jetstream.StreamInfo) {
 		"Publish the old snapshot's information back with `dprop restore`",
 		"snapshot_stream_created", h.StreamCreated, "stream_created", info.Created,
 		"snapshot_seq", h.Seq, "stream_last_seq", info.State.LastSeq, "kept_as", kept)
-	r.core = fold.NewCore(r.cfg.Prefix, r.cfg.Declared, r.cfg.Limits)
+	r.core = fold.NewCore(r.cfg.Prefix, r.cfg.Declared, r.cfg.foldLimits())
 	r.startAt = 0
 	r.waitMu.Lock()
 	r.done = 0

@@ -21,7 +21,10 @@ type ReplayOptions struct {
 	Cells  string // pattern; default all
 	// Declared fixes cell types, as a network file does.
 	Declared map[string]string
-	Limits   lattice.Limits
+	// Limits and MaxCellBytes are the replicas' (see Config): folded with
+	// others, the cells could differ from theirs.
+	Limits       lattice.Limits
+	MaxCellBytes int
 	// UntilSeq stops after this stream sequence (0: no bound).
 	UntilSeq uint64
 	// UntilTime stops before the first message stored after this time
@@ -60,7 +63,7 @@ func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader
 	if err != nil {
 		return SnapshotHeader{}, nil, fmt.Errorf("replay: %w", err)
 	}
-	core := fold.NewCore(o.Prefix, o.Declared, o.Limits)
+	core := fold.NewCore(o.Prefix, o.Declared, fold.Limits{Update: o.Limits, MaxCellBytes: o.MaxCellBytes})
 	h := SnapshotHeader{Stream: o.Stream, Prefix: o.Prefix, Cells: o.Cells, UntilTime: o.UntilTime}
 	started, lastReport := time.Now(), time.Now()
 	var target uint64

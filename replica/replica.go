@@ -48,6 +48,13 @@ type Config struct {
 	Declared map[string]string
 	// Limits bound the decoding of updates (lattice defaults when zero).
 	Limits lattice.Limits
+	// MaxCellBytes bounds the canonical encoding of one cell's value
+	// (default fold.DefaultMaxCellBytes, 512 KiB; at most Limits.MaxBytes):
+	// an update whose merge would make a cell larger is refused
+	// (fold.ReasonCellTooLarge) and the cell keeps its value. Like Limits,
+	// it decides which updates count: every replica of a stream, and every
+	// compactor, must use the same value, or their cells could differ.
+	MaxCellBytes int
 	// Origin is the value of the Dprop-Origin header on this replica's
 	// publishes (default "replica-" + a random id).
 	Origin string
@@ -108,6 +115,13 @@ func (c *Config) validate() error {
 			return fmt.Errorf("replica: config: declared cell %q has unknown type %q", name, typ)
 		}
 	}
+	if c.MaxCellBytes < 0 {
+		return fmt.Errorf("replica: config: max cell bytes %d: want 0 (the default) or more", c.MaxCellBytes)
+	}
+	if n := c.foldLimits().CellLimit(); c.MaxCellBytes > n {
+		return fmt.Errorf("replica: config: max cell bytes %d is above the largest update (%d bytes): "+
+			"a cell that large could not be compacted or restored as one update", c.MaxCellBytes, n)
+	}
 	if c.Origin == "" {
 		c.Origin = "replica-" + uuid.NewString()[:8]
 	}
@@ -125,6 +139,16 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// foldLimits are the limits the replica's fold applies.
+func (c *Config) foldLimits() fold.Limits {
+	return fold.Limits{Update: c.Limits, MaxCellBytes: c.MaxCellBytes}
+}
+
+// headerRoom is what dprop leaves for the headers of a message whose
+// payload is a cell's whole value (a compaction's join, a restore): such a
+// value and its headers must fit the broker's maximum payload.
+const headerRoom = 1024
 
 // Progress describes how far a replica's resync has got.
 type Progress struct {
@@ -173,9 +197,10 @@ func (p Progress) Fraction() float64 {
 //     folded; wake takes it after the fold releases mu.
 //
 // The propagator runtime's lock comes after mu as well: the fold calls
-// Runtime.Changed, which never blocks, under mu. Nothing that may block
-// (a JetStream request, a callback of the caller's) runs under mu, except
-// Config.OnChange, which is documented to be quick.
+// Runtime.Changed, which never blocks, under mu. The refusal log's lock is
+// a leaf: taken with no other held, nothing taken under it. Nothing that
+// may block (a JetStream request, a callback of the caller's) runs under
+// mu, except Config.OnChange, which is documented to be quick.
 //
 // # Lifetime
 //
@@ -185,6 +210,7 @@ type Replica struct {
 	cfg      Config
 	log      *slog.Logger
 	js       jetstream.JetStream
+	jsLeader nats.JetStreamContext // for reads the stream's leader must answer
 	subjects cellname.Subjects
 	filter   string
 	started  time.Time
@@ -208,7 +234,8 @@ type Replica struct {
 	// refusal of the same kind look like a repeat.
 	resyncRefused map[string]map[string]uint64
 
-	watchers watchers // has its own lock; see Locks
+	watchers watchers    // has its own lock; see Locks
+	refusals *refusalLog // has its own lock, taken last
 
 	waitMu       sync.Mutex // see Locks
 	waiters      []*waiter
@@ -262,17 +289,33 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replica: jetstream: %w", err)
 	}
+	// The older API still reads a message from the stream's leader where
+	// the newer one reads directly from any replica of the stream.
+	jsLeader, err := cfg.Conn.JetStream()
+	if err != nil {
+		return nil, fmt.Errorf("replica: jetstream: %w", err)
+	}
 	r := &Replica{
 		cfg:         cfg,
 		log:         cfg.Logger,
 		js:          js,
+		jsLeader:    jsLeader,
 		subjects:    cellname.NewSubjects(cfg.Prefix),
 		started:     time.Now(),
 		ready:       make(chan struct{}),
 		initialDone: make(chan struct{}),
 		checkNow:    make(chan struct{}, 1),
 		incidents:   make(map[string]*atomic.Uint64, len(IncidentKinds)),
-		core:        fold.NewCore(cfg.Prefix, cfg.Declared, cfg.Limits),
+		core:        fold.NewCore(cfg.Prefix, cfg.Declared, cfg.foldLimits()),
+		refusals:    newRefusalLog(cfg.Logger, refusalWarnEvery, refusalWarnBurst),
+	}
+	if mp, n := cfg.Conn.MaxPayload(), cfg.foldLimits().CellLimit(); mp > 0 && int64(n+headerRoom) > mp {
+		// The broker's limit is no part of the fold (replicas connected to
+		// different servers must decide alike), so this is only a warning:
+		// compaction will leave the cells it cannot publish.
+		cfg.Logger.Warn("the cell size limit is above what the broker takes in one message (less 1 KiB for headers): "+
+			"cells near the limit could not be compacted; lower --max-cell-bytes, the same on every replica",
+			"max_cell_bytes", n, "max_payload", mp)
 	}
 	for _, k := range IncidentKinds {
 		r.incidents[k] = new(atomic.Uint64)
@@ -289,6 +332,7 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	r.spawn(r.link)
+	r.spawn(func() { r.refusals.run(r.ctx) })
 	if cfg.Progress != nil {
 		r.spawn(r.reportProgress)
 	}
@@ -331,14 +375,11 @@ func (r *Replica) Progress() Progress {
 type RefineOption func(*refineOptions)
 
 type refineOptions struct {
-	msgID      string
+	key        string // see WithIdempotencyKey
 	origin     string
 	propagator string
+	report     *RefineReport
 }
-
-// WithMsgID sets the Nats-Msg-Id header: JetStream stores a retried publish
-// with the same id once (within the stream's duplicate window).
-func WithMsgID(id string) RefineOption { return func(o *refineOptions) { o.msgID = id } }
 
 // WithOrigin overrides the Dprop-Origin header (Config.Origin by default).
 func WithOrigin(origin string) RefineOption { return func(o *refineOptions) { o.origin = origin } }
@@ -354,9 +395,13 @@ func WithPropagator(name string) RefineOption {
 // acknowledgement and for this replica to fold it, and returns the cell as
 // it is then (read-your-writes). Problems found before publishing (a bad
 // name, a type other than the cell's, a cell this replica does not hold, a
-// value too large) are returned as a *fold.RefusedError or with ErrNotHeld and
-// nothing is published. If the update was refused in stream order (another
-// replica fixed the cell's type first), the error is that refusal.
+// value too large for the limits or, with its headers, for the broker's
+// maximum payload, a merge that would make the cell too large) are
+// returned as a *fold.RefusedError or with ErrNotHeld and nothing is
+// published. If the update was refused in stream order (another replica
+// fixed the cell's type first), the error is that refusal. With
+// WithIdempotencyKey, a key that already named another update of the cell
+// is refused with ErrKeyReused.
 func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts ...RefineOption) (fold.Cell, error) {
 	o := refineOptions{origin: r.cfg.Origin}
 	for _, opt := range opts {
@@ -384,19 +429,45 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if o.propagator != "" {
 		msg.Header.Set(HeaderPropagator, o.propagator)
 	}
-	var popts []jetstream.PublishOpt
-	if o.msgID != "" {
-		popts = append(popts, jetstream.WithMsgID(o.msgID))
+	if o.key != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, idempotencyID(cell, o.key))
 	}
-	ack, err := r.js.PublishMsg(ctx, msg, popts...)
+	maxPayload := r.cfg.Conn.MaxPayload()
+	if n := wireSize(msg); maxPayload > 0 && int64(n) > maxPayload {
+		return fold.Cell{}, tooLargeToPublish(cell, n, maxPayload)
+	}
+	ack, err := r.js.PublishMsg(ctx, msg)
+	if errors.Is(err, nats.ErrMaxPayload) { // the server reached meanwhile takes less
+		return fold.Cell{}, tooLargeToPublish(cell, wireSize(msg), r.cfg.Conn.MaxPayload())
+	}
 	if err != nil {
 		return fold.Cell{}, fmt.Errorf("refine %q: publish: %w", cell, err)
+	}
+	if ack.Duplicate {
+		if err := r.sameUpdate(ctx, cell, o.key, ack.Sequence, msg); err != nil {
+			return fold.Cell{}, err
+		}
+	}
+	if o.report != nil {
+		*o.report = RefineReport{Seq: ack.Sequence, Duplicate: ack.Duplicate}
 	}
 	if err := r.waitFolded(ctx, ack.Sequence); err != nil {
 		return fold.Cell{}, fmt.Errorf("refine %q: %w", cell, err)
 	}
 	c, _ := r.Get(cell)
 	return c, nil
+}
+
+// wireSize is what NATS counts against the server's maximum payload: the
+// payload and the encoded headers (nats.Msg.Size adds the subject and the
+// reply subject to them).
+func wireSize(m *nats.Msg) int { return m.Size() - len(m.Subject) - len(m.Reply) }
+
+// tooLargeToPublish is the refusal of an update of n bytes, headers
+// included, that the broker would not take: no retry can cure it.
+func tooLargeToPublish(cell string, n int, maxPayload int64) error {
+	return &fold.RefusedError{Cell: cell, Reason: fold.ReasonTooLarge,
+		Err: fmt.Errorf("%w: the update and its headers are %d bytes, the broker takes at most %d", lattice.ErrTooLarge, n, maxPayload)}
 }
 
 // RefineJSON decodes data under the replica's limits and refines cell with
@@ -413,8 +484,24 @@ func (r *Replica) RefineJSON(ctx context.Context, cell string, data []byte, opts
 }
 
 // Check reports whether v could refine cell without refusal, as Refine
-// checks before publishing.
+// checks before publishing: the name, the type, whether the replica holds
+// the cell, and whether the merge would make the cell too large. The error
+// is a *fold.RefusedError, or wraps ErrNotHeld.
 func (r *Replica) Check(cell string, v lattice.Value) error { return r.check(cell, v) }
+
+// CheckThreshold reports whether a threshold read of cell for v (Await)
+// makes sense: the name is valid, the replica holds the cell and v fits its
+// type. Unlike Check it does not weigh the merge: a threshold is not
+// published.
+func (r *Replica) CheckThreshold(cell string, v lattice.Value) error {
+	r.mu.RLock()
+	err := r.core.CheckType(cell, v)
+	r.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	return r.checkHeld(cell)
+}
 
 func (r *Replica) check(cell string, v lattice.Value) error {
 	r.mu.RLock()
@@ -423,6 +510,10 @@ func (r *Replica) check(cell string, v lattice.Value) error {
 	if err != nil {
 		return err
 	}
+	return r.checkHeld(cell)
+}
+
+func (r *Replica) checkHeld(cell string) error {
 	if !cellname.Match(r.cfg.Cells, cell) {
 		return fmt.Errorf("cell %q: %w (it holds %q)", cell, ErrNotHeld, r.cfg.Cells)
 	}
@@ -571,6 +662,7 @@ func (r *Replica) Close() error {
 		r.mu.Unlock()
 		r.watchers.closeAll()
 		r.bg.Wait()
+		r.refusals.flush()
 		if r.cfg.SnapshotPath != "" {
 			err = r.saveSnapshot()
 		}

@@ -59,7 +59,7 @@ func TestScanAcrossCompaction(t *testing.T) {
 		}
 	}
 	// The whole log.
-	core := fold.NewCore("", nil, lattice.Limits{})
+	core := fold.NewCore("", nil, fold.Limits{})
 	compact := compactOnce()
 	if _, err := scan(ctx, js, cellname.DefaultStream, "dprop.cell.>", func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
 		compact()

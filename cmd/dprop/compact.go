@@ -11,11 +11,12 @@ import (
 
 func newCompactCmd(g *globals) *cobra.Command {
 	var (
-		nf     natsFlags
-		cells  string
-		mode   string
-		prefix string
-		stream string
+		nf       natsFlags
+		cells    string
+		mode     string
+		prefix   string
+		stream   string
+		maxBytes int
 	)
 	cmd := &cobra.Command{
 		Use:   "compact [--cells PATTERN] [--mode auto|rollup|checkpoint]",
@@ -24,7 +25,13 @@ func newCompactCmd(g *globals) *cobra.Command {
 replica's resync grows with the number of cells rather than the length of
 history. Safe while writers write and with several compactors at once: see
 docs/recovery.md. The default mode checkpoints when compacting every cell
-and rolls up a subset.`,
+and rolls up a subset.
+
+It prints what it compacted and why it left the other cells as they were,
+and exits with status 1 when it could not compact cells it was asked to:
+joins too large to publish as one update, or failed publishes. Cells with
+nothing to compact, or written meanwhile (the next compaction takes them),
+do not make it fail.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -41,6 +48,9 @@ and rolls up a subset.`,
 			if err := cellname.ValidatePattern(cells); err != nil {
 				return usagef("--cells: %v", err)
 			}
+			if err := checkMaxCellBytes(maxBytes); err != nil {
+				return err
+			}
 			nc, err := nf.connect(log, "dprop compact", false)
 			if err != nil {
 				return err
@@ -50,7 +60,7 @@ and rolls up a subset.`,
 			// The compactor holds every cell when it compacts them all, so
 			// that a checkpoint is possible; otherwise just the subset.
 			rep, err := replica.Start(ctx, replica.Config{Conn: nc, Prefix: prefix, Stream: stream, Cells: cells,
-				Logger: log, Progress: progressReporter(log)})
+				MaxCellBytes: maxBytes, Logger: log, Progress: progressReporter(log)})
 			if err != nil {
 				return err
 			}
@@ -61,8 +71,7 @@ and rolls up a subset.`,
 				return ctx.Err()
 			}
 			st, err := rep.Compact(ctx, replica.CompactOptions{Cells: cells, Mode: m})
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d cells, %d compacted, %d skipped, %d written meanwhile (retry later), %d failed, in %v\n",
-				st.Mode, st.Cells, st.RolledUp, st.Skipped, st.Conflicts, st.Failed, st.Took.Round(1e6))
+			fmt.Fprintln(cmd.OutOrStdout(), st)
 			return err
 		},
 	}
@@ -72,5 +81,6 @@ and rolls up a subset.`,
 	fl.StringVar(&mode, "mode", "auto", "auto, rollup or checkpoint")
 	fl.StringVar(&prefix, "prefix", cellname.DefaultPrefix, "subject prefix of cells")
 	fl.StringVar(&stream, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
+	registerMaxCellBytes(cmd, &maxBytes)
 	return cmd
 }

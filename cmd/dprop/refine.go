@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/dprop/dprop/replica/httpapi"
@@ -18,6 +21,11 @@ func newRefineCmd() *cobra.Command {
 update of a cell. The sidecar merges it, never overwrites, and prints the
 cell's value after the merge (read-your-writes).
 
+An --idempotency-key names one update of the cell: retrying with the same
+key and value stores it once (within the stream's duplicate window, two
+minutes by default) and says it was a duplicate; the same key with another
+value is refused. Give each new value its own key.
+
 Exit status: 0 merged; 3 merged, and the cell is now a contradiction (its
 value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 		Example: `  dprop refine weather.boston.temp '{"type":"range","min":34,"max":48}'
@@ -29,8 +37,16 @@ value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 				return err
 			}
 			cell, err := f.client().Refine(cmd.Context(), args[0], body, httpapi.WithIdempotencyKey(key))
+			var apiErr *httpapi.APIError
+			if errors.As(err, &apiErr) && apiErr.Reason == httpapi.ReasonKeyReused {
+				return exitError{code: exitFailure, msg: fmt.Sprintf("%s (HTTP %d)\n--idempotency-key %q names another value of %s: give each new value its own key",
+					apiErr.Message, apiErr.Status, key, args[0])}
+			}
 			if err != nil {
 				return clientError(f.url, err)
+			}
+			if cell.Duplicate && !f.json {
+				fmt.Fprintf(cmd.ErrOrStderr(), "dprop: already stored under --idempotency-key %q: nothing new was stored\n", key)
 			}
 			if err := printCell(cmd, f.json, cell); err != nil {
 				return err
@@ -42,6 +58,6 @@ value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&key, "idempotency-key", "", "store a retried refine once (becomes the message id)")
+	cmd.Flags().StringVar(&key, "idempotency-key", "", "a key naming this update of the cell: a retry with the same key and value is stored once; another value under the key is refused")
 	return cmd
 }

@@ -19,6 +19,7 @@ func newReplayCmd(g *globals) *cobra.Command {
 		out       string
 		prefix    string
 		stream    string
+		maxBytes  int
 	)
 	cmd := &cobra.Command{
 		Use:   "replay --out FILE [--until-seq N | --until-time T] [--cells PATTERN]",
@@ -49,6 +50,9 @@ checksum. It publishes nothing. Publish a snapshot back with 'dprop restore'.`,
 			if err := cellname.ValidatePattern(cells); err != nil {
 				return usagef("--cells: %v", err)
 			}
+			if err := checkMaxCellBytes(maxBytes); err != nil {
+				return err
+			}
 			nc, err := nf.connect(log, "dprop replay", false)
 			if err != nil {
 				return err
@@ -57,7 +61,7 @@ checksum. It publishes nothing. Publish a snapshot back with 'dprop restore'.`,
 			start := time.Now()
 			h, cs, err := replica.Replay(cmd.Context(), nc, replica.ReplayOptions{
 				Prefix: prefix, Stream: stream, Cells: cells, UntilSeq: untilSeq, UntilTime: until,
-				Progress: progressReporter(log), Logger: log,
+				MaxCellBytes: maxBytes, Progress: progressReporter(log), Logger: log,
 			})
 			if err != nil {
 				return err
@@ -77,5 +81,6 @@ checksum. It publishes nothing. Publish a snapshot back with 'dprop restore'.`,
 	fl.StringVar(&out, "out", "", "snapshot file to write")
 	fl.StringVar(&prefix, "prefix", cellname.DefaultPrefix, "subject prefix of cells")
 	fl.StringVar(&stream, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
+	registerMaxCellBytes(cmd, &maxBytes)
 	return cmd
 }

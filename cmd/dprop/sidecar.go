@@ -35,6 +35,7 @@ type sidecarFlags struct {
 	streamReplicas int
 	snapshot       string // local snapshot file; "" for none
 	compactEvery   time.Duration
+	maxCellBytes   int
 	network        string
 	propagators    []string
 	watch          *broker.ConnWatch // the NATS connection's health, for /readyz
@@ -48,6 +49,7 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.compactEvery, "compact-every", 0, "compact the log about this often (off by default; see docs/recovery.md)")
 	fl.StringVar(&f.network, "network", "", "network file declaring cells and propagators to run (see docs/networks.md)")
 	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
+	registerMaxCellBytes(cmd, &f.maxCellBytes)
 }
 
 // loadNetwork reads the network file, if any, into the replica's config,
@@ -98,6 +100,9 @@ func (f *sidecarFlags) listen(log *slog.Logger) (net.Listener, error) {
 	if err := checkHTTPAddr(log, f.http); err != nil {
 		return nil, err
 	}
+	if err := checkMaxCellBytes(f.maxCellBytes); err != nil {
+		return nil, err
+	}
 	return listenHTTP(f.http)
 }
 
@@ -114,6 +119,7 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 		Progress:     progressReporter(log),
 		SnapshotPath: f.snapshot,
 		CompactEvery: f.compactEvery,
+		MaxCellBytes: f.maxCellBytes,
 	}
 	rn, err := f.loadNetwork(log, &cfg)
 	if err != nil {

@@ -101,3 +101,32 @@ func Attr(rec slog.Record, key string) string {
 	})
 	return v
 }
+
+// Matching returns the records at level whose message is msg, oldest
+// first.
+func (r *Recorder) Matching(level slog.Level, msg string) []slog.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []slog.Record
+	for _, rec := range r.records {
+		if rec.Level == level && rec.Message == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// AttrValue returns the value of rec's attribute key, and whether it has
+// one.
+func AttrValue(rec slog.Record, key string) (slog.Value, bool) {
+	var v slog.Value
+	found := false
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v, found = a.Value, true
+			return false
+		}
+		return true
+	})
+	return v, found
+}

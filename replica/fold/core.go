@@ -90,32 +90,72 @@ type Result struct {
 	Stale   bool          // the sequence was already applied; nothing was done
 }
 
+// DefaultMaxCellBytes is the default bound on a cell's canonical encoding
+// (Limits.MaxCellBytes): half the default largest update, so that the join
+// of a cell always fits in one update, with room for headers.
+const DefaultMaxCellBytes = 512 << 10
+
+// Limits bound what a Core accepts. Whether an update counts depends on
+// them, so every replica of a stream, and every tool that folds its log
+// (replay, history, compaction), must use the same limits: otherwise they
+// could refuse different updates and their cells would differ.
+type Limits struct {
+	// Update bounds the decoding of each update (lattice defaults when
+	// zero).
+	Update lattice.Limits
+	// MaxCellBytes bounds the canonical encoding of a cell's value: an
+	// update whose merge would make it larger is refused (ReasonCellTooLarge)
+	// and the cell keeps its value. Zero means DefaultMaxCellBytes. It is
+	// never above Update.MaxBytes (a larger value counts as that), so that
+	// a cell's join can always be published, by compaction or a restore,
+	// as one update.
+	MaxCellBytes int
+}
+
+// CellLimit is the bound on a cell's canonical encoding that a Core with
+// these limits applies: MaxCellBytes or its default, at most the largest
+// update.
+func (l Limits) CellLimit() int {
+	n := l.MaxCellBytes
+	if n <= 0 {
+		n = DefaultMaxCellBytes
+	}
+	upd := l.Update.MaxBytes
+	if upd <= 0 {
+		upd = lattice.DefaultLimits.MaxBytes
+	}
+	return min(n, upd)
+}
+
 // Core is the deterministic heart of a replica: it folds stream messages into
 // cells and says what changed. It does no I/O and keeps no clock, so the same
 // messages in the same order give the same cells on every replica, and it is
 // tested without a server. A Core is not safe for concurrent use.
 type Core struct {
-	subjects cellname.Subjects
-	limits   lattice.Limits
-	declared map[string]string // cell → type, from a network file
-	cells    map[string]state
-	lastSeq  uint64
-	folded   uint64
-	logMsgs  uint64 // the sum of the cells' LogLen
-	refused  map[refusal]uint64
+	subjects  cellname.Subjects
+	limits    lattice.Limits    // of each update
+	cellLimit int               // bytes of a cell's encoding (Limits.CellLimit)
+	declared  map[string]string // cell → type, from a network file
+	cells     map[string]state
+	lastSeq   uint64
+	folded    uint64
+	logMsgs   uint64 // the sum of the cells' LogLen
+	refused   map[refusal]uint64
 }
 
 type refusal struct{ cell, reason string }
 
 // NewCore returns an empty core for cells under prefix. declared fixes the
-// types of some cells (nil for none); limits bound decoding.
-func NewCore(prefix string, declared map[string]string, limits lattice.Limits) *Core {
+// types of some cells (nil for none); limits bound each update and each
+// cell.
+func NewCore(prefix string, declared map[string]string, limits Limits) *Core {
 	return &Core{
-		subjects: cellname.NewSubjects(prefix),
-		limits:   limits,
-		declared: declared,
-		cells:    make(map[string]state),
-		refused:  make(map[refusal]uint64),
+		subjects:  cellname.NewSubjects(prefix),
+		limits:    limits.Update,
+		cellLimit: limits.CellLimit(),
+		declared:  declared,
+		cells:     make(map[string]state),
+		refused:   make(map[refusal]uint64),
 	}
 }
 
@@ -186,6 +226,16 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 	if err != nil {
 		return c.refuse(name, seq, err)
 	}
+	// The encoding that hashes the ETag measures the cell as well: a cell
+	// that would outgrow its limit keeps its value.
+	var etag uint64
+	if changed {
+		var size int
+		if etag, size = hashValue(merged); size > c.cellLimit {
+			c.seen(name, m)
+			return c.refuse(name, seq, c.tooLarge(size))
+		}
+	}
 	if st.typ == "" && typed(v) {
 		st.typ = v.Type()
 	}
@@ -205,10 +255,10 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 	if changed {
 		st.value = merged
 		st.seq = seq
-		st.etag = hashValue(merged)
+		st.etag = etag
 	} else if !exists {
 		st.value = lattice.Nothing{}
-		st.etag = hashValue(st.value)
+		st.etag, _ = hashValue(st.value)
 	}
 	c.cells[name] = st
 	res := Result{Cell: name, Seq: seq, Changed: changed, Value: st.value, Type: st.typ, Update: v}
@@ -232,9 +282,36 @@ func checkType(typ string, v lattice.Value) error {
 	return fmt.Errorf("%w: update is %s, cell is %s", ErrTypeMismatch, v.Type(), typ)
 }
 
-// Check says whether v could be folded into cell name without refusal: the
-// test a replica runs before publishing.
+// tooLarge is the refusal of a merge that would make a cell size bytes.
+func (c *Core) tooLarge(size int) error {
+	return fmt.Errorf("%w: its value would be %d bytes, limit %d", ErrCellTooLarge, size, c.cellLimit)
+}
+
+// Check says whether v could be folded into cell name now without refusal:
+// the test a replica runs before publishing. Besides the name and the type
+// it merges v into the cell and measures the result, so it costs what
+// folding v would; an update that adds nothing costs no encoding. The
+// error is a *RefusedError.
 func (c *Core) Check(name string, v lattice.Value) error {
+	if err := c.CheckType(name, v); err != nil {
+		return err
+	}
+	merged, changed, err := lattice.Merge(c.cells[name].value, v)
+	if err != nil {
+		return &RefusedError{Cell: name, Reason: ReasonOf(err), Err: err}
+	}
+	if changed {
+		if _, size := hashValue(merged); size > c.cellLimit {
+			return &RefusedError{Cell: name, Reason: ReasonCellTooLarge, Err: c.tooLarge(size)}
+		}
+	}
+	return nil
+}
+
+// CheckType says whether the name is valid and v fits the cell's type (or
+// its declared type): the part of Check that does not depend on the cell's
+// value, as a threshold read needs. The error is a *RefusedError.
+func (c *Core) CheckType(name string, v lattice.Value) error {
 	if err := cellname.Validate(name); err != nil {
 		return &RefusedError{Cell: name, Reason: ReasonBadSubject, Err: err}
 	}
@@ -331,8 +408,9 @@ func (c *Core) RefusalCount(cell, reason string) uint64 { return c.refused[refus
 func (c *Core) Restore(seq uint64, cells ...Cell) {
 	for _, cell := range cells {
 		c.logMsgs -= c.cells[cell.Name].logLen()
+		etag, _ := hashValue(cell.Value)
 		c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,
-			etag: hashValue(cell.Value), last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp,
+			etag: etag, last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp,
 			by: cell.Propagator}
 		c.logMsgs += c.cells[cell.Name].logLen()
 	}
@@ -340,12 +418,16 @@ func (c *Core) Restore(seq uint64, cells ...Cell) {
 }
 
 // ETag returns the entity tag of a value, as Cell.ETag has it.
-func ETag(v lattice.Value) string { return formatETag(hashValue(v)) }
+func ETag(v lattice.Value) string {
+	h, _ := hashValue(v)
+	return formatETag(h)
+}
 
 var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
-// hashValue is FNV-1a (64 bit) of the canonical encoding.
-func hashValue(v lattice.Value) uint64 {
+// hashValue returns FNV-1a (64 bit) of the canonical encoding, and the
+// encoding's length.
+func hashValue(v lattice.Value) (uint64, int) {
 	if v == nil {
 		v = lattice.Nothing{}
 	}
@@ -356,11 +438,12 @@ func hashValue(v lattice.Value) uint64 {
 		h ^= uint64(c)
 		h *= 1099511628211
 	}
+	n := len(b)
 	if cap(b) <= 64<<10 {
 		*bp = b[:0]
 		encBufs.Put(bp)
 	}
-	return h
+	return h, n
 }
 
 func formatETag(h uint64) string {

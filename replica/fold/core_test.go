@@ -17,7 +17,7 @@ func apply(c *Core, cell string, seq uint64, payload string) Result {
 }
 
 func TestCoreFold(t *testing.T) {
-	c := NewCore("", nil, lattice.Limits{})
+	c := NewCore("", nil, Limits{})
 	r := apply(c, "t", 1, `{"type":"max","value":3}`)
 	if !r.Changed || r.Err != nil || lattice.Encode(r.Value) == nil {
 		t.Fatalf("first update: %+v", r)
@@ -41,7 +41,7 @@ func TestCoreFold(t *testing.T) {
 }
 
 func TestCoreRefusals(t *testing.T) {
-	c := NewCore("", map[string]string{"decl": "interval"}, lattice.Limits{MaxBytes: 200, MaxDepth: 4})
+	c := NewCore("", map[string]string{"decl": "interval"}, Limits{Update: lattice.Limits{MaxBytes: 200, MaxDepth: 4}})
 	apply(c, "t", 1, `{"type":"range","min":1,"max":2}`)
 	cases := []struct {
 		cell, payload, reason string
@@ -93,7 +93,7 @@ func TestCoreRefusals(t *testing.T) {
 // stream order, so every replica decides alike; nothing and contradictions
 // fit every cell and do not decide it.
 func TestCoreTypeDecision(t *testing.T) {
-	c := NewCore("", nil, lattice.Limits{})
+	c := NewCore("", nil, Limits{})
 	apply(c, "x", 1, `{"type":"nothing"}`)
 	apply(c, "x", 2, `{"type":"bogus"}`)
 	apply(c, "x", 3, `{"type":"contradiction","values":[{"type":"number","value":1},{"type":"number","value":2}]}`)
@@ -197,7 +197,7 @@ func TestCoreDeterministic(t *testing.T) {
 		for c, ms := range perCell {
 			queues[c] = ms
 		}
-		c := NewCore("", nil, lattice.Limits{})
+		c := NewCore("", nil, Limits{})
 		for seq := uint64(1); len(queues) > 0; seq++ {
 			names := slices.Sorted(maps.Keys(queues))
 			name := names[r.IntN(len(names))]
@@ -242,7 +242,7 @@ func TestCoreDeterministic(t *testing.T) {
 // refused or not, on a cell that exists; a rollup replaces the cell's
 // history; a snapshot's cells count theirs.
 func TestCoreLogMessages(t *testing.T) {
-	c := NewCore("", nil, lattice.Limits{})
+	c := NewCore("", nil, Limits{})
 	apply(c, "a", 1, `{"type":"max","value":1}`)
 	apply(c, "a", 2, `{"type":"max","value":1}`)
 	apply(c, "a", 3, `{"type":"flag","value":true}`) // refused, still in the stream
@@ -255,7 +255,7 @@ func TestCoreLogMessages(t *testing.T) {
 		t.Fatalf("after a rollup of a: LogMessages = %d, want 2", got)
 	}
 	b, _ := c.Get("b")
-	d := NewCore("", nil, lattice.Limits{})
+	d := NewCore("", nil, Limits{})
 	d.Restore(5, b, b)
 	if got := d.LogMessages(); got != 1 {
 		t.Fatalf("restored: LogMessages = %d, want 1", got)

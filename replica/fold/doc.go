@@ -23,11 +23,18 @@
 //     cell gained information; a merge that adds nothing is silent, which
 //     is what lets watchers hear only of real changes and stops propagator
 //     networks from looping.
+//  5. A merge that changes the cell is encoded for its ETag; if the
+//     encoding is longer than the cell's limit (Limits.MaxCellBytes), the
+//     update is refused and the cell keeps its value. Limits bound each
+//     update, and this bounds what updates build by merging: a cell never
+//     outgrows the bytes one update (a compaction's join, a restore) can
+//     carry. (Elements and nesting are bounded per update only.)
 //
 // Every refusal is a *RefusedError with one of the Reason constants, and
 // is counted per cell and reason. The cell keeps its value: bad input loses
-// nothing. Whether an update counts depends only on the message and the
-// cell's state in stream order, so every replica refuses the same updates.
+// nothing. Whether an update counts depends only on the message, the
+// cell's state in stream order and the Limits, so every replica refuses the
+// same updates — provided they all fold with the same Limits.
 //
 // # What a cell keeps
 //

@@ -10,7 +10,7 @@ import (
 // The seed's temperature demo, folded by hand: five days of ranges, one of
 // which adds nothing, and one bad update that is refused and loses nothing.
 func Example() {
-	core := fold.NewCore("dprop", nil, lattice.Limits{})
+	core := fold.NewCore("dprop", nil, fold.Limits{})
 	days := []string{
 		`{"type":"range","min":34,"max":48}`,
 		`{"type":"range","min":36,"max":43}`,

@@ -20,13 +20,30 @@ const (
 	ReasonTooLarge     = "too_large"      // payload or collection past the limits
 	ReasonTooDeep      = "too_deep"       // nesting past the limit
 	ReasonTypeMismatch = "type_mismatch"  // another type than the cell's
+	ReasonCellTooLarge = "cell_too_large" // the merge would make the cell larger than its limit
 )
 
-// ErrTypeMismatch is wrapped when an update's type differs from its cell's.
-var ErrTypeMismatch = errors.New("type differs from the cell's type")
+// Reasons returns every Reason constant, in the order above (a fresh
+// slice).
+func Reasons() []string {
+	return []string{
+		ReasonBadSubject, ReasonMalformed, ReasonUnknownType, ReasonBadField, ReasonNotFinite,
+		ReasonInvalid, ReasonTooLarge, ReasonTooDeep, ReasonTypeMismatch, ReasonCellTooLarge,
+	}
+}
+
+var (
+	// ErrTypeMismatch is wrapped when an update's type differs from its
+	// cell's.
+	ErrTypeMismatch = errors.New("type differs from the cell's type")
+	// ErrCellTooLarge is wrapped when merging an update would make its
+	// cell's encoding larger than Limits.MaxCellBytes.
+	ErrCellTooLarge = errors.New("the cell would outgrow its size limit")
+)
 
 // RefusedError says why an update was refused. It wraps the lattice error
-// (or ErrTypeMismatch / cellname.ErrBad), so errors.Is works through it.
+// (or ErrTypeMismatch, ErrCellTooLarge, cellname.ErrBad), so errors.Is
+// works through it.
 type RefusedError struct {
 	Cell   string // the cell, or the raw subject when it names no cell
 	Seq    uint64 // stream sequence; 0 before publishing
@@ -48,6 +65,8 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 // constants.
 func ReasonOf(err error) string {
 	switch {
+	case errors.Is(err, ErrCellTooLarge):
+		return ReasonCellTooLarge
 	case errors.Is(err, lattice.ErrSyntax):
 		return ReasonMalformed
 	case errors.Is(err, lattice.ErrUnknownType):

@@ -19,10 +19,12 @@ var update = flag.Bool("update", false, "rewrite the expected outputs of testdat
 // blocks, each a command, a line "----", the output it must give and a
 // blank line; lines starting with # are comments. Commands:
 //
-//	core [prefix=P] [declare=CELL:TYPE,...] [max-bytes=N]   start afresh
+//	core [prefix=P] [declare=CELL:TYPE,...] [max-bytes=N] [max-cell-bytes=N]
+//	                                                        start afresh
 //	apply SEQ SUBJECT PAYLOAD                               fold a message
 //	rollup SEQ SUBJECT PAYLOAD                              fold a compaction's message
 //	derive SEQ SUBJECT PROPAGATOR PAYLOAD                   fold a propagator's message
+//	check CELL PAYLOAD                                      Check, as before publishing
 //	get CELL                                                the cell's state
 //	refused                                                 refusal counts
 //
@@ -112,11 +114,11 @@ func runTrace(t *testing.T, file string) {
 func runCommand(core **Core, line string) (string, error) {
 	name, rest, _ := strings.Cut(line, " ")
 	if name != "core" && *core == nil {
-		*core = NewCore("", nil, lattice.Limits{})
+		*core = NewCore("", nil, Limits{})
 	}
 	switch name {
 	case "core":
-		prefix, declared, limits := "", map[string]string{}, lattice.Limits{}
+		prefix, declared, limits := "", map[string]string{}, Limits{}
 		for _, arg := range strings.Fields(rest) {
 			k, v, _ := strings.Cut(arg, "=")
 			switch k {
@@ -127,12 +129,16 @@ func runCommand(core **Core, line string) (string, error) {
 					cell, typ, _ := strings.Cut(d, ":")
 					declared[cell] = typ
 				}
-			case "max-bytes":
+			case "max-bytes", "max-cell-bytes":
 				n, err := strconv.Atoi(v)
 				if err != nil {
 					return "", err
 				}
-				limits.MaxBytes = n
+				if k == "max-bytes" {
+					limits.Update.MaxBytes = n
+				} else {
+					limits.MaxCellBytes = n
+				}
 			default:
 				return "", fmt.Errorf("unknown argument %q", arg)
 			}
@@ -160,6 +166,17 @@ func runCommand(core **Core, line string) (string, error) {
 			return "", err
 		}
 		return describe((*core).ApplyMessage(Message{Subject: f[1], Seq: seq, Propagator: f[2], Data: []byte(f[3])})), nil
+	case "check":
+		cell, payload, _ := strings.Cut(rest, " ")
+		v, err := lattice.Decode([]byte(payload))
+		if err != nil {
+			return "", err
+		}
+		if err := (*core).Check(cell, v); err != nil {
+			re := err.(*RefusedError)
+			return fmt.Sprintf("refused %s reason=%s: %v", re.Cell, re.Reason, re.Err), nil
+		}
+		return "ok", nil
 	case "get":
 		c, ok := (*core).Get(rest)
 		if !ok {

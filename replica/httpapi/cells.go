@@ -34,7 +34,10 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, cell, err)
 		return
 	}
-	q := r.URL.Query()
+	q, ok := s.query(w, r, cell, "await", "timeout")
+	if !ok {
+		return
+	}
 	if q.Has("await") || q.Has("timeout") {
 		s.await(w, r, cell, q)
 		return
@@ -131,7 +134,7 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, cell string, q ur
 		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell, err)
 		return
 	}
-	if err := s.r.Check(cell, threshold); err != nil {
+	if err := s.r.CheckThreshold(cell, threshold); err != nil {
 		s.fail(w, r, cell, fmt.Errorf("await: %w", err))
 		return
 	}
@@ -189,7 +192,8 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RefineTimeout)
 	defer cancel()
-	opts := []replica.RefineOption{replica.WithMsgID(key)}
+	var report replica.RefineReport
+	opts := []replica.RefineOption{replica.WithIdempotencyKey(key), replica.WithReport(&report)}
 	if origin != "" {
 		opts = append(opts, replica.WithOrigin(origin))
 	}
@@ -201,12 +205,18 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, cell, err)
 		return
 	}
+	if report.Duplicate {
+		w.Header().Set(HeaderDuplicate, "true")
+	}
 	s.writeCell(w, r, c)
 }
 
 // listCells answers GET /v1/cells[?match=PATTERN][&values=true].
 func (s *Server) listCells(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, ok := s.query(w, r, "", "match", "values")
+	if !ok {
+		return
+	}
 	match := q.Get("match")
 	if match != "" {
 		if err := cellname.ValidatePattern(match); err != nil {

@@ -176,8 +176,9 @@ func TestRefineContradiction(t *testing.T) {
 	sc.do(t, "POST", "/v1/cells/x", a.body).want(t, 200)
 }
 
-// An Idempotency-Key makes a retried refine be stored once; Dprop-Origin is
-// passed on as the message's origin.
+// An Idempotency-Key makes a retried refine be stored once (the message id
+// is derived from the cell and the key); Dprop-Origin is passed on as the
+// message's origin.
 func TestIdempotencyKeyAndOrigin(t *testing.T) {
 	srv := runBroker(t)
 	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{})
@@ -199,7 +200,7 @@ func TestIdempotencyKeyAndOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg.Header.Get(replica.HeaderOrigin) != "app-7" || msg.Header.Get("Nats-Msg-Id") != "k1" {
+	if msg.Header.Get(replica.HeaderOrigin) != "app-7" || !strings.HasPrefix(msg.Header.Get("Nats-Msg-Id"), "dprop-key-") {
 		t.Fatalf("message headers %v", msg.Header)
 	}
 	sc.do(t, "POST", "/v1/cells/c", `{"type":"max","value":1}`, "Idempotency-Key", "k2").want(t, 200)

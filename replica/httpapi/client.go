@@ -100,8 +100,10 @@ func (c *Client) Get(ctx context.Context, cell string) (Cell, error) {
 type RefineOption func(http.Header)
 
 // WithIdempotencyKey sends an Idempotency-Key: a refine retried with the
-// same key on the same cell (within the stream's duplicate window) is
-// stored once.
+// same key and value on the same cell (within the stream's duplicate
+// window) is stored once, and answered with Cell.Duplicate set; the same
+// key with another value is refused (an *APIError with Status 422 and
+// Reason ReasonKeyReused). Use one key per update.
 func WithIdempotencyKey(key string) RefineOption {
 	return func(h http.Header) {
 		if key != "" {

@@ -22,7 +22,10 @@
 //
 //	{"error":"...","cell":"...","reason":"type_mismatch"}
 //
-// whose reason is one of replica's Reason constants or of this package's.
+// whose reason is one of fold's Reason constants or of this package's.
+// A repeated query parameter is refused too (Server.query), and a refine's
+// Idempotency-Key names one update of its cell: a retry is answered with
+// Dprop-Duplicate, a key reused for another value with 422.
 // docs/api.md describes every endpoint, status and header.
 //
 // Routes are registered on an http.ServeMux with method patterns; every

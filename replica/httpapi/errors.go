@@ -14,18 +14,19 @@ import (
 	"github.com/dprop/dprop/replica/fold"
 )
 
-// Reasons of error answers, besides replica's Reason constants (which say
-// why an update or a cell name was refused: bad_subject, malformed_json,
+// Reasons of error answers, besides fold's Reason constants (which say why
+// an update or a cell name was refused: bad_subject, malformed_json,
 // unknown_type, bad_field, not_finite, invalid_value, too_large, too_deep,
-// type_mismatch).
+// type_mismatch, cell_too_large).
 const (
-	ReasonNotFound     = "not_found"          // 404: no such cell (or route)
-	ReasonNotHeld      = "not_held"           // 421: the cell is not held by this replica
-	ReasonMethod       = "method_not_allowed" // 405
-	ReasonBadParameter = "bad_parameter"      // 400: a query parameter or header is invalid
-	ReasonTimeout      = "timeout"            // 504: a threshold read timed out
-	ReasonUnavailable  = "unavailable"        // 503: broker or replica unavailable; retry
-	ReasonInternal     = "internal"           // 500: a bug; see the server's log
+	ReasonNotFound     = "not_found"              // 404: no such cell (or route)
+	ReasonNotHeld      = "not_held"               // 421: the cell is not held by this replica
+	ReasonMethod       = "method_not_allowed"     // 405
+	ReasonBadParameter = "bad_parameter"          // 400: a query parameter or header is invalid
+	ReasonKeyReused    = "idempotency_key_reused" // 422: the Idempotency-Key names another update of the cell
+	ReasonTimeout      = "timeout"                // 504: a threshold read timed out
+	ReasonUnavailable  = "unavailable"            // 503: broker or replica unavailable; retry
+	ReasonInternal     = "internal"               // 500: a bug; see the server's log
 )
 
 // statusClientClosed is the status recorded in metrics and logs (nginx's
@@ -71,7 +72,7 @@ func classify(err error) (status int, reason string) {
 	switch {
 	case errors.As(err, &re):
 		switch re.Reason {
-		case fold.ReasonTooLarge:
+		case fold.ReasonTooLarge, fold.ReasonCellTooLarge:
 			return http.StatusRequestEntityTooLarge, re.Reason
 		case fold.ReasonTypeMismatch:
 			return http.StatusConflict, re.Reason
@@ -79,6 +80,8 @@ func classify(err error) (status int, reason string) {
 		return http.StatusBadRequest, re.Reason
 	case errors.Is(err, replica.ErrNotHeld):
 		return http.StatusMisdirectedRequest, ReasonNotHeld
+	case errors.Is(err, replica.ErrKeyReused):
+		return http.StatusUnprocessableEntity, ReasonKeyReused
 	case errors.Is(err, cellname.ErrBad):
 		return http.StatusBadRequest, fold.ReasonBadSubject
 	}
@@ -124,7 +127,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, 
 // writeErrorBody writes an error answer, without cell headers.
 func writeErrorBody(w http.ResponseWriter, status int, reason, cell string, err error) {
 	h := w.Header()
-	for _, k := range []string{"ETag", HeaderSeq, HeaderType, HeaderUpdates, HeaderContradiction} {
+	for _, k := range []string{"ETag", HeaderSeq, HeaderType, HeaderUpdates, HeaderContradiction, HeaderDuplicate} {
 		h.Del(k)
 	}
 	if status == http.StatusServiceUnavailable {

@@ -29,7 +29,11 @@ func (s *Server) cellEvents(w http.ResponseWriter, r *http.Request) {
 // patternEvents answers GET /v1/events?match=PATTERN (all cells without
 // match).
 func (s *Server) patternEvents(w http.ResponseWriter, r *http.Request) {
-	match := r.URL.Query().Get("match")
+	q, ok := s.query(w, r, "", "match")
+	if !ok {
+		return
+	}
+	match := q.Get("match")
 	if match == "" {
 		match = ">"
 	}

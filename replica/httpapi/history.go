@@ -28,7 +28,11 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, cell, err)
 		return
 	}
-	q, err := historyQuery(r.URL.Query())
+	v, ok := s.query(w, r, cell, "since", "limit")
+	if !ok {
+		return
+	}
+	q, err := historyQuery(v)
 	if err != nil {
 		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell, err)
 		return

@@ -17,11 +17,7 @@ import (
 
 // reasons are the refusal reasons always exported (at 0 until one occurs),
 // so that dashboards and alerts see every series from the start.
-var reasons = []string{
-	fold.ReasonBadSubject, fold.ReasonMalformed, fold.ReasonUnknownType,
-	fold.ReasonBadField, fold.ReasonNotFinite, fold.ReasonInvalid,
-	fold.ReasonTooLarge, fold.ReasonTooDeep, fold.ReasonTypeMismatch,
-}
+var reasons = fold.Reasons()
 
 // durationBuckets span fast reads to long threshold reads (seconds).
 var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}

@@ -30,9 +30,14 @@ const (
 	// HeaderOrigin names the writer of a refine (passed on as the message's
 	// Dprop-Origin header).
 	HeaderOrigin = replica.HeaderOrigin
-	// HeaderIdempotencyKey becomes the message's Nats-Msg-Id: a retried
-	// refine with the same key is stored once.
+	// HeaderIdempotencyKey names one update of the cell: a retried refine
+	// with the same key and value is stored once; the same key with
+	// another value is refused (422, ReasonKeyReused). It becomes the
+	// message's Nats-Msg-Id, scoped to the cell.
 	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderDuplicate is "true" on a refine's answer when the update was
+	// already stored under its Idempotency-Key, so nothing new was stored.
+	HeaderDuplicate = "Dprop-Duplicate"
 )
 
 // MaxIdempotencyKey bounds the length of an Idempotency-Key header.
@@ -57,6 +62,9 @@ type Cell struct {
 	Contradiction string `json:"contradiction,omitempty"`
 	// Stale is true when the answer carried Dprop-Stale (Client only).
 	Stale bool `json:"-"`
+	// Duplicate is true when a refine's answer carried Dprop-Duplicate: the
+	// update was already stored under its idempotency key (Client only).
+	Duplicate bool `json:"-"`
 }
 
 // Event is the data of one Server-Sent Event: a real change of a cell, or
@@ -157,7 +165,8 @@ func headerText(s string) string {
 
 // cellFromHeaders fills a Cell from the headers of a GET or POST answer.
 func cellFromHeaders(name string, h http.Header, body []byte) Cell {
-	c := Cell{Name: name, Type: h.Get(HeaderType), ETag: h.Get("ETag"), Value: body, Stale: h.Get(HeaderStale) == "true"}
+	c := Cell{Name: name, Type: h.Get(HeaderType), ETag: h.Get("ETag"), Value: body, Stale: h.Get(HeaderStale) == "true",
+		Duplicate: h.Get(HeaderDuplicate) == "true"}
 	c.Seq, _ = strconv.ParseUint(h.Get(HeaderSeq), 10, 64)
 	c.Updates, _ = strconv.ParseUint(h.Get(HeaderUpdates), 10, 64)
 	if r := h.Get(HeaderContradiction); r != "" {
