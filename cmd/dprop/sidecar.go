@@ -37,6 +37,8 @@ type sidecarFlags struct {
 	compactEvery   time.Duration
 	network        string
 	propagators    []string
+	maxStreams     int
+	maxAwaits      int
 }
 
 func (f *sidecarFlags) register(cmd *cobra.Command) {
@@ -47,6 +49,16 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.compactEvery, "compact-every", 0, "compact the log about this often (off by default; see docs/recovery.md)")
 	fl.StringVar(&f.network, "network", "", "network file declaring cells and propagators to run (see docs/networks.md)")
 	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
+	fl.IntVar(&f.maxStreams, "http-max-streams", httpapi.DefaultMaxStreams, "event streams the HTTP API serves at once; more get 503 busy")
+	fl.IntVar(&f.maxAwaits, "http-max-awaits", httpapi.DefaultMaxAwaits, "threshold reads (?await=) the HTTP API holds at once; more get 503 busy")
+}
+
+// apiOptions are the HTTP API's options from the flags, checked.
+func (f *sidecarFlags) apiOptions() (httpapi.Options, error) {
+	if f.maxStreams < 1 || f.maxAwaits < 1 {
+		return httpapi.Options{}, usagef("--http-max-streams and --http-max-awaits must be at least 1")
+	}
+	return httpapi.Options{MaxStreams: f.maxStreams, MaxAwaits: f.maxAwaits}, nil
 }
 
 // loadNetwork reads the network file, if any, into the replica's config.
@@ -97,6 +109,10 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 	if err := checkHTTPAddr(log, f.http); err != nil {
 		return nil, err
 	}
+	opts, err := f.apiOptions()
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", f.http)
 	if err != nil {
 		return nil, fmt.Errorf("http api: listen on %s: %w", f.http, err)
@@ -120,15 +136,14 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, f sideca
 		ln.Close()
 		return nil, err
 	}
-	api := httpapi.New(rep, httpapi.Options{Logger: log, Stale: rep.Stale, Quiescent: rep.Quiescent})
+	opts.Logger, opts.Stale, opts.Quiescent = log, rep.Stale, rep.Quiescent
 	s := &sidecar{
 		rep:    rep,
-		server: &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},
+		server: httpapi.New(rep, opts).HTTPServer(), // its timeouts, and event streams ended on Shutdown
 		addr:   ln.Addr(),
 		served: make(chan error, 1),
 		log:    log,
 	}
-	s.server.RegisterOnShutdown(api.Close) // end event streams, so Shutdown need not wait for them
 	go func() { s.served <- s.server.Serve(ln) }()
 	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -135,6 +136,12 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, cell string, q ur
 		s.fail(w, r, cell, fmt.Errorf("await: %w", err))
 		return
 	}
+	if !s.awaits.acquire() {
+		s.busy(w, r, cell, "threshold reads", s.opts.MaxAwaits, "--http-max-awaits")
+		return
+	}
+	defer s.awaits.release()
+	allowWait(w, r, timeout)
 	ctx, cancel := s.bound(r, timeout)
 	defer cancel()
 	c, err := s.r.Await(ctx, cell, threshold)
@@ -184,9 +191,15 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 				fmt.Errorf("cell %q: body larger than %d bytes: %w", cell, tooLarge.Limit, lattice.ErrTooLarge))
 			return
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.writeError(w, r, http.StatusRequestTimeout, ReasonReadTimeout, cell,
+				fmt.Errorf("the body did not arrive within the server's read timeout: %w", err))
+			return
+		}
 		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell, fmt.Errorf("reading the body: %w", err))
 		return
 	}
+	allowWait(w, r, s.opts.RefineTimeout)
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RefineTimeout)
 	defer cancel()
 	opts := []replica.RefineOption{replica.WithMsgID(key)}

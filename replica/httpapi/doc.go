@@ -35,7 +35,11 @@
 // Long requests (event streams, threshold reads) end when the client goes
 // away, when the replica closes, or when Server.Close is called; register
 // Close with http.Server.RegisterOnShutdown so that Shutdown does not wait
-// for them.
+// for them. Server.HTTPServer returns an http.Server that does so, with
+// read, write and idle timeouts; long requests move their own deadlines
+// (a threshold read until its timeout, an event stream one write at a
+// time), and there are at most Options.MaxStreams streams and
+// Options.MaxAwaits threshold reads at once.
 //
 // # Client
 //

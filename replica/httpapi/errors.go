@@ -25,6 +25,8 @@ const (
 	ReasonBadParameter = "bad_parameter"      // 400: a query parameter or header is invalid
 	ReasonTimeout      = "timeout"            // 504: a threshold read timed out
 	ReasonUnavailable  = "unavailable"        // 503: broker or replica unavailable; retry
+	ReasonBusy         = "busy"               // 503: too many event streams or threshold reads open; retry
+	ReasonReadTimeout  = "read_timeout"       // 408: the body did not arrive within the read timeout
 	ReasonInternal     = "internal"           // 500: a bug; see the server's log
 )
 
@@ -91,6 +93,13 @@ func classify(err error) (status int, reason string) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, cell string, err error) {
 	status, reason := classify(err)
 	s.writeError(w, r, status, reason, cell, err)
+}
+
+// busy answers 503 to a long request over its bound (what: "event
+// streams"; flag: the command-line flag that raises max).
+func (s *Server) busy(w http.ResponseWriter, r *http.Request, cell, what string, max int, flag string) {
+	s.writeError(w, r, http.StatusServiceUnavailable, ReasonBusy, cell,
+		fmt.Errorf("too many %s open at once (the limit is %d; the sidecar's %s raises it): retry later", what, max, flag))
 }
 
 // writeError writes an error answer and logs it: every 5xx once at error

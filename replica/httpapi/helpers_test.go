@@ -81,7 +81,7 @@ func newSidecarNoWait(t testing.TB, url string, opts httpapi.Options, mod ...fun
 	}
 	api := httpapi.New(r, opts)
 	ts := httptest.NewUnstartedServer(api)
-	ts.Config.RegisterOnShutdown(api.Close)
+	ts.Config = api.HTTPServer() // the timeouts dprop serves with; Close on Shutdown
 	ts.Start()
 	t.Cleanup(func() { api.Close(); ts.Close() })
 	return &sidecar{r: r, api: api, ts: ts, c: httpapi.NewClient(ts.URL, ts.Client()), reg: reg}
