@@ -39,6 +39,8 @@ type sidecarFlags struct {
 	propagators    []string
 	maxStreams     int
 	maxAwaits      int
+	allowOrigins   []string
+	allowHosts     []string
 }
 
 func (f *sidecarFlags) register(cmd *cobra.Command) {
@@ -51,6 +53,8 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
 	fl.IntVar(&f.maxStreams, "http-max-streams", httpapi.DefaultMaxStreams, "event streams the HTTP API serves at once; more get 503 busy")
 	fl.IntVar(&f.maxAwaits, "http-max-awaits", httpapi.DefaultMaxAwaits, "threshold reads (?await=) the HTTP API holds at once; more get 503 busy")
+	fl.StringSliceVar(&f.allowOrigins, "http-allow-origin", nil, "origins (scheme://host[:port]) whose web pages may call the HTTP API; pages of any other origin are refused (see docs/api.md, Browsers and Host)")
+	fl.StringSliceVar(&f.allowHosts, "http-allow-host", nil, "host names the HTTP API answers to besides IP addresses, localhost and service names (single-label, on non-loopback addresses); others get 421, which stops DNS rebinding")
 }
 
 // apiOptions are the HTTP API's options from the flags, checked.
@@ -58,7 +62,11 @@ func (f *sidecarFlags) apiOptions() (httpapi.Options, error) {
 	if f.maxStreams < 1 || f.maxAwaits < 1 {
 		return httpapi.Options{}, usagef("--http-max-streams and --http-max-awaits must be at least 1")
 	}
-	return httpapi.Options{MaxStreams: f.maxStreams, MaxAwaits: f.maxAwaits}, nil
+	opts := httpapi.Options{MaxStreams: f.maxStreams, MaxAwaits: f.maxAwaits, AllowOrigins: f.allowOrigins, AllowHosts: f.allowHosts}
+	if err := opts.Check(); err != nil {
+		return opts, usagef("--http-allow-origin or --http-allow-host: %v", err)
+	}
+	return opts, nil
 }
 
 // loadNetwork reads the network file, if any, into the replica's config.

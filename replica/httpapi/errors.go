@@ -25,9 +25,17 @@ const (
 	ReasonBadParameter = "bad_parameter"      // 400: a query parameter or header is invalid
 	ReasonTimeout      = "timeout"            // 504: a threshold read timed out
 	ReasonUnavailable  = "unavailable"        // 503: broker or replica unavailable; retry
-	ReasonBusy         = "busy"               // 503: too many event streams or threshold reads open; retry
-	ReasonReadTimeout  = "read_timeout"       // 408: the body did not arrive within the read timeout
 	ReasonInternal     = "internal"           // 500: a bug; see the server's log
+)
+
+// Reasons of the refusals that protect a sidecar: from web pages (see
+// "Browsers and Host" in docs/api.md) and from clients that hold too much
+// ("Limits and timeouts").
+const (
+	ReasonForbiddenOrigin = "forbidden_origin" // 403: a web page of another origin
+	ReasonBadHost         = "bad_host"         // 421: a Host the API does not answer to (DNS rebinding)
+	ReasonReadTimeout     = "read_timeout"     // 408: the body did not arrive within the read timeout
+	ReasonBusy            = "busy"             // 503: too many event streams or threshold reads open; retry
 )
 
 // statusClientClosed is the status recorded in metrics and logs (nginx's

@@ -94,7 +94,8 @@ type answer struct {
 	body   string
 }
 
-// do sends a request to the sidecar; header alternates names and values.
+// do sends a request to the sidecar; header alternates names and values
+// ("Host" sets the request's Host).
 func (sc *sidecar) do(t testing.TB, method, path, body string, header ...string) answer {
 	t.Helper()
 	var rd io.Reader
@@ -106,6 +107,10 @@ func (sc *sidecar) do(t testing.TB, method, path, body string, header ...string)
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Add(header[i], header[i+1])
 	}
 	resp, err := sc.ts.Client().Do(req)

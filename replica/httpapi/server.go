@@ -66,6 +66,15 @@ type Options struct {
 	// them new ones are answered 503 (reason busy) with Retry-After.
 	MaxStreams int
 	MaxAwaits  int
+	// AllowOrigins are the origins (scheme://host[:port]) whose web pages
+	// may call the API, besides the API's own origin; they get CORS
+	// headers. Requests from any other page are refused (403). Empty by
+	// default. See "Browsers and Host" in docs/api.md.
+	AllowOrigins []string
+	// AllowHosts are host names the API answers to besides IP addresses,
+	// localhost, and single-label names on non-loopback addresses; other
+	// Host headers are refused (421), which stops DNS rebinding.
+	AllowHosts []string
 
 	// Timeouts of the http.Server that HTTPServer returns (the zero value
 	// of each means its default). ReadHeaderTimeout bounds reading a
@@ -120,6 +129,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	metrics *metrics
+	guard   *guard // Origin and Host checks
 
 	// streams and awaits count the long requests open now, within
 	// Options.MaxStreams and Options.MaxAwaits.
@@ -142,6 +152,11 @@ func New(r *replica.Replica, opts Options) *Server {
 	s := &Server{r: r, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
 		streams: slots{max: int64(opts.MaxStreams)}, awaits: slots{max: int64(opts.MaxAwaits)}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	var errs []error
+	s.guard, errs = newGuard(opts.AllowOrigins, opts.AllowHosts)
+	for _, err := range errs {
+		s.log.Error("httpapi: allow-list entry ignored: it can never match", "err", err)
+	}
 	var gatherer prometheus.Gatherer
 	s.metrics, gatherer = newMetrics(r, opts.Registry, s.log, &s.streams, &s.awaits)
 	s.routes(gatherer)
@@ -195,8 +210,9 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	})
 }
 
-// handle registers h under pattern, wrapped: panics are recovered as 500,
-// Dprop-Stale is set, and the request is counted under the pattern.
+// handle registers h under pattern, wrapped: Host and Origin are checked
+// (see admit), panics are recovered as 500, Dprop-Stale is set, and the
+// request is counted under the pattern.
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -216,6 +232,9 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 				panic(p)
 			}
 		}()
+		if !s.admit(sw, r) {
+			return
+		}
 		if s.stale() {
 			sw.Header().Set(HeaderStale, "true")
 		}
