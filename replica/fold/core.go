@@ -89,6 +89,7 @@ type Core struct {
 	limits   lattice.Limits
 	declared map[string]string // cell → type, from a network file
 	cells    map[string]state
+	names    nameIndex // the cells' names in order, once a listing asks
 	lastSeq  uint64
 	folded   uint64
 	refused  map[refusal]uint64
@@ -193,6 +194,9 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 		st.etag = hashValue(st.value)
 	}
 	c.cells[name] = st
+	if !exists {
+		c.names.add(name)
+	}
 	res := Result{Cell: name, Seq: seq, Changed: changed, Value: st.value, Type: st.typ, Update: v}
 	if changed {
 		res.ETag = formatETag(st.etag)
@@ -297,6 +301,9 @@ func (c *Core) RefusalCount(cell, reason string) uint64 { return c.refused[refus
 // stream up to seq.
 func (c *Core) Restore(seq uint64, cells ...Cell) {
 	for _, cell := range cells {
+		if _, ok := c.cells[cell.Name]; !ok {
+			c.names.add(cell.Name)
+		}
 		c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,
 			etag: hashValue(cell.Value), last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp}
 	}
