@@ -25,6 +25,8 @@ const (
 	MaxAwaitTimeout      = 5 * time.Minute
 	DefaultMaxStreams    = 1024
 	DefaultMaxAwaits     = 4096
+	DefaultListLimit     = 1000   // cells per page of GET /v1/cells
+	MaxListLimit         = 10_000 // the most a page may hold
 
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
