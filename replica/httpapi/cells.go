@@ -140,6 +140,9 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, cell string, q ur
 		s.fail(w, r, cell, fmt.Errorf("await: %w", err))
 		return
 	}
+	if !s.noBody(w, r, cell) {
+		return
+	}
 	if !s.awaits.acquire() {
 		s.busy(w, r, cell, "threshold reads", s.opts.MaxAwaits, "--http-max-awaits")
 		return
@@ -159,6 +162,20 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, cell string, q ur
 		s.writeError(w, r, http.StatusServiceUnavailable, ReasonUnavailable, cell,
 			fmt.Errorf("threshold read ended (server shutting down or replica closed): %w", err))
 	}
+}
+
+// noBody refuses a long GET (a threshold read, an event stream) that has
+// a body, and reports whether r has none. A body means nothing there, and
+// net/http watches for the client's departure only once the body has been
+// read: an abandoned threshold read with a body was held until its
+// timeout.
+func (s *Server) noBody(w http.ResponseWriter, r *http.Request, cell string) bool {
+	if r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell,
+		fmt.Errorf("%s %s takes no body (Content-Length %d)", r.Method, r.URL.Path, r.ContentLength))
+	return false
 }
 
 // parseTimeout parses the timeout parameter of a threshold read.

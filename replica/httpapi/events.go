@@ -52,6 +52,9 @@ func (s *Server) patternEvents(w http.ResponseWriter, r *http.Request) {
 // reads, and one that stops reading is cut. Streams are bounded by
 // Options.MaxStreams.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) {
+	if !s.noBody(w, r, pattern) {
+		return
+	}
 	if !s.streams.acquire() {
 		s.busy(w, r, pattern, "event streams", s.opts.MaxStreams, "--http-max-streams")
 		return

@@ -168,3 +168,21 @@ func TestAbandonedAwaitsReleased(t *testing.T) {
 		t.Errorf("%v requests counted as 499, want %d", got, n)
 	}
 }
+
+// A threshold read or event stream with a body is refused: net/http would
+// not notice its client leaving until the body was read, so an abandoned
+// one was held until its timeout.
+func TestLongGetsTakeNoBody(t *testing.T) {
+	srv := runBroker(t)
+	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{})
+	await := "/v1/cells/a.x?" + url.Values{"await": {`{"type":"max","value":5}`}, "timeout": {"5m"}}.Encode()
+	for _, path := range []string{await, "/v1/cells/a.x/events", "/v1/events"} {
+		a := sc.do(t, "GET", path, "hello").want(t, http.StatusBadRequest)
+		if _, _, reason := errorOf(t, a); reason != httpapi.ReasonBadParameter {
+			t.Fatalf("%s: reason %q", path, reason)
+		}
+	}
+	if got := metric(t, sc.reg, "dprop_http_pending_awaits"); got != 0 {
+		t.Fatalf("%v threshold reads pending", got)
+	}
+}
