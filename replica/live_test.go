@@ -309,6 +309,36 @@ func TestWatchCurrentAndFuture(t *testing.T) {
 	}
 }
 
+// Watching one cell, as every threshold read does, looks the cell up
+// instead of scanning every cell the replica holds: its cost does not grow
+// with the replica. (Scanning made 2,000 threshold reads on 200k cells
+// queue ~20 s of work under the fold lock.) Counted in allocations, which
+// the scan made per cell, so the test is exact rather than timed.
+func TestWatchOneCellDoesNotScan(t *testing.T) {
+	srv := runBroker(t)
+	const n = 5_000
+	publishBulk(t, connect(t, srv.ClientURL()), n, func(i int) (string, lattice.Value) {
+		return fmt.Sprintf("fill.c%d", i), lattice.Max{Value: float64(i)}
+	})
+	r := startReplica(t, srv.ClientURL())
+	if got := r.Progress().Cells; got != n {
+		t.Fatalf("%d cells, want %d", got, n)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		w, err := r.Watch("fill.c7", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev, err := w.Next(ctxT(t)); err != nil || ev.Cell != "fill.c7" {
+			t.Fatalf("current value: %+v %v", ev, err)
+		}
+		w.Close()
+	})
+	if allocs > 100 {
+		t.Errorf("watching one cell of %d allocates %.0f times: it scans the replica", n, allocs)
+	}
+}
+
 // A replica holding a subtree ignores other cells and refuses to refine
 // them.
 func TestSubsetReplica(t *testing.T) {

@@ -39,6 +39,10 @@ type sidecarFlags struct {
 	network        string
 	propagators    []string
 	watch          *broker.ConnWatch // the NATS connection's health, for /readyz
+	maxStreams     int
+	maxAwaits      int
+	allowOrigins   []string
+	allowHosts     []string
 }
 
 func (f *sidecarFlags) register(cmd *cobra.Command) {
@@ -50,6 +54,22 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.network, "network", "", "network file declaring cells and propagators to run (see docs/networks.md)")
 	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
 	registerMaxCellBytes(cmd, &f.maxCellBytes)
+	fl.IntVar(&f.maxStreams, "http-max-streams", httpapi.DefaultMaxStreams, "event streams the HTTP API serves at once; more get 503 busy")
+	fl.IntVar(&f.maxAwaits, "http-max-awaits", httpapi.DefaultMaxAwaits, "threshold reads (?await=) the HTTP API holds at once; more get 503 busy")
+	fl.StringSliceVar(&f.allowOrigins, "http-allow-origin", nil, "origins (scheme://host[:port]) whose web pages may call the HTTP API; pages of any other origin are refused (see docs/api.md, Browsers and Host)")
+	fl.StringSliceVar(&f.allowHosts, "http-allow-host", nil, "host names the HTTP API answers to besides IP addresses, localhost and service names (single-label, on non-loopback addresses); others get 421, which stops DNS rebinding")
+}
+
+// apiOptions are the HTTP API's options from the flags, checked.
+func (f *sidecarFlags) apiOptions() (httpapi.Options, error) {
+	if f.maxStreams < 1 || f.maxAwaits < 1 {
+		return httpapi.Options{}, usagef("--http-max-streams and --http-max-awaits must be at least 1")
+	}
+	opts := httpapi.Options{MaxStreams: f.maxStreams, MaxAwaits: f.maxAwaits, AllowOrigins: f.allowOrigins, AllowHosts: f.allowHosts}
+	if err := opts.Check(); err != nil {
+		return opts, usagef("--http-allow-origin or --http-allow-host: %v", err)
+	}
+	return opts, nil
 }
 
 // loadNetwork reads the network file, if any, into the replica's config,
@@ -103,6 +123,9 @@ func (f *sidecarFlags) listen(log *slog.Logger) (net.Listener, error) {
 	if err := checkMaxCellBytes(f.maxCellBytes); err != nil {
 		return nil, err
 	}
+	if _, err := f.apiOptions(); err != nil {
+		return nil, err
+	}
 	return listenHTTP(f.http)
 }
 
@@ -126,25 +149,29 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 		ln.Close()
 		return nil, err
 	}
+	opts, err := f.apiOptions() // checked by listen
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	rep, err := replica.Start(ctx, cfg)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	opts := httpapi.Options{Logger: log, Quiescent: rep.Quiescent}
+	opts.Logger, opts.Quiescent = log, rep.Quiescent
 	if f.watch != nil {
 		opts.Checks = map[string]func(context.Context) error{"nats": func(context.Context) error { return f.watch.Err() }}
 	}
 	api := httpapi.New(rep, opts)
 	s := &sidecar{
 		rep:    rep,
-		server: &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},
+		server: api.HTTPServer(), // its timeouts, and event streams ended on Shutdown
 		addr:   ln.Addr(),
 		served: make(chan error, 1),
 		log:    log,
 		net:    rn,
 	}
-	s.server.RegisterOnShutdown(api.Close) // end event streams, so Shutdown need not wait for them
 	go func() { s.served <- s.server.Serve(ln) }()
 	go s.checkPropagators()
 	return s, nil

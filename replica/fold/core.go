@@ -137,6 +137,7 @@ type Core struct {
 	cellLimit int               // bytes of a cell's encoding (Limits.CellLimit)
 	declared  map[string]string // cell → type, from a network file
 	cells     map[string]state
+	names     nameIndex // the cells' names in order, once a listing asks
 	lastSeq   uint64
 	folded    uint64
 	logMsgs   uint64 // the sum of the cells' LogLen
@@ -261,6 +262,9 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 		st.etag, _ = hashValue(st.value)
 	}
 	c.cells[name] = st
+	if !exists {
+		c.names.add(name)
+	}
 	res := Result{Cell: name, Seq: seq, Changed: changed, Value: st.value, Type: st.typ, Update: v}
 	if changed {
 		res.ETag = formatETag(st.etag)
@@ -407,6 +411,9 @@ func (c *Core) RefusalCount(cell, reason string) uint64 { return c.refused[refus
 // stream up to seq.
 func (c *Core) Restore(seq uint64, cells ...Cell) {
 	for _, cell := range cells {
+		if _, ok := c.cells[cell.Name]; !ok {
+			c.names.add(cell.Name)
+		}
 		c.logMsgs -= c.cells[cell.Name].logLen()
 		etag, _ := hashValue(cell.Value)
 		c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,

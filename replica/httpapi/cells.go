@@ -1,12 +1,17 @@
 package httpapi
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -138,6 +143,15 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, cell string, q ur
 		s.fail(w, r, cell, fmt.Errorf("await: %w", err))
 		return
 	}
+	if !s.noBody(w, r, cell) {
+		return
+	}
+	if !s.awaits.acquire() {
+		s.busy(w, r, cell, "threshold reads", s.opts.MaxAwaits, "--http-max-awaits")
+		return
+	}
+	defer s.awaits.release()
+	allowWait(w, r, timeout)
 	ctx, cancel := s.bound(r, timeout)
 	defer cancel()
 	c, err := s.r.Await(ctx, cell, threshold)
@@ -151,6 +165,20 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, cell string, q ur
 		s.writeError(w, r, http.StatusServiceUnavailable, ReasonUnavailable, cell,
 			fmt.Errorf("threshold read ended (server shutting down or replica closed): %w", err))
 	}
+}
+
+// noBody refuses a long GET (a threshold read, an event stream) that has
+// a body, and reports whether r has none. A body means nothing there, and
+// net/http watches for the client's departure only once the body has been
+// read: an abandoned threshold read with a body was held until its
+// timeout.
+func (s *Server) noBody(w http.ResponseWriter, r *http.Request, cell string) bool {
+	if r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell,
+		fmt.Errorf("%s %s takes no body (Content-Length %d)", r.Method, r.URL.Path, r.ContentLength))
+	return false
 }
 
 // parseTimeout parses the timeout parameter of a threshold read.
@@ -187,9 +215,15 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 				fmt.Errorf("cell %q: body larger than %d bytes: %w", cell, tooLarge.Limit, lattice.ErrTooLarge))
 			return
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.writeError(w, r, http.StatusRequestTimeout, ReasonReadTimeout, cell,
+				fmt.Errorf("the body did not arrive within the server's read timeout: %w", err))
+			return
+		}
 		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell, fmt.Errorf("reading the body: %w", err))
 		return
 	}
+	allowWait(w, r, s.opts.RefineTimeout)
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RefineTimeout)
 	defer cancel()
 	var report replica.RefineReport
@@ -211,31 +245,119 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 	s.writeCell(w, r, c)
 }
 
-// listCells answers GET /v1/cells[?match=PATTERN][&values=true].
+// listCells answers GET /v1/cells[?match=PATTERN][&values=true][&limit=N][&after=CURSOR]:
+// one page of cells, sorted by name, written as it is encoded (see
+// writePage).
 func (s *Server) listCells(w http.ResponseWriter, r *http.Request) {
-	q, ok := s.query(w, r, "", "match", "values")
+	raw, ok := s.query(w, r, "", "match", "values", "limit", "after")
 	if !ok {
 		return
 	}
-	match := q.Get("match")
-	if match != "" {
-		if err := cellname.ValidatePattern(match); err != nil {
-			s.writeError(w, r, http.StatusBadRequest, fold.ReasonBadSubject, "", fmt.Errorf("match: %w", err))
-			return
+	q, err := listQuery(raw)
+	if err != nil {
+		var reason = ReasonBadParameter
+		if errors.Is(err, cellname.ErrBad) {
+			reason = fold.ReasonBadSubject
+		}
+		s.writeError(w, r, http.StatusBadRequest, reason, "", err)
+		return
+	}
+	page, more := s.r.CellsPage(q.match, q.after, q.limit)
+	next := ""
+	if more {
+		next = cursorOf(page[len(page)-1].Name)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := writePage(w, page, q.values, next); err != nil {
+		s.log.Debug("listing cut short", "err", err) // the client went away; the status is sent
+	}
+}
+
+// listParams are the parameters of a listing.
+type listParams struct {
+	match  string
+	values bool
+	limit  int
+	after  string // a cell name, decoded from the cursor
+}
+
+// listQuery reads and checks the parameters of GET /v1/cells.
+func listQuery(q url.Values) (listParams, error) {
+	p := listParams{match: q.Get("match"), limit: DefaultListLimit}
+	if p.match != "" {
+		if err := cellname.ValidatePattern(p.match); err != nil {
+			return p, fmt.Errorf("match: %w", err)
 		}
 	}
-	values := false
 	if v := q.Get("values"); v != "" {
 		var err error
-		if values, err = strconv.ParseBool(v); err != nil {
-			s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, "", fmt.Errorf("values %q: want true or false", v))
-			return
+		if p.values, err = strconv.ParseBool(v); err != nil {
+			return p, fmt.Errorf("values %q: want true or false", v)
 		}
 	}
-	cells := s.r.Cells(match)
-	out := listBody{Cells: make([]Cell, 0, len(cells))}
-	for _, c := range cells {
-		out.Cells = append(out.Cells, cellOf(c, values))
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxListLimit {
+			return p, fmt.Errorf("limit %q: want a number of cells from 1 to %d (default %d)", v, MaxListLimit, DefaultListLimit)
+		}
+		p.limit = n
 	}
-	writeJSON(w, http.StatusOK, out)
+	if v := q.Get("after"); v != "" {
+		name, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil || cellname.Validate(string(name)) != nil {
+			return p, fmt.Errorf("after %q: not a cursor; pass the next of a previous page as it is", v)
+		}
+		p.after = string(name)
+	}
+	return p, nil
+}
+
+// cursorOf is the cursor of the page that follows the cell name: opaque to
+// clients, today the name in unpadded base64url.
+func cursorOf(name string) string { return base64.RawURLEncoding.EncodeToString([]byte(name)) }
+
+// writePage writes {"cells":[...],"next":"..."} cell by cell through a
+// buffer of its own, encoding one value at a time, so that the answer is
+// never held whole: a listing of 200k cells with their values was one
+// 30 MB answer that allocated 224 MB to build.
+func writePage(w io.Writer, page []fold.Cell, values bool, next string) error {
+	bw := bufio.NewWriterSize(w, 32<<10)
+	var cell bytes.Buffer
+	enc := json.NewEncoder(&cell)
+	enc.SetEscapeHTML(false)
+	var value []byte
+	bw.WriteString(`{"cells":[`)
+	for i, c := range page {
+		out := cellOf(c, false)
+		if values {
+			v := c.Value
+			if v == nil {
+				v = lattice.Nothing{}
+			}
+			value = v.AppendJSON(value[:0])
+			out.Value = value
+		}
+		cell.Reset()
+		if err := enc.Encode(out); err != nil {
+			return fmt.Errorf("encoding cell %q: %w", c.Name, err) // unreachable: canonical values
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		if _, err := bw.Write(bytes.TrimSuffix(cell.Bytes(), []byte("\n"))); err != nil {
+			return err
+		}
+	}
+	bw.WriteString("]")
+	if next != "" {
+		bw.WriteString(`,"next":"` + next + `"`)
+	}
+	bw.WriteString("}\n")
+	return bw.Flush()
 }

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -147,18 +149,76 @@ func (c *Client) Await(ctx context.Context, cell string, threshold []byte, timeo
 	return c.cellCall(ctx, http.MethodGet, cell, q, nil, nil)
 }
 
-// Cells lists the cells matching match ("" for all), sorted by name,
-// without their values.
-func (c *Client) Cells(ctx context.Context, match string) ([]Cell, error) {
+// ListOptions select the cells of a listing.
+type ListOptions struct {
+	// Match is a cell name or pattern ("" for every cell).
+	Match string
+	// Values includes each cell's value.
+	Values bool
+	// Limit is the number of cells per page, at most MaxListLimit (0 for
+	// the server's default, DefaultListLimit).
+	Limit int
+	// After is the cursor of the page to read: the Next of the page
+	// before ("" for the first page).
+	After string
+}
+
+// CellsPage returns one page of the cells that opts select, sorted by
+// name; its Next is the After of the next page ("" on the last page).
+func (c *Client) CellsPage(ctx context.Context, opts ListOptions) (CellsPage, error) {
 	q := url.Values{}
-	if match != "" {
-		q.Set("match", match)
+	if opts.Match != "" {
+		q.Set("match", opts.Match)
 	}
-	var out listBody
-	if err := c.getJSON(ctx, "/v1/cells", q, &out); err != nil {
-		return nil, err
+	if opts.Values {
+		q.Set("values", "true")
 	}
-	return out.Cells, nil
+	if opts.Limit > 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	if opts.After != "" {
+		q.Set("after", opts.After)
+	}
+	var page CellsPage
+	err := c.getJSON(ctx, "/v1/cells", q, &page)
+	return page, err
+}
+
+// AllCells iterates over the cells that opts select, sorted by name,
+// starting at opts.After and following every page. An error ends the
+// iteration, yielded with a zero Cell.
+func (c *Client) AllCells(ctx context.Context, opts ListOptions) iter.Seq2[Cell, error] {
+	return func(yield func(Cell, error) bool) {
+		for {
+			page, err := c.CellsPage(ctx, opts)
+			if err != nil {
+				yield(Cell{}, err)
+				return
+			}
+			for _, cell := range page.Cells {
+				if !yield(cell, nil) {
+					return
+				}
+			}
+			if page.Next == "" {
+				return
+			}
+			opts.After = page.Next
+		}
+	}
+}
+
+// Cells lists the cells matching match ("" for all), sorted by name,
+// without their values, following every page.
+func (c *Client) Cells(ctx context.Context, match string) ([]Cell, error) {
+	out := []Cell{}
+	for cell, err := range c.AllCells(ctx, ListOptions{Match: match, Limit: MaxListLimit}) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cell)
+	}
+	return out, nil
 }
 
 // Ready returns the sidecar's readiness. A sidecar that is not ready

@@ -10,7 +10,7 @@
 //	GET  /v1/cells/{cell}                 Replica.Get (ETag, If-None-Match → 304)
 //	GET  /v1/cells/{cell}?await=V         Replica.Await (a threshold read)
 //	POST /v1/cells/{cell}                 Replica.RefineJSON (read-your-writes)
-//	GET  /v1/cells[?match=P]              Replica.Cells
+//	GET  /v1/cells[?match=P&after=C]      Replica.CellsPage (a page, streamed)
 //	GET  /v1/cells/{cell}/events          Replica.Watch, as Server-Sent Events
 //	GET  /v1/events?match=P               the same for a pattern
 //	GET  /healthz, /readyz, /metrics      liveness, resync progress, Prometheus
@@ -38,12 +38,17 @@
 // Long requests (event streams, threshold reads) end when the client goes
 // away, when the replica closes, or when Server.Close is called; register
 // Close with http.Server.RegisterOnShutdown so that Shutdown does not wait
-// for them.
+// for them. Server.HTTPServer returns an http.Server that does so, with
+// read, write and idle timeouts; long requests move their own deadlines
+// (a threshold read until its timeout, an event stream one write at a
+// time), and there are at most Options.MaxStreams streams and
+// Options.MaxAwaits threshold reads at once.
 //
 // # Client
 //
 // Client is the Go client of the same API, used by the dprop command: Get,
-// Refine, Await, Cells, Watch (an SSE reader) and Ready. A non-2xx answer is
-// an *APIError carrying the status and the server's reason. Cell, Event and
-// Readiness are the JSON shapes the server writes and the client reads.
+// Refine, Await, Cells, CellsPage and AllCells (pages), Watch (an SSE
+// reader) and Ready. A non-2xx answer is an *APIError carrying the status
+// and the server's reason. Cell, CellsPage, Event and Readiness are the
+// JSON shapes the server writes and the client reads.
 package httpapi

@@ -29,6 +29,16 @@ const (
 	ReasonInternal     = "internal"               // 500: a bug; see the server's log
 )
 
+// Reasons of the refusals that protect a sidecar: from web pages (see
+// "Browsers and Host" in docs/api.md) and from clients that hold too much
+// ("Limits and timeouts").
+const (
+	ReasonForbiddenOrigin = "forbidden_origin" // 403: a web page of another origin
+	ReasonBadHost         = "bad_host"         // 421: a Host the API does not answer to (DNS rebinding)
+	ReasonReadTimeout     = "read_timeout"     // 408: the body did not arrive within the read timeout
+	ReasonBusy            = "busy"             // 503: too many event streams or threshold reads open; retry
+)
+
 // statusClientClosed is the status recorded in metrics and logs (nginx's
 // convention) when the client went away before its answer was ready.
 const statusClientClosed = 499
@@ -94,6 +104,13 @@ func classify(err error) (status int, reason string) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, cell string, err error) {
 	status, reason := classify(err)
 	s.writeError(w, r, status, reason, cell, err)
+}
+
+// busy answers 503 to a long request over its bound (what: "event
+// streams"; flag: the command-line flag that raises max).
+func (s *Server) busy(w http.ResponseWriter, r *http.Request, cell, what string, max int, flag string) {
+	s.writeError(w, r, http.StatusServiceUnavailable, ReasonBusy, cell,
+		fmt.Errorf("too many %s open at once (the limit is %d; the sidecar's %s raises it): retry later", what, max, flag))
 }
 
 // writeError writes an error answer and logs it: a 5xx that says something

@@ -50,7 +50,20 @@ func (s *Server) patternEvents(w http.ResponseWriter, r *http.Request) {
 // a reconnecting client needs no Last-Event-ID: it gets the current state
 // again. The stream ends when the client leaves, on Close, or when the
 // replica closes.
+//
+// A stream has no read deadline (the client sends nothing more), and each
+// write has the server's WriteTimeout: a stream lives as long as its client
+// reads, and one that stops reading is cut. Streams are bounded by
+// Options.MaxStreams.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) {
+	if !s.noBody(w, r, pattern) {
+		return
+	}
+	if !s.streams.acquire() {
+		s.busy(w, r, pattern, "event streams", s.opts.MaxStreams, "--http-max-streams")
+		return
+	}
+	defer s.streams.release()
 	watcher, err := s.r.Watch(pattern, true)
 	if err != nil {
 		s.fail(w, r, pattern, err)
@@ -59,11 +72,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) 
 	defer watcher.Close()
 	ctx, cancel := s.bound(r, 0)
 	defer cancel()
-	s.metrics.streams.Inc()
-	defer s.metrics.streams.Dec()
 
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a server WriteTimeout must not cut the stream
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -75,6 +86,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) 
 	// Sent at once, so the client knows the watch is in place.
 	buf := []byte(": dprop events for " + pattern + "\nretry: 1000\n\n")
 	for {
+		_ = rc.SetWriteDeadline(writeDeadline(r, 0))
 		if _, err := w.Write(buf); err != nil {
 			return
 		}

@@ -168,7 +168,7 @@ func TestMetricsDefaultRegistry(t *testing.T) {
 	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{})
 	api := httpapi.New(sc.r, httpapi.Options{Logger: testLogger()})
 	rec := httptest.NewRecorder()
-	api.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	api.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1:37767/metrics", nil))
 	if body := rec.Body.String(); rec.Code != 200 || !strings.Contains(body, "\ngo_goroutines ") || !strings.Contains(body, "\ndprop_ready 1") {
 		t.Fatalf("default registry: %d\n%s", rec.Code, body)
 	}

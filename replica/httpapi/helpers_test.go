@@ -81,7 +81,7 @@ func newSidecarNoWait(t testing.TB, url string, opts httpapi.Options, mod ...fun
 	}
 	api := httpapi.New(r, opts)
 	ts := httptest.NewUnstartedServer(api)
-	ts.Config.RegisterOnShutdown(api.Close)
+	ts.Config = api.HTTPServer() // the timeouts dprop serves with; Close on Shutdown
 	ts.Start()
 	t.Cleanup(func() { api.Close(); ts.Close() })
 	return &sidecar{r: r, api: api, ts: ts, c: httpapi.NewClient(ts.URL, ts.Client()), reg: reg}
@@ -94,7 +94,8 @@ type answer struct {
 	body   string
 }
 
-// do sends a request to the sidecar; header alternates names and values.
+// do sends a request to the sidecar; header alternates names and values
+// ("Host" sets the request's Host).
 func (sc *sidecar) do(t testing.TB, method, path, body string, header ...string) answer {
 	t.Helper()
 	var rd io.Reader
@@ -106,6 +107,10 @@ func (sc *sidecar) do(t testing.TB, method, path, body string, header ...string)
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Add(header[i], header[i+1])
 	}
 	resp, err := sc.ts.Client().Do(req)

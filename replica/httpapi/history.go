@@ -14,6 +14,9 @@ import (
 // MaxHistoryLimit bounds the entries of one history answer.
 const MaxHistoryLimit = 100_000
 
+// historyTimeout bounds reading a cell's log for one answer.
+const historyTimeout = time.Minute
+
 // History is the body of GET /v1/cells/{cell}/history.
 type History struct {
 	Cell    string                 `json:"cell"`
@@ -37,7 +40,8 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	allowWait(w, r, historyTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), historyTimeout)
 	defer cancel()
 	entries, err := s.r.History(ctx, cell, q)
 	if err != nil {

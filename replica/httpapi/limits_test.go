@@ -1,68 +1,188 @@
 package httpapi_test
 
 import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/dprop/dprop/internal/brokertest"
-	"github.com/dprop/dprop/replica"
-	"github.com/dprop/dprop/replica/fold"
 	"github.com/dprop/dprop/replica/httpapi"
 )
 
-// A refine that would make the cell larger than its limit is refused with
-// 413 cell_too_large before anything is published, and the cell keeps its
-// value; the same update arriving on NATS is refused by the fold and
-// counted in dprop_updates_refused_total, exported at 0 beforehand.
-func TestRefineCellTooLarge(t *testing.T) {
-	srv := runBroker(t)
-	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{}, func(c *replica.Config) { c.MaxCellBytes = 40 })
-	js := brokertest.JetStream(t, connect(t, srv.ClientURL()))
-	if n := metric(t, sc.reg, "dprop_updates_refused_total", "reason", fold.ReasonCellTooLarge); n != 0 {
-		t.Fatalf("cell_too_large counted %v before any refusal", n)
-	}
-	const first = `{"type":"set","elems":["a","b","c","d"]}` // 40 bytes
-	sc.do(t, "POST", "/v1/cells/s", first).want(t, http.StatusOK)
-	before := streamLastSeq(t, js)
-	a := sc.do(t, "POST", "/v1/cells/s", `{"type":"set","elems":["e"]}`).want(t, http.StatusRequestEntityTooLarge)
-	if msg, cell, reason := errorOf(t, a); reason != fold.ReasonCellTooLarge || cell != "s" {
-		t.Fatalf("reason %q, cell %q (%s), want cell_too_large for s", reason, cell, msg)
-	}
-	if after := streamLastSeq(t, js); after != before {
-		t.Fatalf("the stream went from %d to %d: a refused refine was published", before, after)
-	}
-	// An update that adds nothing is not refused.
-	sc.do(t, "POST", "/v1/cells/s", `{"type":"set","elems":["a"]}`).want(t, http.StatusOK)
-	if _, err := js.Publish(ctxT(t), "dprop.cell.s", []byte(`{"type":"set","elems":["e"]}`)); err != nil {
+// dial opens a raw connection to the sidecar; the test closes it.
+func (sc *sidecar) dial(t *testing.T) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", sc.ts.Listener.Addr().String())
+	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the refusal counted", func() bool {
-		return metric(t, sc.reg, "dprop_updates_refused_total", "reason", fold.ReasonCellTooLarge) == 1
-	})
-	if got := sc.do(t, "GET", "/v1/cells/s", "").want(t, http.StatusOK).body; got != first {
-		t.Fatalf("the cell changed to %s", got)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// closedByServer reads c until the server closes it, and fails the test if
+// that does not happen within testTimeout. It returns what was read.
+func closedByServer(t *testing.T, c net.Conn, what string) string {
+	t.Helper()
+	if err := c.SetReadDeadline(time.Now().Add(testTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("%s: the server still holds the connection after %v", what, testTimeout)
+	}
+	return string(b)
+}
+
+// A client sending its body a byte at a time, one that never finishes its
+// headers, and a keep-alive connection left idle are all cut by the
+// server's timeouts; the slow body gets 408 if it still reads.
+func TestServerTimeoutsCloseConnections(t *testing.T) {
+	srv := runBroker(t)
+	const d = 300 * time.Millisecond
+	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{ReadHeaderTimeout: d, ReadTimeout: d, IdleTimeout: d})
+
+	slow := sc.dial(t)
+	fmt.Fprint(slow, "POST /v1/cells/a HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n")
+	go func() { // a byte every 50ms, until the server hangs up
+		for _, b := range []byte(`{"type":"max","value":1}` + strings.Repeat(" ", 76)) {
+			if _, err := slow.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	if got := closedByServer(t, slow, "slow body"); got != "" && !strings.Contains(got, "408 Request Timeout") {
+		t.Errorf("slow body answered %q, want 408", got)
+	}
+
+	headers := sc.dial(t)
+	fmt.Fprint(headers, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+	closedByServer(t, headers, "unfinished headers")
+
+	idle := sc.dial(t)
+	fmt.Fprint(idle, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	br := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("healthz: %d, close %v", resp.StatusCode, resp.Close)
+	}
+	closedByServer(t, idle, "idle keep-alive connection")
+}
+
+// Requests that wait outlive the server's read and write timeouts: an
+// event stream as long as its client reads (shown by heartbeats spanning
+// several timeouts, then an event), a threshold read until its own timeout.
+func TestLongRequestsOutliveServerTimeouts(t *testing.T) {
+	srv := runBroker(t)
+	const d = 200 * time.Millisecond
+	const beat = 20 * time.Millisecond
+	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{ReadTimeout: d, WriteTimeout: d, Heartbeat: beat})
+
+	_, next := rawStream(t, sc, "/v1/cells/a.x/events")
+	for beats := 0; beats < int(4*d/beat); {
+		if next() == ": heartbeat" {
+			beats++
+		}
+	}
+	sc.do(t, "POST", "/v1/cells/a.x", `{"type":"max","value":1}`).want(t, http.StatusOK)
+	for next() != "event: change" {
+	}
+
+	q := url.Values{"await": {`{"type":"max","value":5}`}, "timeout": {(4 * d).String()}}
+	a := sc.do(t, "GET", "/v1/cells/a.x?"+q.Encode(), "").want(t, http.StatusGatewayTimeout)
+	if _, _, reason := errorOf(t, a); reason != httpapi.ReasonTimeout {
+		t.Fatalf("await: reason %q", reason)
 	}
 }
 
-// A value that passes the body limit, the decoder and the cell's limit but,
-// with the message's headers, is more than the broker takes is refused with
-// 413 too_large before publishing: no retry could cure it, so it is not a
-// 503 with Retry-After.
-func TestRefineTooLargeForTheBroker(t *testing.T) {
-	conf := brokertest.WriteFile(t, "small.conf", "max_payload: 65536\n")
-	srv := brokertest.RunWithStream(t, brokertest.WithConfigFile(conf))
-	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{})
-	js := brokertest.JetStream(t, connect(t, srv.ClientURL()))
-	prefix, suffix := `{"type":"set","elems":["`, `"]}`
-	body := prefix + strings.Repeat("x", 65536-8-len(prefix)-len(suffix)) + suffix
-	before := streamLastSeq(t, js)
-	a := sc.do(t, "POST", "/v1/cells/big", body, "Dprop-Origin", "app-7").want(t, http.StatusRequestEntityTooLarge)
-	msg, _, reason := errorOf(t, a)
-	if reason != fold.ReasonTooLarge || !strings.Contains(msg, "the broker takes at most 65536") || a.header.Get("Retry-After") != "" {
-		t.Fatalf("reason %q, Retry-After %q: %s", reason, a.header.Get("Retry-After"), msg)
+// Event streams and threshold reads are bounded: past the bound the answer
+// is 503 busy with Retry-After, and a slot freed is usable again.
+func TestStreamAndAwaitBounds(t *testing.T) {
+	srv := runBroker(t)
+	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{MaxStreams: 2, MaxAwaits: 2})
+	busy := func(a answer) {
+		t.Helper()
+		a.want(t, http.StatusServiceUnavailable)
+		if _, _, reason := errorOf(t, a); reason != httpapi.ReasonBusy || a.header.Get("Retry-After") == "" {
+			t.Fatalf("over the bound: reason %q, Retry-After %q", reason, a.header.Get("Retry-After"))
+		}
 	}
-	if after := streamLastSeq(t, js); after != before {
-		t.Fatalf("the stream went from %d to %d: a refused refine was published", before, after)
+
+	w1, w2 := watch(t, sc.c, "a.>"), watch(t, sc.c, "b.x")
+	sc.waitStreams(t, 2)
+	busy(sc.do(t, "GET", "/v1/events?match=c.>", ""))
+	busy(sc.do(t, "GET", "/v1/cells/a.x/events", ""))
+	w1.cancel()
+	sc.waitStreams(t, 1)
+	w3 := watch(t, sc.c, "c.>")
+	sc.waitStreams(t, 2)
+	w2.cancel()
+	w3.cancel()
+
+	path := "/v1/cells/n.x?" + url.Values{"await": {`{"type":"max","value":5}`}}.Encode()
+	done := make(chan answer, 2)
+	for range 2 {
+		go func() { done <- sc.do(t, "GET", path, "") }()
+	}
+	waitFor(t, "two threshold reads pending", func() bool { return metric(t, sc.reg, "dprop_http_pending_awaits") == 2 })
+	busy(sc.do(t, "GET", path, ""))
+	sc.do(t, "POST", "/v1/cells/n.x", `{"type":"max","value":5}`).want(t, http.StatusOK)
+	for range 2 {
+		(<-done).want(t, http.StatusOK)
+	}
+	waitFor(t, "no threshold read pending", func() bool { return metric(t, sc.reg, "dprop_http_pending_awaits") == 0 })
+	sc.do(t, "GET", path, "").want(t, http.StatusOK)
+}
+
+// Threshold reads whose clients leave are released promptly: the
+// pending-await gauge returns to 0 and each is counted as 499.
+func TestAbandonedAwaitsReleased(t *testing.T) {
+	srv := runBroker(t)
+	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{})
+	const n = 1000
+	q := url.Values{"await": {`{"type":"max","value":5}`}, "timeout": {"5m"}}.Encode()
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i] = sc.dial(t)
+		fmt.Fprintf(conns[i], "GET /v1/cells/c%d.x?%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", i%10, q)
+	}
+	waitFor(t, "every threshold read pending", func() bool { return metric(t, sc.reg, "dprop_http_pending_awaits") == n })
+	for _, c := range conns {
+		c.Close()
+	}
+	waitFor(t, "every abandoned threshold read released", func() bool { return metric(t, sc.reg, "dprop_http_pending_awaits") == 0 })
+	if got := metric(t, sc.reg, "dprop_http_requests_total", "code", "499"); got != n {
+		t.Errorf("%v requests counted as 499, want %d", got, n)
+	}
+}
+
+// A threshold read or event stream with a body is refused: net/http would
+// not notice its client leaving until the body was read, so an abandoned
+// one was held until its timeout.
+func TestLongGetsTakeNoBody(t *testing.T) {
+	srv := runBroker(t)
+	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{})
+	await := "/v1/cells/a.x?" + url.Values{"await": {`{"type":"max","value":5}`}, "timeout": {"5m"}}.Encode()
+	for _, path := range []string{await, "/v1/cells/a.x/events", "/v1/events"} {
+		a := sc.do(t, "GET", path, "hello").want(t, http.StatusBadRequest)
+		if _, _, reason := errorOf(t, a); reason != httpapi.ReasonBadParameter {
+			t.Fatalf("%s: reason %q", path, reason)
+		}
+	}
+	if got := metric(t, sc.reg, "dprop_http_pending_awaits"); got != 0 {
+		t.Fatalf("%v threshold reads pending", got)
 	}
 }

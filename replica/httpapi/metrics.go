@@ -26,14 +26,13 @@ var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .2
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	streams  prometheus.Gauge
 }
 
 // newMetrics registers the HTTP instruments and the replica collector in
 // reg (a fresh registry if nil) and returns the gatherer to serve, or nil if
 // reg is not one. A registration that fails (say, two servers on one
 // registry) is logged and the instrument still works, unexported.
-func newMetrics(r *replica.Replica, reg prometheus.Registerer, log *slog.Logger) (*metrics, prometheus.Gatherer) {
+func newMetrics(r *replica.Replica, reg prometheus.Registerer, log *slog.Logger, streams, awaits *slots) (*metrics, prometheus.Gatherer) {
 	if reg == nil {
 		fresh := prometheus.NewRegistry()
 		fresh.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -49,12 +48,16 @@ func newMetrics(r *replica.Replica, reg prometheus.Registerer, log *slog.Logger)
 			Help:    "Time to answer HTTP requests, by route pattern and method (event streams: their lifetime).",
 			Buckets: durationBuckets,
 		}, []string{"route", "method"}),
-		streams: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "dprop_http_event_streams",
-			Help: "Server-Sent Event streams open now.",
-		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.streams, &replicaCollector{r: r}} {
+	streamsGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dprop_http_event_streams",
+		Help: "Server-Sent Event streams open now.",
+	}, streams.inUse)
+	awaitsGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dprop_http_pending_awaits",
+		Help: "Threshold reads (GET ?await=) waiting now.",
+	}, awaits.inUse)
+	for _, c := range []prometheus.Collector{m.requests, m.duration, streamsGauge, awaitsGauge, &replicaCollector{r: r}} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

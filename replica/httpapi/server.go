@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dprop/dprop/replica"
@@ -22,6 +23,15 @@ const (
 	DefaultRefineTimeout = 30 * time.Second
 	DefaultAwaitTimeout  = 30 * time.Second
 	MaxAwaitTimeout      = 5 * time.Minute
+	DefaultMaxStreams    = 1024
+	DefaultMaxAwaits     = 4096
+	DefaultListLimit     = 1000   // cells per page of GET /v1/cells
+	MaxListLimit         = 10_000 // the most a page may hold
+
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 15 * time.Second
 )
 
 // Options configure a Server. The zero value of a field means its default.
@@ -54,6 +64,32 @@ type Options struct {
 	// RefineTimeout bounds a refine: publishing, the broker's
 	// acknowledgement and the fold. Past it the answer is 503. Default 30s.
 	RefineTimeout time.Duration
+	// MaxStreams bounds the event streams open at once (default 1024);
+	// MaxAwaits the threshold reads waiting at once (default 4096). Past
+	// them new ones are answered 503 (reason busy) with Retry-After.
+	MaxStreams int
+	MaxAwaits  int
+	// AllowOrigins are the origins (scheme://host[:port]) whose web pages
+	// may call the API, besides the API's own origin; they get CORS
+	// headers. Requests from any other page are refused (403). Empty by
+	// default. See "Browsers and Host" in docs/api.md.
+	AllowOrigins []string
+	// AllowHosts are host names the API answers to besides IP addresses,
+	// localhost, and single-label names on non-loopback addresses; other
+	// Host headers are refused (421), which stops DNS rebinding.
+	AllowHosts []string
+
+	// Timeouts of the http.Server that HTTPServer returns (the zero value
+	// of each means its default). ReadHeaderTimeout bounds reading a
+	// request's headers (10s); ReadTimeout its headers and body (30s);
+	// WriteTimeout writing its answer (30s), on top of what the request
+	// may wait for (a refine's RefineTimeout, a threshold read's timeout);
+	// event streams get WriteTimeout for each write. IdleTimeout closes
+	// keep-alive connections idle that long (15s).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
 }
 
 func (o *Options) validate() {
@@ -69,6 +105,23 @@ func (o *Options) validate() {
 	if o.RefineTimeout <= 0 {
 		o.RefineTimeout = DefaultRefineTimeout
 	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = DefaultMaxStreams
+	}
+	if o.MaxAwaits <= 0 {
+		o.MaxAwaits = DefaultMaxAwaits
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&o.ReadHeaderTimeout, DefaultReadHeaderTimeout}, {&o.ReadTimeout, DefaultReadTimeout},
+		{&o.WriteTimeout, DefaultWriteTimeout}, {&o.IdleTimeout, DefaultIdleTimeout},
+	} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
 }
 
 // Server is the HTTP API of one replica. It is an http.Handler, safe for
@@ -79,6 +132,11 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	metrics *metrics
+	guard   *guard // Origin and Host checks
+
+	// streams and awaits count the long requests open now, within
+	// Options.MaxStreams and Options.MaxAwaits.
+	streams, awaits slots
 
 	// ctx ends when Close is called: long requests watch it.
 	ctx    context.Context
@@ -94,10 +152,16 @@ func New(r *replica.Replica, opts Options) *Server {
 		panic("httpapi: New with a nil replica")
 	}
 	opts.validate()
-	s := &Server{r: r, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{r: r, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
+		streams: slots{max: int64(opts.MaxStreams)}, awaits: slots{max: int64(opts.MaxAwaits)}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	var errs []error
+	s.guard, errs = newGuard(opts.AllowOrigins, opts.AllowHosts)
+	for _, err := range errs {
+		s.log.Error("httpapi: allow-list entry ignored: it can never match", "err", err)
+	}
 	var gatherer prometheus.Gatherer
-	s.metrics, gatherer = newMetrics(r, opts.Registry, s.log)
+	s.metrics, gatherer = newMetrics(r, opts.Registry, s.log, &s.streams, &s.awaits)
 	s.routes(gatherer)
 	return s
 }
@@ -149,8 +213,9 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	})
 }
 
-// handle registers h under pattern, wrapped: panics are recovered as 500,
-// Dprop-Stale is set, and the request is counted under the pattern.
+// handle registers h under pattern, wrapped: Host and Origin are checked
+// (see admit), panics are recovered as 500, Dprop-Stale is set, and the
+// request is counted under the pattern.
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -170,6 +235,9 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 				panic(p)
 			}
 		}()
+		if !s.admit(sw, r) {
+			return
+		}
 		if s.stale() {
 			sw.Header().Set(HeaderStale, "true")
 		}
@@ -195,6 +263,67 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Close() {
 	s.cancel()
 }
+
+// HTTPServer returns an http.Server that serves s with the timeouts of
+// Options, logs through the Logger and calls Close on Shutdown. Set its
+// Addr, or call Serve with a listener.
+//
+// Without these timeouts a connection may live for ever: a client sending
+// its body a byte a second, or keeping a connection idle, held it as long
+// as it liked.
+func (s *Server) HTTPServer() *http.Server {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(s.Close) // end event streams and threshold reads, so Shutdown need not wait for them
+	return srv
+}
+
+// allowWait lets a request wait for d before its answer is due: the write
+// deadline becomes d plus the server's WriteTimeout from now. The read
+// deadline is turned off: a request that waits has been read whole, and a
+// read deadline falling due while net/http watches the connection for the
+// client's departure would cancel the request as if the client had left.
+// (net/http turns it off itself once a request is read, as of Go 1.26;
+// this does not rely on it.)
+func allowWait(w http.ResponseWriter, r *http.Request, d time.Duration) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(writeDeadline(r, d))
+}
+
+// writeDeadline is the deadline of an answer due after waiting d: d plus
+// the WriteTimeout of the http.Server serving r from now, or none if it
+// has none.
+func writeDeadline(r *http.Request, d time.Duration) time.Time {
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.WriteTimeout > 0 {
+		return time.Now().Add(d + srv.WriteTimeout)
+	}
+	return time.Time{}
+}
+
+// slots count the long requests of one kind open at once, within a bound.
+type slots struct {
+	n   atomic.Int64
+	max int64
+}
+
+// acquire takes a slot, and reports false if all are taken.
+func (sl *slots) acquire() bool {
+	if sl.n.Add(1) > sl.max {
+		sl.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (sl *slots) release()       { sl.n.Add(-1) }
+func (sl *slots) inUse() float64 { return float64(sl.n.Load()) }
 
 // bound returns a context that ends with the request, on Close, or after d
 // (if d > 0).

@@ -118,9 +118,14 @@ type errorBody struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// listBody is the JSON body of GET /v1/cells.
-type listBody struct {
+// CellsPage is one page of a listing: the body of GET /v1/cells.
+type CellsPage struct {
+	// Cells are sorted by name.
 	Cells []Cell `json:"cells"`
+	// Next is the cursor of the next page, "" on the last one. It is
+	// opaque: pass it back as it is (ListOptions.After, or the after
+	// parameter).
+	Next string `json:"next,omitempty"`
 }
 
 // cellOf converts a replica cell; the value is included when withValue.
