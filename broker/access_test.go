@@ -55,8 +55,7 @@ func connectAs(t *testing.T, srv *broker.Server, role string) *nats.Conn {
 // action is one thing a user tries; it reports an error when the server
 // does not let it happen.
 type action struct {
-	name string
-	do   func(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error
+	do func(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error
 }
 
 // denied reports whether err is the server's refusal (or the silence that
