@@ -26,6 +26,7 @@ func (f *natsFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.conn.User, "user", "", "NATS user")
 	fl.StringVar(&f.conn.Password, "password", "", "NATS password")
 	fl.StringVar(&f.conn.Token, "token", "", "NATS authorization token")
+	fl.StringVar(&f.conn.InboxPrefix, "inbox-prefix", "", "prefix of the subjects replies come to (a user whose permissions allow only its own inbox, such as _INBOX_<user> from dprop access, must give it)")
 	fl.StringVar(&f.conn.CAFile, "tlsca", "", "PEM file of CAs trusted to sign the server's certificate")
 	fl.StringVar(&f.conn.CertFile, "tlscert", "", "client certificate (PEM), for servers that verify clients")
 	fl.StringVar(&f.conn.KeyFile, "tlskey", "", "client certificate's key (PEM)")
