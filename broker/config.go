@@ -68,6 +68,16 @@ type Config struct {
 	// settings it shares with Config.
 	ConfigFile string
 
+	// Users are added to the server's users (with ConfigFile's, if it has
+	// any), in Account: for instance the admin that `dprop up --auth`
+	// makes. See NewUser and RolePermissions.
+	Users []User
+
+	// Account is the account that holds the stream: the broker's own
+	// identity, and Users, are made there. Default DefaultAccount when the
+	// configuration has such an account, else the global account.
+	Account string
+
 	// Monitor is the host:port of nats-server's HTTP monitoring endpoints
 	// (/varz, /jsz, /healthz, ...). Empty: off (unless the file turns it
 	// on). A port of 0 or -1 picks a free port; see Server.MonitorURL.

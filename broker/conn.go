@@ -148,6 +148,11 @@ func (c *ConnConfig) validate() error {
 // but a request whose reply was due when the connection broke gets none:
 // give requests (JetStream calls included) a timeout and try them again.
 func Connect(cfg ConnConfig, logger *slog.Logger) (*nats.Conn, error) {
+	return connect(cfg, logger)
+}
+
+// connect is Connect with extra nats.go options.
+func connect(cfg ConnConfig, logger *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -165,7 +170,7 @@ func Connect(cfg ConnConfig, logger *slog.Logger) (*nats.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: connect to %s: %w", where, err)
 	}
-	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("broker: connect to %s: %w", where, err)
 	}

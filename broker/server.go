@@ -30,6 +30,11 @@ type Server struct {
 	cfg Config // as validated, ServerName filled
 	log *slogLogger
 
+	// identity is how Connect authenticates (nil: no authorization);
+	// noIdentity says the server's authorization cannot be joined.
+	identity   *identity
+	noIdentity bool
+
 	shutdown sync.Once
 }
 
@@ -60,6 +65,10 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	id, err := cfg.addIdentity(opts, cfg.Users)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("broker: server %s: %w", cfg.ServerName, err)
@@ -68,7 +77,8 @@ func Start(cfg Config) (*Server, error) {
 	ns.SetLoggerV2(logger, opts.Debug, opts.Trace, false)
 	cfg.file = nil // the file is read again on a restart
 
-	s := &Server{ns: ns, cfg: cfg, log: logger}
+	s := &Server{ns: ns, cfg: cfg, log: logger, identity: id,
+		noIdentity: id == nil && (len(opts.TrustedOperators) > 0 || len(opts.TrustedKeys) > 0)}
 	ns.Start()
 	if err := s.waitReady(); err != nil {
 		s.Shutdown()

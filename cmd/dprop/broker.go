@@ -45,7 +45,7 @@ once the cluster can hold it.`,
 			defer srv.Shutdown()
 			log.Info("broker running", "nats", srv.ClientURL(), "name", srv.Name(), "store", cfg.StoreDir)
 			ctx := cmd.Context()
-			go provisionWhenPossible(ctx, log, srv.ClientURL(), sc)
+			go provisionWhenPossible(ctx, log, srv, sc)
 			<-ctx.Done()
 			log.Info("shutting down")
 			return nil
@@ -69,11 +69,12 @@ once the cluster can hold it.`,
 
 // provisionWhenPossible ensures the stream, retrying while the cluster is
 // forming, and provisions it again whenever it is deleted. An incompatible
-// existing stream is logged and left alone.
-func provisionWhenPossible(ctx context.Context, log *slog.Logger, url string, sc broker.StreamConfig) {
-	nc, err := broker.Connect(broker.ConnConfig{URLs: []string{url}, Name: "dprop broker"}, log)
+// existing stream is logged and left alone. The broker connects as itself
+// (in process, whatever the server's users and TLS).
+func provisionWhenPossible(ctx context.Context, log *slog.Logger, srv *broker.Server, sc broker.StreamConfig) {
+	nc, err := srv.Connect(broker.ConnConfig{Name: "dprop broker"}, log)
 	if err != nil {
-		log.Error("stream provisioning: cannot connect", "err", err)
+		log.Error("stream provisioning: cannot connect; provision the stream by hand (docs/deploy.md)", "err", err)
 		return
 	}
 	defer nc.Close()

@@ -13,16 +13,25 @@ import (
 
 func newUpCmd(g *globals) *cobra.Command {
 	var (
-		data   string
-		listen string
-		sc     sidecarFlags
+		data       string
+		listen     string
+		configFile string
+		auth       bool
+		sc         sidecarFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start an embedded broker, a replica of every cell and the HTTP API",
 		Long: `Start everything on this machine: an embedded NATS server with JetStream
 (its store under --data), one replica of every cell, and the sidecar HTTP
-API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
+API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.
+
+With --auth, NATS clients must authenticate: an admin NKey is made once
+(DATA/auth/admin.nk, mode 0600) and up says how to use it; once made, auth
+stays on for that data directory (remove the file to turn it off). With
+--config, the embedded server takes a nats-server configuration file
+(accounts, users, TLS), as dprop broker does. up's own replica connects in
+process as the broker itself either way.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -41,17 +50,23 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 				return err
 			}
 			defer ln.Close() // for the early returns; the API's server owns it once serving
-			srv, err := broker.Start(broker.Config{
-				StoreDir: filepath.Join(data, "broker"),
-				Listen:   listen,
-				Logger:   blog,
-			})
+			bcfg := broker.Config{
+				StoreDir:   filepath.Join(data, "broker"),
+				Listen:     listen,
+				Logger:     blog,
+				ConfigFile: configFile,
+			}
+			admin, err := upAuth(data, auth, &bcfg)
+			if err != nil {
+				return err
+			}
+			srv, err := broker.Start(bcfg)
 			if err != nil {
 				return brokerError(err, map[string]string{broker.ListenerClient: "--nats-listen"})
 			}
 			defer srv.Shutdown()
 			sc.watch = &broker.ConnWatch{}
-			nc, err := broker.Connect(broker.ConnConfig{URLs: []string{srv.ClientURL()}, Name: "dprop up", Watch: sc.watch}, log)
+			nc, err := srv.Connect(broker.ConnConfig{Name: "dprop up", Watch: sc.watch}, log)
 			if err != nil {
 				return err
 			}
@@ -68,11 +83,16 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 				return interrupted(ctx, log, err)
 			}
 			printUp(cmd.OutOrStdout(), srv.ClientURL(), s.addr, filepath.Join(data, "broker"), sc.prefix, s.net)
+			if admin != "" {
+				printAuth(cmd.OutOrStdout(), srv.ClientURL(), admin)
+			}
 			return s.wait(ctx)
 		},
 	}
 	cmd.Flags().StringVar(&data, "data", defaultData, "data directory (the JetStream store in DIR/broker, the replica's snapshot in DIR/replica)")
 	cmd.Flags().StringVar(&listen, "nats-listen", broker.DefaultListen, "host:port the embedded NATS server listens on for clients")
+	cmd.Flags().BoolVar(&auth, "auth", false, "NATS clients must authenticate: make an admin NKey once under --data and say how to use it")
+	cmd.Flags().StringVar(&configFile, "config", "", "nats-server configuration file for the embedded server (accounts, users, permissions, TLS)")
 	sc.register(cmd)
 	renameFlags(cmd, map[string]string{"nats": "nats-listen"})
 	return cmd
