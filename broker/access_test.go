@@ -61,6 +61,10 @@ type action struct {
 // denied reports whether err is the server's refusal (or the silence that
 // follows a request whose subject the user may not publish to).
 func denied(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == 10111 { // JSStreamRollupFailed: "rollup not permitted"
+		return true // the stream's refusal
+	}
 	return err != nil && (errors.Is(err, nats.ErrPermissionViolation) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || strings.Contains(err.Error(), "Permissions Violation"))
 }
@@ -117,6 +121,15 @@ var actions = map[string]action{
 		cfg := s.CachedInfo().Config
 		cfg.Description = "edited"
 		_, err = js.UpdateStream(ctx, cfg)
+		return err
+	}},
+	// A rollup erases the subject's history: the stream denies it to
+	// everyone (compaction purges instead, as admin).
+	"publish a rollup inside the subtree": {do: func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+		m := nats.NewMsg("dprop.cell.weather.boston")
+		m.Data = []byte(`{"type":"max","value":0}`)
+		m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+		_, err := js.PublishMsg(ctx, m)
 		return err
 	}},
 	"delete a message": {do: func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
@@ -191,7 +204,7 @@ func TestRolePermissions(t *testing.T) {
 			nc := connectAs(t, srv, role)
 			js := brokertest.JetStream(t, nc)
 			for name, a := range actions {
-				ok := role == broker.RoleAdmin
+				ok := role == broker.RoleAdmin && name != "publish a rollup inside the subtree"
 				for _, n := range allowed[role] {
 					ok = ok || n == name
 				}

@@ -53,11 +53,16 @@
 //   - File storage and limits retention, nothing discarded by default:
 //     the stream is the durable history that a new or rejoining replica
 //     replays to reach the same state as the others.
-//   - Rollups allowed: because merges are state-based, the join of a
-//     cell's updates is itself a valid update, so a compactor may replace
-//     a subject's history with it (Nats-Rollup: sub), guarded by
-//     Nats-Expected-Last-Subject-Sequence so that nothing written
-//     meanwhile is lost. A resync then reads one message per cell.
+//   - Rollups denied: a Nats-Rollup header erases a subject's history, and
+//     NATS permissions cannot stop a writer from setting a header. Any
+//     writer of a cell could erase what new replicas would learn of it.
+//     Compaction does the same safely without them: because merges are
+//     state-based, the join of a cell's updates is itself a valid update,
+//     so a compactor publishes it (guarded by
+//     Nats-Expected-Last-Subject-Sequence, so that nothing written
+//     meanwhile is lost) and then purges the subject below it, which only
+//     the admin role may do. An existing stream that allows rollups is
+//     used as it is (KeepStream warns); dprop uses rollups there.
 //   - Direct get allowed: reads of single messages (the last one of a
 //     subject, a given sequence) are answered by any replica, not only the
 //     leader.

@@ -57,7 +57,7 @@ func KeepStream(ctx context.Context, nc *nats.Conn, cfg StreamConfig, every time
 	provisioned, wait := false, 500*time.Millisecond
 	for {
 		attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := EnsureStream(attempt, js, cfg)
+		stream, err := EnsureStream(attempt, js, cfg)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
@@ -77,6 +77,10 @@ func KeepStream(ctx context.Context, nc *nats.Conn, cfg StreamConfig, every time
 		case !provisioned:
 			logger.Info("stream ready", "stream", cfg.Name, "replicas", cfg.Replicas)
 			provisioned = true
+			if stream.CachedInfo().Config.AllowRollup {
+				logger.Warn("the stream allows rollups: any writer of a cell can erase its history with a Nats-Rollup header. "+
+					"dprop no longer needs them: nats stream edit "+cfg.Name+" --no-allow-rollup", "stream", cfg.Name)
+			}
 		}
 		wait = 500 * time.Millisecond
 		if !waitDeleted(ctx, js, cfg.Name, deleted, tick.C) {

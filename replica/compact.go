@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,10 +37,13 @@ const (
 	// CompactAuto checkpoints when the replica holds every cell and the
 	// whole stream is compacted, and rolls up otherwise.
 	CompactAuto CompactMode = ""
-	// CompactRollup publishes each cell's join with Nats-Rollup: sub,
-	// guarded by Nats-Expected-Last-Subject-Sequence. Safe for any subset
+	// CompactRollup publishes each cell's join, guarded by
+	// Nats-Expected-Last-Subject-Sequence, and then purges the cell's
+	// subject below it (or, on a stream that allows rollups, publishes it
+	// with Nats-Rollup: sub, which does both at once). Safe for any subset
 	// of cells, but the server scans the subject's part of the store for
-	// every rollup, which grows with the log's length.
+	// every cell, which grows with the log's length. Purging needs the
+	// admin role.
 	CompactRollup CompactMode = "rollup"
 	// CompactCheckpoint publishes every cell's join as a plain message
 	// (header Dprop-Checkpoint) and then purges the stream below the
@@ -229,22 +234,29 @@ func (r *Replica) publishable(v lattice.Value, maxPayload int) error {
 }
 
 // publishAll publishes msgs with a bounded number in flight and counts the
-// outcomes.
-func (r *Replica) publishAll(ctx context.Context, st *CompactStats, n int, msg func(i int) *nats.Msg) {
+// outcomes; acked, if set, hears the sequence of each one stored.
+func (r *Replica) publishAll(ctx context.Context, st *CompactStats, n int, msg func(i int) *nats.Msg, acked func(i int, seq uint64)) {
 	const window = 512
-	futures := make([]jetstream.PubAckFuture, 0, window)
+	type pending struct {
+		i int
+		f jetstream.PubAckFuture
+	}
+	inflight := make([]pending, 0, window)
 	collect := func() {
-		for _, f := range futures {
+		for _, p := range inflight {
 			select {
-			case <-f.Ok():
+			case ack := <-p.f.Ok():
 				st.RolledUp++
-			case err := <-f.Err():
-				r.countRollupError(st, f.Msg().Subject, err)
+				if acked != nil {
+					acked(p.i, ack.Sequence)
+				}
+			case err := <-p.f.Err():
+				r.countRollupError(st, p.f.Msg().Subject, err)
 			case <-ctx.Done():
 				st.Failed++
 			}
 		}
-		futures = futures[:0]
+		inflight = inflight[:0]
 	}
 	for i := range n {
 		if ctx.Err() != nil {
@@ -257,25 +269,108 @@ func (r *Replica) publishAll(ctx context.Context, st *CompactStats, n int, msg f
 			r.countRollupError(st, m.Subject, err)
 			continue
 		}
-		if futures = append(futures, f); len(futures) == window {
+		if inflight = append(inflight, pending{i, f}); len(inflight) == window {
 			collect()
 		}
 	}
 	collect()
 }
 
+// ErrPurgeFailed is returned by a compaction whose purges failed or were
+// refused: purging needs the admin role (see broker.RolePermissions).
+var ErrPurgeFailed = errors.New("purging below the joins failed (compaction needs the admin role)")
+
+// purgeBatch bounds the joins a rollup compaction publishes before purging
+// below them: if the purges are refused, the log has grown by at most
+// this many messages.
+const purgeBatch = 256
+
 func (r *Replica) rollups(ctx context.Context, pattern string, st *CompactStats) error {
 	jobs, _ := r.jobs(pattern, false, st)
-	r.publishAll(ctx, st, len(jobs), func(i int) *nats.Msg {
-		j := jobs[i]
-		msg := nats.NewMsg(r.subjects.Subject(j.cell))
-		msg.Data = lattice.Encode(j.value)
-		msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(j.last, 10))
-		setCompactHeaders(msg, r.cfg.Origin, j.by)
-		return msg
-	})
+	stream, err := r.js.Stream(ctx, r.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	native := stream.CachedInfo().Config.AllowRollup
+	for start := 0; start < len(jobs); start += purgeBatch {
+		batch := jobs[start:min(start+purgeBatch, len(jobs))]
+		joined := make([]uint64, len(batch)) // the join's sequence, 0 if not stored
+		r.publishAll(ctx, st, len(batch), func(i int) *nats.Msg {
+			j := batch[i]
+			msg := nats.NewMsg(r.subjects.Subject(j.cell))
+			msg.Data = lattice.Encode(j.value)
+			if native {
+				msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+			} else {
+				msg.Header.Set(HeaderCheckpoint, strconv.FormatUint(j.last, 10))
+			}
+			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(j.last, 10))
+			setCompactHeaders(msg, r.cfg.Origin, j.by)
+			return msg
+		}, func(i int, seq uint64) { joined[i] = seq })
+		if native {
+			continue
+		}
+		if err := r.purgeBelow(ctx, stream, batch, joined, st); err != nil {
+			return err
+		}
+	}
 	return ctx.Err()
+}
+
+// purgeBelow purges each cell's subject below its join, a few at a time.
+// Whatever was below was folded into the join (it was published guarded
+// by the subject's last sequence), so nothing is lost. A refused purge
+// ends the compaction: the next ones would be refused too.
+func (r *Replica) purgeBelow(ctx context.Context, stream jetstream.Stream, jobs []compactJob, joined []uint64, st *CompactStats) error {
+	const workers = 8
+	var (
+		mu      sync.Mutex
+		refused error
+		wg      sync.WaitGroup
+		next    = make(chan int)
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				subject := r.subjects.Subject(jobs[i].cell)
+				attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
+				err := stream.Purge(attempt, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(joined[i]))
+				cancel()
+				if err == nil {
+					continue
+				}
+				// The server refuses a request it does not permit with an
+				// asynchronous error, and the request only times out.
+				if le := r.cfg.Conn.LastError(); errors.Is(le, nats.ErrPermissionViolation) && strings.Contains(le.Error(), "STREAM.PURGE") {
+					err = le
+				}
+				mu.Lock()
+				st.RolledUp--
+				st.Failed++
+				if refused == nil {
+					refused = fmt.Errorf("compact: purge of %s below %d: %w (%w)", subject, joined[i], ErrPurgeFailed, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range jobs {
+		mu.Lock()
+		stop := refused != nil
+		mu.Unlock()
+		if stop || ctx.Err() != nil {
+			break
+		}
+		if joined[i] != 0 {
+			next <- i
+		}
+	}
+	close(next)
+	wg.Wait()
+	return refused
 }
 
 func (r *Replica) checkpoint(ctx context.Context, st *CompactStats) error {
@@ -290,7 +385,7 @@ func (r *Replica) checkpoint(ctx context.Context, st *CompactStats) error {
 		msg.Header.Set(HeaderCheckpoint, mark)
 		setCompactHeaders(msg, r.cfg.Origin, jobs[i].by)
 		return msg
-	})
+	}, nil)
 	if st.Failed > 0 || ctx.Err() != nil {
 		return fmt.Errorf("compact: checkpoint incomplete (%d of %d published), nothing purged: %w", st.RolledUp, len(jobs), errors.Join(ErrIncomplete, ctx.Err()))
 	}
@@ -341,7 +436,9 @@ func (r *Replica) countRollupError(st *CompactStats, subject string, err error) 
 }
 
 // compactLoop compacts every CompactEvery, with jitter so that several
-// compactors do not all start at once.
+// compactors do not all start at once. A compaction the server does not
+// permit (the replica's credential is not an admin's) stops the loop: each
+// attempt would only add joins to the log.
 func (r *Replica) compactLoop() {
 	select {
 	case <-r.ready:
@@ -354,9 +451,15 @@ func (r *Replica) compactLoop() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.ctx, every)
-		if _, err := r.Compact(ctx, CompactOptions{}); err != nil && r.ctx.Err() == nil {
+		_, err := r.Compact(ctx, CompactOptions{})
+		cancel()
+		switch {
+		case err == nil || r.ctx.Err() != nil:
+		case errors.Is(err, nats.ErrPermissionViolation):
+			r.log.Error("periodic compaction stopped: this replica's credential may not purge the stream; give compaction to an admin (dprop compact with an admin's credential)", "err", err)
+			return
+		default:
 			r.log.Warn("periodic compaction", "err", err)
 		}
-		cancel()
 	}
 }
