@@ -64,6 +64,9 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 	}
 	r.mu.Unlock()
 	r.pending.Store(meta.NumPending)
+	if m.Rollup {
+		r.lastCompaction.Store(&Compaction{Seq: seq, Time: meta.Timestamp})
+	}
 	if res.Err != nil {
 		r.logRefusal(res)
 	}

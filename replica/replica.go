@@ -258,6 +258,8 @@ type Replica struct {
 	problem   atomic.Pointer[linkProblem]
 	incidents map[string]*atomic.Uint64 // by kind; the map is fixed at Start
 	checks    atomic.Uint64
+
+	lastCompaction atomic.Pointer[Compaction] // the latest compaction message folded
 	purgeSeen string
 
 	rt          *propagators.Runtime // nil without propagators

@@ -43,7 +43,10 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	}
 }
 
-func (f *clientFlags) client() *httpapi.Client { return httpapi.NewClient(f.url, nil) }
+func (f *clientFlags) client() *httpapi.Client { return f.clientFor(f.url) }
+
+// clientFor is a client of the sidecar at url, with f's settings.
+func (f *clientFlags) clientFor(url string) *httpapi.Client { return httpapi.NewClient(url, nil) }
 
 // sidecarURL turns what a user may give as the sidecar's address into the
 // base URL the client wants: host:port means http://host:port, and a
@@ -93,7 +96,7 @@ func sidecarURL(raw string) (string, error) {
 
 // addClientCommands adds the commands that use a sidecar's HTTP API.
 func addClientCommands(root *cobra.Command) {
-	root.AddCommand(newGetCmd(), newRefineCmd(), newWatchCmd(), newCellsCmd(), newHistoryCmd())
+	root.AddCommand(newGetCmd(), newRefineCmd(), newWatchCmd(), newCellsCmd(), newHistoryCmd(), newStatusCmd())
 }
 
 // clientError turns an API or connection error into a message that says

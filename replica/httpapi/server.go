@@ -182,6 +182,7 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 		{http.MethodGet, "/v1/cells/{cell}/events", s.cellEvents},
 		{http.MethodGet, "/v1/cells/{cell}/history", s.history},
 		{http.MethodGet, "/v1/events", s.patternEvents},
+		{http.MethodGet, "/v1/status", s.status},
 		{http.MethodGet, "/healthz", s.healthz},
 		{http.MethodGet, "/readyz", s.readyz},
 	}
