@@ -260,7 +260,7 @@ type Replica struct {
 	checks    atomic.Uint64
 
 	lastCompaction atomic.Pointer[Compaction] // the latest compaction message folded
-	purgeSeen string
+	purgeSeen      string
 
 	rt          *propagators.Runtime // nil without propagators
 	initialDone chan struct{}        // closed once the network's initial values are folded
