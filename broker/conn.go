@@ -73,9 +73,10 @@ type ConnConfig struct {
 	Watch *ConnWatch
 
 	// PingInterval is how often the client pings the server; two pings
-	// unanswered and it reconnects. Default DefaultPingInterval, so that a
-	// connection cut without a reset (a partition) is noticed in tens of
-	// seconds rather than nats.go's four minutes.
+	// unanswered and it reconnects. Default DefaultPingInterval (2s), so
+	// that a connection cut without a reset (a partition) or to a hung
+	// server (a paused container) is given up within three intervals, 6 s,
+	// rather than nats.go's four minutes.
 	PingInterval time.Duration
 }
 
@@ -85,7 +86,7 @@ const (
 	DefaultConnectTimeout   = 2 * time.Second
 	DefaultReconnectWait    = 2 * time.Second
 	DefaultReconnectBufSize = 8 << 20
-	DefaultPingInterval     = 10 * time.Second
+	DefaultPingInterval     = 2 * time.Second
 )
 
 // validate checks c and fills its defaults.

@@ -43,6 +43,16 @@ var IncidentKinds = []string{IncidentDeleted, IncidentReplaced, IncidentPurged}
 // back is safe.
 var ErrStreamLost = errors.New("the stream is missing")
 
+// ErrNotConnected is wrapped by a Refine made while the replica's NATS
+// connection is down: nothing is published; retrying is safe.
+var ErrNotConnected = errors.New("not connected to the broker")
+
+// consumeHeartbeat is how often the server tells the replica's consumer it
+// is alive when there is nothing to deliver: two missed, and the consumer
+// is made again where it was. nats.go's default for ordered consumers is
+// 5 s, which made a catch-up after a network cut wait 10 s and more.
+const consumeHeartbeat = time.Second
+
 // ErrStreamReplaced is returned to Refine calls that were waiting for their
 // update to be folded when the stream was found replaced by a new one: the
 // update may be in either, and the replica now follows the new one.
@@ -219,7 +229,8 @@ func (r *Replica) attach() error {
 		r.catchingUp.Store(true)
 		r.stale.Store(true)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { r.handle(a, m) }, jetstream.ConsumeErrHandler(r.consumeError))
+	cc, err := cons.Consume(func(m jetstream.Msg) { r.handle(a, m) }, jetstream.ConsumeErrHandler(r.consumeError),
+		jetstream.PullHeartbeat(consumeHeartbeat))
 	if err != nil {
 		r.lost.Store(back)
 		return fmt.Errorf("consume %q: %w", r.filter, err)

@@ -30,8 +30,11 @@ var (
 	ErrNoStream = errors.New("stream not found")
 )
 
-// DefaultStreamCheckEvery is Config.StreamCheckEvery's default.
-const DefaultStreamCheckEvery = 3 * time.Second
+// Defaults of Config.
+const (
+	DefaultStreamCheckEvery = 3 * time.Second
+	DefaultPublishTimeout   = 5 * time.Second
+)
 
 // Config configures a Replica. The zero value of a field means its default.
 type Config struct {
@@ -69,6 +72,10 @@ type Config struct {
 	// only at Close) when something changed, and at Close.
 	SnapshotPath  string
 	SnapshotEvery time.Duration
+	// PublishTimeout bounds the wait for JetStream's acknowledgement of a
+	// refine (default DefaultPublishTimeout): past it the refine fails, and
+	// may be retried with the same idempotency key.
+	PublishTimeout time.Duration
 	// StreamCheckEvery is how often the replica checks that its stream is
 	// still there and the same (default DefaultStreamCheckEvery): a stream
 	// deleted, created anew or purged behind its back is noticed within
@@ -136,6 +143,9 @@ func (c *Config) validate() error {
 	}
 	if c.StreamCheckEvery <= 0 {
 		c.StreamCheckEvery = DefaultStreamCheckEvery
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = DefaultPublishTimeout
 	}
 	return nil
 }
@@ -438,7 +448,21 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if n := wireSize(msg); maxPayload > 0 && int64(n) > maxPayload {
 		return fold.Cell{}, tooLargeToPublish(cell, n, maxPayload)
 	}
-	ack, err := r.js.PublishMsg(ctx, msg)
+	// A refine never hangs: without a connection it fails at once rather
+	// than wait in the reconnect buffer, and an acknowledgement that does
+	// not come within PublishTimeout (a hung server, a stream without a
+	// leader) is given up, safely: retrying with the same idempotency key
+	// stores it once.
+	if !r.cfg.Conn.IsConnected() {
+		return fold.Cell{}, fmt.Errorf("refine %q: %w", cell, ErrNotConnected)
+	}
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
+	ack, err := r.js.PublishMsg(pctx, msg)
+	cancel()
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		r.log.Warn("refine not acknowledged in time; answering that it may be retried", "cell", cell, "publish_timeout", r.cfg.PublishTimeout)
+		return fold.Cell{}, fmt.Errorf("refine %q: not acknowledged by the stream within %v: %w", cell, r.cfg.PublishTimeout, err)
+	}
 	if errors.Is(err, nats.ErrMaxPayload) { // the server reached meanwhile takes less
 		return fold.Cell{}, tooLargeToPublish(cell, wireSize(msg), r.cfg.Conn.MaxPayload())
 	}
