@@ -224,6 +224,7 @@ func TestEndToEndTemperatureDemo(t *testing.T) {
 		return p
 	}
 	p := up("--nats-listen")
+	brokertest.WaitFor(t, "dprop up's banner", func() bool { return strings.Contains(p.output(), "Stop with Ctrl-C") })
 	if out := p.output(); !strings.Contains(out, "nats -s "+natsURL+" pub dprop.cell.weather.boston.temp") || !strings.Contains(out, "curl "+api+"/v1/cells/weather.boston.temp") {
 		t.Errorf("dprop up does not say how to use it:\n%s", out)
 	}
