@@ -300,10 +300,11 @@ func (r *Replica) checkStream() {
 			r.detach()
 			r.lost.Store(true)
 			r.stale.Store(true)
-			r.setProblem(fmt.Sprintf("stream %q not found: it was deleted", r.cfg.Stream))
+			// The incident first: whoever sees the problem sees its record.
 			r.incident(IncidentDeleted, "the stream was deleted; serving the cells as they were (marked stale) until it is back. "+
 				"If it was deleted by mistake, restore it from a sidecar's snapshot (docs/recovery.md)",
 				"cells", cells, "applied_seq", applied)
+			r.setProblem(fmt.Sprintf("stream %q not found: it was deleted", r.cfg.Stream))
 		}
 		return
 	case err != nil:
