@@ -67,7 +67,7 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 			if err != nil {
 				return interrupted(ctx, log, err)
 			}
-			printUp(cmd.OutOrStdout(), srv.ClientURL(), s.addr, filepath.Join(data, "broker"), sc.prefix, s.net)
+			printUp(cmd.OutOrStdout(), srv.ClientURL(), s, filepath.Join(data, "broker"), sc.prefix)
 			return s.wait(ctx)
 		},
 	}
@@ -80,9 +80,14 @@ API. Restarting on the same --data keeps every cell. Stop with Ctrl-C.`,
 
 // printUp tells the user what runs and how to use it. With a network it
 // says which of its propagators run, and suggests its cells: an input of
-// the first propagator, and the cell that propagator derives.
-func printUp(w io.Writer, natsURL string, httpAddr net.Addr, store, prefix string, rn *runningNetwork) {
-	api := "http://" + reachable(httpAddr)
+// the first propagator, and the cell that propagator derives. With tokens
+// the suggestions send one.
+func printUp(w io.Writer, natsURL string, s *sidecar, store, prefix string) {
+	api, rn := s.url, s.net
+	curl := "curl "
+	if s.auth {
+		curl = `curl -H "Authorization: Bearer $DPROP_TOKEN" `
+	}
 	fmt.Fprintf(w, `dprop is up.
   NATS      %s  (JetStream store in %s)
   HTTP API  %s
@@ -107,8 +112,11 @@ Publish an update with the nats CLI (go install github.com/nats-io/natscli/nats@
 	if read != "" {
 		fmt.Fprintf(w, `
 Read %s:
-  curl %s/v1/cells/%s
-  dprop get%s %s`, readWhat, api, read, urlFlag(api), read)
+  %s%s/v1/cells/%s
+  dprop get%s %s`, readWhat, curl, api, read, urlFlag(api), read)
+		if s.auth {
+			fmt.Fprint(w, "   (dprop reads the token from DPROP_TOKEN, or --token)")
+		}
 	}
 	fmt.Fprint(w, "\nStop with Ctrl-C.\n")
 }
