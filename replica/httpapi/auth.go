@@ -374,7 +374,7 @@ func (a *Access) authenticate(r *http.Request) (p *Principal, refused string, to
 		}
 		return nil, refusedUnknownCertificate, false, fmt.Errorf("client certificate %q is not one this sidecar accepts: no entry of its tokens file has cert: %s", cn, cn)
 	}
-	return nil, refusedNoCredentials, false, errors.New("this sidecar asks for a bearer token (Authorization: Bearer TOKEN; dprop --token or DPROP_TOKEN) or a client certificate")
+	return nil, refusedNoCredentials, false, errors.New("this sidecar asks for a bearer token (Authorization: Bearer TOKEN) or a client certificate")
 }
 
 // clientCertName returns the Subject common name of r's client
