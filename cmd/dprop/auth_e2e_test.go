@@ -106,9 +106,7 @@ func TestSidecarBeyondLoopbackNeedsAuth(t *testing.T) {
 		code, _, _ := httpGet(t, "http://127.0.0.1:"+port+"/healthz")
 		return code == http.StatusOK
 	})
-	if !strings.Contains(p.output(), "without authentication (--insecure-no-auth)") {
-		t.Errorf("no warning:\n%s", p.output())
-	}
+	brokertest.WaitFor(t, "a warning", func() bool { return strings.Contains(p.output(), "without authentication (--insecure-no-auth)") })
 }
 
 // dprop access token makes a token that dprop get, refine, cells and watch
@@ -139,9 +137,9 @@ func TestAccessTokenEndToEnd(t *testing.T) {
 		code, _, _ := httpGet(t, api+"/readyz") // open without a token
 		return code == http.StatusOK
 	})
-	if out := p.output(); !strings.Contains(out, `curl -H "Authorization: Bearer $DPROP_TOKEN" `+api+"/v1/cells/") {
-		t.Errorf("the banner does not show how to send the token:\n%s", out)
-	}
+	brokertest.WaitFor(t, "the banner to show how to send the token", func() bool {
+		return strings.Contains(p.output(), `curl -H "Authorization: Bearer $DPROP_TOKEN" `+api+"/v1/cells/") // printed once the API serves
+	})
 	const cell, value = "weather.boston.temp", `{"type":"range","min":34,"max":48}`
 	if out, errOut, code := runCmd(t, dpropBin, "refine", "--url", api, "--token", app, cell, value); code != 0 || strings.TrimSpace(out) != value {
 		t.Fatalf("refine --token: exit %d: %s %s", code, out, errOut)
@@ -185,7 +183,10 @@ func TestAccessTokenEndToEnd(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	})
 	// SIGHUP reloads the file, changed or not, and the sidecar goes on.
-	before := strings.Count(p.output(), "HTTP API tokens reloaded")
+	brokertest.WaitFor(t, "the reload of the new token to be logged", func() bool {
+		return strings.Count(p.output(), "HTTP API tokens reloaded") == 1
+	})
+	before := 1
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -218,9 +219,7 @@ func TestSidecarClientCertificates(t *testing.T) {
 		_, _, code := runCmd(t, dpropBin, "probe", "--tlsca", files.CA, api+"/readyz")
 		return code == 0
 	})
-	if !strings.Contains(p.output(), "HTTP API  "+api) {
-		t.Errorf("the banner does not say https:\n%s", p.output())
-	}
+	brokertest.WaitFor(t, "the banner to say https", func() bool { return strings.Contains(p.output(), "HTTP API  "+api) })
 	tlsFlags := []string{"--url", api, "--tlsca", files.CA, "--tlscert", cert, "--tlskey", key}
 	const value = `{"type":"max","value":3}`
 	if out, errOut, code := runCmd(t, dpropBin, append(append([]string{"refine"}, tlsFlags...), "demo.x", value)...); code != 0 || strings.TrimSpace(out) != value {
