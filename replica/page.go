@@ -23,6 +23,21 @@ import (
 // (Cells, which copies and sorts every cell, made one HTTP listing of 200k
 // cells with their values allocate 224 MB.)
 func (r *Replica) CellsPage(pattern, after string, limit int) (page []fold.Cell, more bool) {
+	page, next := r.CellsPageFunc(pattern, after, limit, nil, 0)
+	return page, next != ""
+}
+
+// CellsPageFunc is CellsPage for a caller that may see only some cells:
+// it keeps the cells whose names keep accepts (nil keeps every one), and
+// passes over at most skip names that keep refuses (skip < 1: no bound),
+// so that a page of the few cells a caller may see among many does not
+// hold the read lock for a walk of the whole index. next is the after of
+// the following page, "" when no cell follows: the last name of a full
+// page, or the last name refused when the bound stopped the walk (the page
+// may then hold fewer than limit cells, or none, and the next page may be
+// empty). keep is called under the replica's read lock: it must not call
+// the replica.
+func (r *Replica) CellsPageFunc(pattern, after string, limit int, keep func(name string) bool, skip int) (page []fold.Cell, next string) {
 	limit = max(limit, 1)
 	prefix := literalPrefix(pattern)
 	r.mu.RLock()
@@ -33,6 +48,7 @@ func (r *Replica) CellsPage(pattern, after string, limit int) (page []fold.Cell,
 		start++ // after itself is not listed
 	}
 	page = make([]fold.Cell, 0, min(limit, len(names)-start))
+	skipped := 0
 	for _, name := range names[start:] {
 		if !strings.HasPrefix(name, prefix) {
 			break // names with the prefix are contiguous, and they are behind
@@ -40,14 +56,20 @@ func (r *Replica) CellsPage(pattern, after string, limit int) (page []fold.Cell,
 		if pattern != "" && !cellname.Match(pattern, name) {
 			continue
 		}
+		if keep != nil && !keep(name) {
+			if skipped++; skip > 0 && skipped >= skip {
+				return page, name
+			}
+			continue
+		}
 		if len(page) == limit {
-			return page, true
+			return page, page[len(page)-1].Name
 		}
 		if c, ok := r.core.Get(name); ok {
 			page = append(page, c)
 		}
 	}
-	return page, false
+	return page, ""
 }
 
 // literalPrefix is what every name matching pattern starts with: its tokens

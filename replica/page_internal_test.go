@@ -82,6 +82,55 @@ func TestCellsPageAgainstReference(t *testing.T) {
 	}
 }
 
+// Walking CellsPageFunc with a keep function lists exactly the kept cells
+// of the reference, whatever the bound on the names passed over: a walk
+// stopped by the bound goes on from where it stopped.
+func TestCellsPageFuncKeeps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	r := coreReplica()
+	for i := range 2000 {
+		r.addCell(t, fmt.Sprintf("%c.c%04d", 'a'+rng.IntN(4), i))
+	}
+	keeps := map[string]func(string) bool{
+		"all":    nil,
+		"none":   func(string) bool { return false },
+		"b.>":    func(n string) bool { return n[0] == 'b' },
+		"sparse": func(n string) bool { return n[len(n)-2:] == "17" },
+	}
+	for name, keep := range keeps {
+		for _, pattern := range []string{"", ">", "b.>", "*.c0017"} {
+			for _, skip := range []int{0, 1, 7, 500} {
+				limit := 1 + rng.IntN(40)
+				var got []string
+				after := ""
+				for pages := 0; ; pages++ {
+					if pages > 10_000 {
+						t.Fatalf("%s, %q, skip %d: the walk does not end", name, pattern, skip)
+					}
+					page, next := r.CellsPageFunc(pattern, after, limit, keep, skip)
+					if len(page) > limit {
+						t.Fatalf("a page of %d, limit %d", len(page), limit)
+					}
+					got = append(got, names(page)...)
+					if next == "" {
+						break
+					}
+					after = next
+				}
+				var want []string
+				for _, c := range r.Cells(pattern) {
+					if keep == nil || keep(c.Name) {
+						want = append(want, c.Name)
+					}
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("keep %s, pattern %q, skip %d, limit %d:\n got %v\nwant %v", name, pattern, skip, limit, got, want)
+				}
+			}
+		}
+	}
+}
+
 // The index is dropped when far more cells were created since it was
 // built than it holds, and rebuilt by the next listing.
 func TestSortedNamesRebuilt(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -19,7 +20,10 @@ import (
 const defaultProbe = "http://" + defaultHTTP + "/readyz"
 
 func newProbeCmd() *cobra.Command {
-	var timeout time.Duration
+	var (
+		timeout time.Duration
+		tlsCA   string
+	)
 	cmd := &cobra.Command{
 		Use:   "probe [URL]",
 		Short: "Check a health endpoint and exit 0 if it answers 2xx (for container health checks)",
@@ -29,11 +33,14 @@ passes when a GET answers 2xx; a tcp://host:port URL passes when a
 connection opens. The exit status is 0 when the check passes, 1 otherwise,
 with the reason (and the start of the answer) on stderr.
 
-Without an argument it probes $DPROP_PROBE, or else ` + defaultProbe + `.`,
+Without an argument it probes $DPROP_PROBE, or else ` + defaultProbe + `.
+A sidecar's /healthz and /readyz need no token, nor a client certificate
+when it serves HTTPS; give --tlsca, the authority of its certificate.`,
 		Example: `  dprop probe                                        # a sidecar's /readyz
   dprop probe http://127.0.0.1:37767/healthz
   dprop probe 'http://127.0.0.1:8222/healthz?js-enabled-only=true'   # a broker's monitor
-  dprop probe tcp://127.0.0.1:4222`,
+  dprop probe tcp://127.0.0.1:4222
+  dprop probe --tlsca /etc/dprop/ca.pem https://localhost:37767/readyz`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target := os.Getenv("DPROP_PROBE")
@@ -54,7 +61,13 @@ Without an argument it probes $DPROP_PROBE, or else ` + defaultProbe + `.`,
 			defer cancel()
 			switch u.Scheme {
 			case "http", "https":
-				err = probeHTTP(ctx, target)
+				var cfg *tls.Config
+				if tlsCA != "" {
+					if cfg, err = clientTLS(tlsCA, "", ""); err != nil {
+						return usageError{err}
+					}
+				}
+				err = probeHTTP(ctx, target, cfg)
 			case "tcp":
 				err = probeTCP(ctx, u.Host)
 			default:
@@ -67,18 +80,20 @@ Without an argument it probes $DPROP_PROBE, or else ` + defaultProbe + `.`,
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "give up after this long")
+	cmd.Flags().StringVar(&tlsCA, "tlsca", "", "PEM file of CAs trusted to sign the certificate of an https:// URL")
 	return cmd
 }
 
-// probeHTTP GETs target and fails unless the answer is 2xx.
-func probeHTTP(ctx context.Context, target string) error {
+// probeHTTP GETs target and fails unless the answer is 2xx. tlsCfg, if
+// not nil, is the TLS configuration of https URLs.
+func probeHTTP(ctx context.Context, target string, tlsCfg *tls.Config) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return err
 	}
 	// No proxy: a probe checks this host's endpoint, whatever the
 	// environment says about proxies.
-	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: tlsCfg}}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return err

@@ -26,6 +26,10 @@ key and value stores it once (within the stream's duplicate window, two
 minutes by default) and says it was a duplicate; the same key with another
 value is refused. Give each new value its own key.
 
+With a token that may refine the cell but not read it (see 'dprop access
+token'), the sidecar does not send the value: nothing is printed, and a
+contradiction cannot be told.
+
 Exit status: 0 merged; 3 merged, and the cell is now a contradiction (its
 value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 		Example: `  dprop refine weather.boston.temp '{"type":"range","min":34,"max":48}'
@@ -47,6 +51,10 @@ value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 			}
 			if cell.Duplicate && !f.json {
 				fmt.Fprintf(cmd.ErrOrStderr(), "dprop: already stored under --idempotency-key %q: nothing new was stored\n", key)
+			}
+			if cell.Value == nil && !f.json {
+				fmt.Fprintf(cmd.ErrOrStderr(), "dprop: merged into %s; the token may not read the cell, so the sidecar did not send its value\n", args[0])
+				return nil
 			}
 			if err := printCell(cmd, f.json, cell); err != nil {
 				return err

@@ -56,7 +56,7 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 			if err != nil {
 				return interrupted(ctx, log, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "dprop replica of %q: HTTP API on http://%s\n", cellsOrAll(sc.cells), reachable(s.addr))
+			fmt.Fprintf(cmd.OutOrStdout(), "dprop replica of %q: HTTP API on %s\n", cellsOrAll(sc.cells), s.url)
 			return s.wait(ctx)
 		},
 	}

@@ -43,11 +43,12 @@ type sidecarFlags struct {
 	maxAwaits      int
 	allowOrigins   []string
 	allowHosts     []string
+	auth           httpAuthFlags // tokens, certificates, HTTPS
 }
 
 func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.http, "http", defaultHTTP, "address of the HTTP API; loopback by default, any other address exposes the API (it has no authentication)")
+	fl.StringVar(&f.http, "http", defaultHTTP, "address of the HTTP API; loopback by default: any other address needs --http-tokens (or --insecure-no-auth)")
 	fl.StringVar(&f.prefix, "prefix", cellname.DefaultPrefix, "subject prefix: cell c lives on <prefix>.cell.c")
 	fl.StringVar(&f.stream, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
 	fl.DurationVar(&f.compactEvery, "compact-every", 0, "compact the log about this often (off by default; see docs/recovery.md)")
@@ -58,6 +59,7 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.maxAwaits, "http-max-awaits", httpapi.DefaultMaxAwaits, "threshold reads (?await=) the HTTP API holds at once; more get 503 busy")
 	fl.StringSliceVar(&f.allowOrigins, "http-allow-origin", nil, "origins (scheme://host[:port]) whose web pages may call the HTTP API; pages of any other origin are refused (see docs/api.md, Browsers and Host)")
 	fl.StringSliceVar(&f.allowHosts, "http-allow-host", nil, "host names the HTTP API answers to besides IP addresses, localhost and service names (single-label, on non-loopback addresses); others get 421, which stops DNS rebinding")
+	f.auth.register(fl)
 }
 
 // apiOptions are the HTTP API's options from the flags, checked.
@@ -65,7 +67,8 @@ func (f *sidecarFlags) apiOptions() (httpapi.Options, error) {
 	if f.maxStreams < 1 || f.maxAwaits < 1 {
 		return httpapi.Options{}, usagef("--http-max-streams and --http-max-awaits must be at least 1")
 	}
-	opts := httpapi.Options{MaxStreams: f.maxStreams, MaxAwaits: f.maxAwaits, AllowOrigins: f.allowOrigins, AllowHosts: f.allowHosts}
+	opts := httpapi.Options{MaxStreams: f.maxStreams, MaxAwaits: f.maxAwaits, AllowOrigins: f.allowOrigins, AllowHosts: f.allowHosts,
+		Access: f.auth.access}
 	if err := opts.Check(); err != nil {
 		return opts, usagef("--http-allow-origin or --http-allow-host: %v", err)
 	}
@@ -110,14 +113,16 @@ type sidecar struct {
 	rep    *replica.Replica
 	server *http.Server
 	addr   net.Addr
+	url    string // the API's base URL, as a client on this machine reaches it
+	auth   bool   // the API asks for tokens or client certificates
 	served chan error
 	log    *slog.Logger
 	net    *runningNetwork // nil without --network
 }
 
-// listen checks the HTTP API's address and binds it.
+// listen checks the HTTP API's address and authentication, and binds it.
 func (f *sidecarFlags) listen(log *slog.Logger) (net.Listener, error) {
-	if err := checkHTTPAddr(log, f.http); err != nil {
+	if err := f.auth.check(log, f.http); err != nil {
 		return nil, err
 	}
 	if err := checkMaxCellBytes(f.maxCellBytes); err != nil {
@@ -168,11 +173,16 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 		rep:    rep,
 		server: api.HTTPServer(), // its timeouts, and event streams ended on Shutdown
 		addr:   ln.Addr(),
+		url:    f.auth.scheme() + "://" + reachable(ln.Addr()),
+		auth:   opts.Access != nil,
 		served: make(chan error, 1),
 		log:    log,
 		net:    rn,
 	}
-	go func() { s.served <- s.server.Serve(ln) }()
+	go func() { s.served <- f.auth.serve(s.server, ln) }()
+	if f.auth.tokens != "" {
+		go f.auth.watchTokens(ctx, log, api)
+	}
 	go s.checkPropagators()
 	return s, nil
 }
@@ -191,21 +201,6 @@ func ensureStream(ctx context.Context, nc *nats.Conn, prefix, name string, repli
 	}
 	_, err = broker.EnsureStream(ctx, js, broker.StreamConfig{Prefix: prefix, Name: name, Replicas: replicas})
 	return err
-}
-
-// checkHTTPAddr refuses a malformed address and warns when the API is
-// exposed beyond loopback.
-func checkHTTPAddr(log *slog.Logger, addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return usagef("--http %q: %v (want host:port)", addr, err)
-	}
-	ip := net.ParseIP(host)
-	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
-		return nil
-	}
-	log.Warn("the HTTP API listens beyond loopback and has no authentication; expose it only on a trusted network", "http", addr)
-	return nil
 }
 
 // wait serves until ctx ends, then shuts down the API and the replica.

@@ -82,7 +82,7 @@ process as the broker itself either way.`,
 			if err != nil {
 				return interrupted(ctx, log, err)
 			}
-			printUp(cmd.OutOrStdout(), srv.ClientURL(), s.addr, filepath.Join(data, "broker"), sc.prefix, s.net)
+			printUp(cmd.OutOrStdout(), srv.ClientURL(), s, filepath.Join(data, "broker"), sc.prefix)
 			if admin != "" {
 				printAuth(cmd.OutOrStdout(), srv.ClientURL(), admin)
 			}
@@ -100,9 +100,14 @@ process as the broker itself either way.`,
 
 // printUp tells the user what runs and how to use it. With a network it
 // says which of its propagators run, and suggests its cells: an input of
-// the first propagator, and the cell that propagator derives.
-func printUp(w io.Writer, natsURL string, httpAddr net.Addr, store, prefix string, rn *runningNetwork) {
-	api := "http://" + reachable(httpAddr)
+// the first propagator, and the cell that propagator derives. With tokens
+// the suggestions send one.
+func printUp(w io.Writer, natsURL string, s *sidecar, store, prefix string) {
+	api, rn := s.url, s.net
+	curl := "curl "
+	if s.auth {
+		curl = `curl -H "Authorization: Bearer $DPROP_TOKEN" `
+	}
 	fmt.Fprintf(w, `dprop is up.
   NATS      %s  (JetStream store in %s)
   HTTP API  %s
@@ -127,8 +132,11 @@ Publish an update with the nats CLI (go install github.com/nats-io/natscli/nats@
 	if read != "" {
 		fmt.Fprintf(w, `
 Read %s:
-  curl %s/v1/cells/%s
-  dprop get%s %s`, readWhat, api, read, urlFlag(api), read)
+  %s%s/v1/cells/%s
+  dprop get%s %s`, readWhat, curl, api, read, urlFlag(api), read)
+		if s.auth {
+			fmt.Fprint(w, "   (dprop reads the token from DPROP_TOKEN, or --token)")
+		}
 	}
 	fmt.Fprint(w, "\nStop with Ctrl-C.\n")
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,21 +23,26 @@ type TLSFiles struct {
 	CA         string // the authority's certificate
 	ServerCert string
 	ServerKey  string
-	ClientCert string
+	ClientCert string // Subject CN "dprop test client"
 	ClientKey  string
+
+	dir    string
+	caCert *x509.Certificate
+	caKey  *ecdsa.PrivateKey
 }
 
 // NewTLSFiles makes a certificate authority, a server certificate and a
 // client certificate, valid for an hour, in a fresh temporary directory.
+// NewClientCert makes more client certificates; another NewTLSFiles makes
+// another authority.
 func NewTLSFiles(t testing.TB) TLSFiles {
 	t.Helper()
 	dir := t.TempDir()
 	files := TLSFiles{
+		dir:        dir,
 		CA:         filepath.Join(dir, "ca.pem"),
 		ServerCert: filepath.Join(dir, "server.pem"),
 		ServerKey:  filepath.Join(dir, "server-key.pem"),
-		ClientCert: filepath.Join(dir, "client.pem"),
-		ClientKey:  filepath.Join(dir, "client-key.pem"),
 	}
 	caTmpl := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: "dprop test CA"},
@@ -45,6 +51,7 @@ func NewTLSFiles(t testing.TB) TLSFiles {
 		BasicConstraintsValid: true,
 	}
 	caCert, caKey := makeCert(t, caTmpl, nil, nil, files.CA, "")
+	files.caCert, files.caKey = caCert, caKey
 	makeCert(t, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "localhost"},
 		DNSNames:    []string{"localhost"},
@@ -52,12 +59,28 @@ func NewTLSFiles(t testing.TB) TLSFiles {
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}, caCert, caKey, files.ServerCert, files.ServerKey)
+	files.ClientCert, files.ClientKey = files.NewClientCert(t, "dprop test client")
+	return files
+}
+
+// NewClientCert makes another client certificate signed by f's authority,
+// with Subject CN name, and returns the paths of the certificate and its
+// key.
+func (f TLSFiles) NewClientCert(t testing.TB, name string) (cert, key string) {
+	t.Helper()
+	base := filepath.Join(f.dir, "client-"+strings.Map(func(r rune) rune {
+		if r == '/' || r == ' ' || r == os.PathSeparator {
+			return '-'
+		}
+		return r
+	}, name))
+	cert, key = base+".pem", base+"-key.pem"
 	makeCert(t, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "dprop test client"},
+		Subject:     pkix.Name{CommonName: name},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, caCert, caKey, files.ClientCert, files.ClientKey)
-	return files
+	}, f.caCert, f.caKey, cert, key)
+	return cert, key
 }
 
 // makeCert signs tmpl with parent and parentKey (itself when parent is

@@ -12,9 +12,10 @@ import (
 
 // Browsers and Host.
 //
-// The API has no authentication: whoever can connect may write. Browsers
-// can connect too, on behalf of any page they show, so two checks keep web
-// pages out:
+// Without Options.Access the API has no authentication: whoever can
+// connect may write. Browsers can connect too, on behalf of any page they
+// show, so two checks keep web pages out (with authentication too: a
+// browser may hold a client certificate, and pages must not use it):
 //
 //   - Origin. A browser names the page's origin on every cross-origin
 //     request (and on every POST). A request whose Origin is neither the
@@ -183,8 +184,8 @@ func (g *guard) originAllowed(r *http.Request) (ok bool, cors string) {
 // CORS headers for allowed origins.
 const (
 	corsAllowMethods  = "GET, HEAD, POST"
-	corsAllowHeaders  = "Content-Type, If-None-Match, Idempotency-Key, Dprop-Origin, Last-Event-ID"
-	corsExposeHeaders = "ETag, Dprop-Seq, Dprop-Type, Dprop-Updates, Dprop-Contradiction, Dprop-Stale, Retry-After, Allow"
+	corsAllowHeaders  = "Authorization, Content-Type, If-None-Match, Idempotency-Key, Dprop-Origin, Last-Event-ID"
+	corsExposeHeaders = "ETag, Dprop-Seq, Dprop-Type, Dprop-Updates, Dprop-Contradiction, Dprop-Stale, Dprop-Duplicate, Retry-After, Allow, WWW-Authenticate"
 	corsMaxAge        = "600"
 )
 

@@ -242,12 +242,23 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 	if report.Duplicate {
 		w.Header().Set(HeaderDuplicate, "true")
 	}
+	if p := principalOf(r); p != nil && !p.MayRead(cell) {
+		// Refined, but the value is not the principal's to read: a
+		// writer-only token learns that its update is stored, no more.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	s.writeCell(w, r, c)
 }
 
+// maxListSkip bounds the cells a page passes over because its principal
+// may not read them: past it the page ends early, with a next.
+const maxListSkip = 10_000
+
 // listCells answers GET /v1/cells[?match=PATTERN][&values=true][&limit=N][&after=CURSOR]:
 // one page of cells, sorted by name, written as it is encoded (see
-// writePage).
+// writePage). With authentication, only the cells the principal may read:
+// a pattern it may not read all of is not refused, it is narrowed.
 func (s *Server) listCells(w http.ResponseWriter, r *http.Request) {
 	raw, ok := s.query(w, r, "", "match", "values", "limit", "after")
 	if !ok {
@@ -262,10 +273,10 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusBadRequest, reason, "", err)
 		return
 	}
-	page, more := s.r.CellsPage(q.match, q.after, q.limit)
+	page, last := s.r.CellsPageFunc(q.match, q.after, q.limit, readFilter(r), maxListSkip)
 	next := ""
-	if more {
-		next = cursorOf(page[len(page)-1].Name)
+	if last != "" {
+		next = cursorOf(last)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

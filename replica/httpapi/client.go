@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,34 +32,90 @@ const maxEventBytes = 64 << 20
 
 // Client talks to the HTTP API of a sidecar. It is safe for concurrent use.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string // sent as Authorization: Bearer; "" for none
+	err   error  // an option that could not be applied: every call returns it
+}
+
+// ClientOption configures a Client.
+type ClientOption func(*Client)
+
+// WithToken sends token as a bearer token (Authorization: Bearer TOKEN)
+// with every request, for a sidecar started with tokens (see
+// "Authentication" in docs/api.md). "" sends none.
+func WithToken(token string) ClientOption {
+	return func(c *Client) { c.token = token }
+}
+
+// WithTLSConfig has the client use cfg for https:// URLs: the authorities
+// it trusts for the sidecar's certificate (RootCAs) and its own client
+// certificate (Certificates). It applies to a copy of the client's
+// transport, which must be an *http.Transport (the default is); with
+// another RoundTripper, every call fails with an error saying so.
+func WithTLSConfig(cfg *tls.Config) ClientOption {
+	return func(c *Client) {
+		rt := c.hc.Transport
+		if rt == nil {
+			rt = http.DefaultTransport
+		}
+		tr, ok := rt.(*http.Transport)
+		if !ok {
+			c.err = fmt.Errorf("httpapi: WithTLSConfig needs an *http.Transport, the client has a %T", rt)
+			return
+		}
+		tr = tr.Clone()
+		tr.TLSClientConfig = cfg
+		hc := *c.hc
+		hc.Transport = tr
+		c.hc = &hc
+	}
 }
 
 // NewClient returns a client of the sidecar at baseURL (such as
 // http://127.0.0.1:37767). hc nil means http.DefaultClient; an hc with a
 // Timeout cuts long threshold reads and event streams, so prefer contexts.
-func NewClient(baseURL string, hc *http.Client) *Client {
+// Options do not change hc.
+func NewClient(baseURL string, hc *http.Client, opts ...ClientOption) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// newRequest makes a request of the API, with the client's token.
+func (c *Client) newRequest(ctx context.Context, method, path string, query url.Values, body io.Reader) (*http.Request, error) {
+	if c.err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, c.err)
+	}
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, nil
 }
 
 // request sends a request and returns the answer if its status is 2xx or
 // 304; otherwise it reads the error and returns it as an *APIError.
 func (c *Client) request(ctx context.Context, method, path string, query url.Values, body []byte, header http.Header) (*http.Response, error) {
-	u := c.base + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	req, err := c.newRequest(ctx, method, path, query, rd)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, err
 	}
 	for k, vs := range header {
 		req.Header[k] = vs
@@ -88,6 +145,9 @@ func (c *Client) cellCall(ctx context.Context, method, cell string, query url.Va
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return Cell{}, fmt.Errorf("reading cell %q: %w", cell, err)
+	}
+	if resp.StatusCode == http.StatusNoContent {
+		b = nil // a refine whose value the token may not read
 	}
 	return cellFromHeaders(cell, resp.Header, b), nil
 }
@@ -124,9 +184,11 @@ func WithOrigin(origin string) RefineOption {
 }
 
 // Refine merges body (a value in wire form) into the cell and returns the
-// cell as it is then. Refusals are *APIError (400, 409, 413, 421, 422),
-// and so is a broker outage (503, safe to retry with the same
-// WithIdempotencyKey).
+// cell as it is then. Refusals are *APIError (400, 401, 403, 409, 413,
+// 421, 422), and so is a broker outage (503, safe to retry with the same
+// WithIdempotencyKey). A token that may refine the cell but not read it
+// gets the cell without its value (the server answers 204): Value is
+// empty.
 func (c *Client) Refine(ctx context.Context, cell string, body []byte, opts ...RefineOption) (Cell, error) {
 	h := http.Header{}
 	for _, o := range opts {
@@ -237,13 +299,9 @@ func (c *Client) Ready(ctx context.Context) (Readiness, error) {
 // getJSON GETs path and decodes its JSON answer into v. A 503 answer's body
 // is decoded too before the *APIError is returned.
 func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) error {
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := c.newRequest(ctx, http.MethodGet, path, q, nil)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+		return err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

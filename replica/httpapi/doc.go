@@ -13,6 +13,7 @@
 //	GET  /v1/cells[?match=P&after=C]      Replica.CellsPage (a page, streamed)
 //	GET  /v1/cells/{cell}/events          Replica.Watch, as Server-Sent Events
 //	GET  /v1/events?match=P               the same for a pattern
+//	GET  /v1/cells/{cell}/history         Replica.History (the cell's log)
 //	GET  /healthz, /readyz, /metrics      liveness, resync progress, Prometheus
 //
 // Values travel in their canonical wire form, byte for byte what
@@ -35,6 +36,21 @@
 // counters are read from Replica.Stats by a prometheus.Collector at scrape
 // time, so nothing polls.
 //
+// # Authentication
+//
+// Without Options.Access anyone who can connect may do anything (the
+// sidecar listens on loopback by default). With it, every request but the
+// probes names a Principal, by a bearer token whose SHA-256 the Access
+// holds or by a client certificate the TLS layer verified, and stays
+// within its scopes: cell patterns it may read, patterns it may refine,
+// and admin (/metrics). Routes say what they need when they are
+// registered, and the same middleware checks it before the handler runs
+// (401 or 403, counted in dprop_http_auth_refused_total by reason);
+// listings and pattern streams are not refused but narrowed to the cells
+// the principal may read. Server.SetAccess swaps the principals while the
+// server runs. auth.go has the rules, docs/api.md the file format the
+// dprop command reads them from.
+//
 // Long requests (event streams, threshold reads) end when the client goes
 // away, when the replica closes, or when Server.Close is called; register
 // Close with http.Server.RegisterOnShutdown so that Shutdown does not wait
@@ -48,7 +64,8 @@
 //
 // Client is the Go client of the same API, used by the dprop command: Get,
 // Refine, Await, Cells, CellsPage and AllCells (pages), Watch (an SSE
-// reader) and Ready. A non-2xx answer is an *APIError carrying the status
+// reader) and Ready; WithToken and WithTLSConfig give it a bearer token
+// and a TLS configuration (authorities, client certificate). A non-2xx answer is an *APIError carrying the status
 // and the server's reason. Cell, CellsPage, Event and Readiness are the
 // JSON shapes the server writes and the client reads.
 package httpapi

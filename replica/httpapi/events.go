@@ -72,6 +72,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) 
 	defer watcher.Close()
 	ctx, cancel := s.bound(r, 0)
 	defer cancel()
+	go s.endOnAccessChange(ctx, r, cancel)
+	keep := readFilter(r) // a pattern's cells that the principal may read
 
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
@@ -93,24 +95,27 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) 
 		if err := rc.Flush(); err != nil {
 			return
 		}
-		ev, err := s.next(ctx, watcher)
+		heartbeat := time.Now().Add(s.opts.Heartbeat)
+		ev, err := s.next(ctx, watcher, heartbeat)
+		for err == nil && keep != nil && !keep(ev.Cell) {
+			ev, err = s.next(ctx, watcher, heartbeat)
+		}
 		switch {
 		case err == nil:
 			buf = appendEvent(buf[:0], ev)
 		case errors.Is(err, errHeartbeat):
 			buf = append(buf[:0], ": heartbeat\n\n"...)
 		default:
-			return // client gone, Close, or the replica closed
+			return // client gone, Close, the replica closed, or the principal's access changed
 		}
 	}
 }
 
 var errHeartbeat = errors.New("heartbeat due")
 
-// next waits for the watcher's next event for at most one heartbeat
-// interval.
-func (s *Server) next(ctx context.Context, w *replica.Watcher) (replica.Event, error) {
-	hctx, cancel := context.WithTimeoutCause(ctx, s.opts.Heartbeat, errHeartbeat)
+// next waits for the watcher's next event until the heartbeat is due.
+func (s *Server) next(ctx context.Context, w *replica.Watcher, heartbeat time.Time) (replica.Event, error) {
+	hctx, cancel := context.WithDeadlineCause(ctx, heartbeat, errHeartbeat)
 	defer cancel()
 	ev, err := w.Next(hctx)
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(hctx), errHeartbeat) {

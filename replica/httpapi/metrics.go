@@ -24,8 +24,9 @@ var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .2
 
 // metrics are the server's own instruments.
 type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	authRefused *prometheus.CounterVec
 }
 
 // newMetrics registers the HTTP instruments and the replica collector in
@@ -48,6 +49,13 @@ func newMetrics(r *replica.Replica, reg prometheus.Registerer, log *slog.Logger,
 			Help:    "Time to answer HTTP requests, by route pattern and method (event streams: their lifetime).",
 			Buckets: durationBuckets,
 		}, []string{"route", "method"}),
+		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dprop_http_auth_refused_total",
+			Help: "Requests refused by authentication (401: no_credentials, invalid_token, unknown_certificate) or scopes (403: forbidden). Never labelled with a token or a principal.",
+		}, []string{"reason"}),
+	}
+	for _, reason := range authRefusals {
+		m.authRefused.WithLabelValues(reason) // exported at 0 from the start
 	}
 	streamsGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dprop_http_event_streams",
@@ -57,7 +65,7 @@ func newMetrics(r *replica.Replica, reg prometheus.Registerer, log *slog.Logger,
 		Name: "dprop_http_pending_awaits",
 		Help: "Threshold reads (GET ?await=) waiting now.",
 	}, awaits.inUse)
-	for _, c := range []prometheus.Collector{m.requests, m.duration, streamsGauge, awaitsGauge, &replicaCollector{r: r}} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.authRefused, streamsGauge, awaitsGauge, &replicaCollector{r: r}} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

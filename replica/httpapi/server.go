@@ -90,6 +90,16 @@ type Options struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
+
+	// Access, if set, is who may call the API: every request but the
+	// probes must carry a bearer token or a client certificate of one of
+	// its principals, and stay within its scopes (see NewAccess, and
+	// "Authentication" in docs/api.md). nil: no authentication, anyone
+	// who can connect may do anything. Server.SetAccess replaces it.
+	// Client certificates are read from the connection: serve with a
+	// TLSConfig whose ClientCAs are the authorities of the clients and
+	// ClientAuth tls.VerifyClientCertIfGiven (so that probes need none).
+	Access *Access
 }
 
 func (o *Options) validate() {
@@ -134,6 +144,10 @@ type Server struct {
 	metrics *metrics
 	guard   *guard // Origin and Host checks
 
+	// access is the Access in force (see SetAccess); nil without
+	// authentication.
+	access atomic.Pointer[accessState]
+
 	// streams and awaits count the long requests open now, within
 	// Options.MaxStreams and Options.MaxAwaits.
 	streams, awaits slots
@@ -162,13 +176,18 @@ func New(r *replica.Replica, opts Options) *Server {
 	}
 	var gatherer prometheus.Gatherer
 	s.metrics, gatherer = newMetrics(r, opts.Registry, s.log, &s.streams, &s.awaits)
+	if opts.Access != nil {
+		s.SetAccess(opts.Access)
+	}
 	s.routes(gatherer)
 	return s
 }
 
-// route is one endpoint: a method, a path pattern and its handler.
+// route is one endpoint: a method, a path pattern, what it asks of a
+// principal (see authorize) and its handler.
 type route struct {
 	method, path string
+	need         need
 	h            http.HandlerFunc
 }
 
@@ -176,26 +195,28 @@ type route struct {
 // answers 405 to the other methods, and a JSON 404 for every other path.
 func (s *Server) routes(gatherer prometheus.Gatherer) {
 	routes := []route{
-		{http.MethodGet, "/v1/cells/{cell}", s.getCell},
-		{http.MethodPost, "/v1/cells/{cell}", s.refine},
-		{http.MethodGet, "/v1/cells", s.listCells},
-		{http.MethodGet, "/v1/cells/{cell}/events", s.cellEvents},
-		{http.MethodGet, "/v1/cells/{cell}/history", s.history},
-		{http.MethodGet, "/v1/events", s.patternEvents},
-		{http.MethodGet, "/v1/status", s.status},
-		{http.MethodGet, "/healthz", s.healthz},
-		{http.MethodGet, "/readyz", s.readyz},
+		{http.MethodGet, "/v1/cells/{cell}", needRead, s.getCell},
+		{http.MethodPost, "/v1/cells/{cell}", needRefine, s.refine},
+		{http.MethodGet, "/v1/cells", needAuth, s.listCells},
+		{http.MethodGet, "/v1/cells/{cell}/events", needRead, s.cellEvents},
+		{http.MethodGet, "/v1/cells/{cell}/history", needRead, s.history},
+		{http.MethodGet, "/v1/events", needAuth, s.patternEvents},
+		{http.MethodGet, "/v1/status", needAdmin, s.status},
+		{http.MethodGet, "/healthz", needNothing, s.healthz},
+		{http.MethodGet, "/readyz", needNothing, s.readyz},
 	}
 	if gatherer != nil {
-		routes = append(routes, route{http.MethodGet, "/metrics", s.metricsHandler(gatherer)})
+		routes = append(routes, route{http.MethodGet, "/metrics", needAdmin, s.metricsHandler(gatherer)})
 	}
 	allowed := map[string][]string{}
 	var paths []string
+	open := map[string]bool{} // paths open to all: their 405 answers are too
 	for _, rt := range routes {
-		s.handle(rt.method+" "+rt.path, rt.h)
+		s.handle(rt.method+" "+rt.path, rt.need, rt.h)
 		if allowed[rt.path] == nil {
 			paths = append(paths, rt.path)
 		}
+		open[rt.path] = rt.need == needNothing
 		allowed[rt.path] = append(allowed[rt.path], rt.method)
 		if rt.method == http.MethodGet {
 			allowed[rt.path] = append(allowed[rt.path], http.MethodHead)
@@ -203,21 +224,26 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	}
 	for _, p := range paths {
 		allow := strings.Join(slices.Sorted(slices.Values(allowed[p])), ", ")
-		s.handle(p, func(w http.ResponseWriter, r *http.Request) {
+		n := needAuth
+		if open[p] {
+			n = needNothing
+		}
+		s.handle(p, n, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
 			s.writeError(w, r, http.StatusMethodNotAllowed, ReasonMethod, "",
 				fmt.Errorf("method %s not allowed on %s (allowed: %s)", r.Method, p, allow))
 		})
 	}
-	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
+	s.handle("/", needAuth, func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, ReasonNotFound, "", fmt.Errorf("no such endpoint: %s (see docs/api.md)", r.URL.Path))
 	})
 }
 
 // handle registers h under pattern, wrapped: Host and Origin are checked
-// (see admit), panics are recovered as 500, Dprop-Stale is set, and the
-// request is counted under the pattern.
-func (s *Server) handle(pattern string, h http.HandlerFunc) {
+// (see admit), then the principal and its scopes (authorize, for what n
+// asks), panics are recovered as 500, Dprop-Stale is set, and the request
+// is counted under the pattern.
+func (s *Server) handle(pattern string, n need, h http.HandlerFunc) {
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
@@ -239,10 +265,14 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 		if !s.admit(sw, r) {
 			return
 		}
+		ar := s.authorize(sw, r, pattern, n)
+		if ar == nil {
+			return
+		}
 		if s.stale() {
 			sw.Header().Set(HeaderStale, "true")
 		}
-		h(sw, r)
+		h(sw, ar)
 	}))
 }
 
