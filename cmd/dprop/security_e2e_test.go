@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -103,6 +104,51 @@ func evidence(out string) string {
 	return s
 }
 
+// httpAttacks tries the sidecar's HTTP API at api with and without the
+// token app (read weather.>, refine weather.boston and weather.boston.>).
+func httpAttacks(t *testing.T, a *attacks, api, app string) {
+	t.Helper()
+	call := func(method, path, body string, header ...string) (int, string) {
+		req, err := http.NewRequest(method, api+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			if header[i] == "Host" {
+				req.Host = header[i+1]
+				continue
+			}
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, fmt.Sprintf("%d %s", resp.StatusCode, b)
+	}
+	bearer := "Bearer " + app
+	status := func(who, what, want string, code int, method, path, body string, header ...string) {
+		t.Helper()
+		got, out := call(method, path, body, header...)
+		a.try("HTTP", who, what, want, out, got == code)
+	}
+	status("a client without a token", "read weather.boston", "401", http.StatusUnauthorized, "GET", "/v1/cells/weather.boston", "")
+	status("a client with a wrong token", "read weather.boston", "401", http.StatusUnauthorized, "GET", "/v1/cells/weather.boston", "",
+		"Authorization", "Bearer dprop_forged")
+	status("token reading weather.>", "read weather.boston", "200", http.StatusOK, "GET", "/v1/cells/weather.boston", "", "Authorization", bearer)
+	status("token refining weather.boston[.>]", "refine weather.other, outside its refine scope", "403", http.StatusForbidden,
+		"POST", "/v1/cells/weather.other", `{"type":"max","value":1}`, "Authorization", bearer)
+	status("token without admin", "read /metrics", "403", http.StatusForbidden, "GET", "/metrics", "", "Authorization", bearer)
+	status("token without admin", "read /v1/status", "403", http.StatusForbidden, "GET", "/v1/status", "", "Authorization", bearer)
+	status("a web page of another origin", "refine weather.boston.x with the user's token", "403", http.StatusForbidden,
+		"POST", "/v1/cells/weather.boston.x", `{"type":"max","value":1}`, "Authorization", bearer, "Origin", "https://evil.example", "Content-Type", "text/plain")
+	status("a page after DNS rebinding", "read weather.boston under its own name", "421", http.StatusMisdirectedRequest,
+		"GET", "/v1/cells/weather.boston", "", "Authorization", bearer, "Host", "evil.example:"+strings.Split(api, ":")[2])
+	status("a probe without a token", "read /readyz", "200", http.StatusOK, "GET", "/readyz", "")
+}
+
 // refusedByServer reports whether a nats CLI run was refused: the server's
 // permissions or authorization violation, or the silence that answers a
 // request whose subject is not permitted (the CLI says timeout).
@@ -185,18 +231,33 @@ func TestSecurityAttacks(t *testing.T) {
 	a.try("NATS", "admin", "find the writer's refused publish in the log", "not there", out, code != 0)
 	allowed("admin", "read the log", "stream", "get", "DPROP", "--last-for", "dprop.cell.weather.boston")
 
-	// A sidecar of its subtree, with its own credential, works.
+	// A sidecar of its subtree, with its own credential, works; its HTTP
+	// API takes tokens.
+	tokens := filepath.Join(dir, "tokens.yaml")
+	mint := func(name string, args ...string) string {
+		out, stderr, code := runCmd(t, dpropBin, append([]string{"access", "token", name, "--file", tokens}, args...)...)
+		if code != 0 {
+			t.Fatalf("dprop access token %s: %s", name, stderr)
+		}
+		return strings.TrimSpace(out)
+	}
+	appToken := mint("weather-app", "--read", "weather.>", "--refine", "weather.boston,weather.boston.>")
 	httpAddr := freePort(t)
 	api := "http://" + httpAddr
 	startDprop(t, "replica", "--nats-url", natsURL, "--nkey", filepath.Join(secrets, "app-sidecar.nk"),
-		"--inbox-prefix", "_INBOX_app-sidecar", "--cells", "weather.>", "--http", httpAddr)
+		"--inbox-prefix", "_INBOX_app-sidecar", "--cells", "weather.>", "--http", httpAddr, "--http-tokens", tokens)
 	brokertest.WaitFor(t, "the sidecar to be ready", func() bool {
 		code, _, _ := httpGet(t, api+"/readyz")
 		return code == http.StatusOK
 	})
-	rout, rerr, rcode := runCmd(t, dpropBin, "refine", "--url", api, "weather.boston", `{"type":"max","value":5}`)
+	rout, rerr, rcode := runCmd(t, dpropBin, "refine", "--url", api, "--token", appToken, "weather.boston", `{"type":"max","value":5}`)
 	a.try("NATS", "sidecar of weather.>", "replicate weather.> and refine weather.boston", "allowed", rout+rerr,
 		rcode == 0 && strings.TrimSpace(rout) == `{"type":"max","value":5}`)
+	httpAttacks(t, a, api, appToken)
 	allowed("admin", "purge the stream", "stream", "purge", "DPROP", "-f")
+
+	// A sidecar beyond loopback without authentication does not start.
+	_, stderr, code := runCmd(t, dpropBin, "replica", "--nats-url", natsURL, "--http", "0.0.0.0:"+strings.Split(freePort(t), ":")[1])
+	a.try("HTTP", "an operator", "expose a sidecar's API beyond loopback without tokens", "refused at start (exit 2)", stderr, code == exitUsage)
 	a.write(time.Since(start))
 }
