@@ -94,11 +94,14 @@ func (r *Replica) authenticate(cell string, msg *nats.Msg, o *refineOptions) err
 }
 
 // sign signs msg with the replica's key (Config.SignKey), if it has one.
-func (r *Replica) sign(msg *nats.Msg) error {
-	if r.cfg.SignKey == nil {
+func (r *Replica) sign(msg *nats.Msg) error { return signMsg(msg, r.cfg.SignKey) }
+
+// signMsg signs msg, as it is, with s (nothing if s is nil).
+func signMsg(msg *nats.Msg, s Signer) error {
+	if s == nil {
 		return nil
 	}
-	signer, sig, err := SignUpdate(r.cfg.SignKey, msg.Subject, msg.Data)
+	signer, sig, err := SignUpdate(s, msg.Subject, msg.Data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", msg.Subject, err)
 	}

@@ -46,7 +46,7 @@ information: restoring an older snapshot never takes any away.`,
 				return err
 			}
 			defer nc.Close()
-			st, err := replica.Restore(cmd.Context(), nc, prefix, cs, cells)
+			st, err := replica.Restore(cmd.Context(), nc, prefix, cs, cells, nil)
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %d of %d cells from %s (snapshot of stream sequence %d)", st.Published, st.Cells, args[0], h.Seq)
 			if st.Failed > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "; %d failed", st.Failed)
