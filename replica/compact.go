@@ -88,9 +88,13 @@ type CompactStats struct {
 
 // String summarizes the stats in one line, as `dprop compact` prints them.
 func (st CompactStats) String() string {
+	untrusted := ""
+	if st.Untrusted > 0 {
+		untrusted = fmt.Sprintf("%d the trust policy would refuse from this compactor, ", st.Untrusted)
+	}
 	return fmt.Sprintf("%s: %d cells, %d compacted; left as they were: %d with nothing to compact, %d too large to publish as one update, "+
-		"%d the trust policy would refuse from this compactor, %d written meanwhile (retry later), %d failed; in %v",
-		st.Mode, st.Cells, st.RolledUp, st.Skipped, st.TooLarge, st.Untrusted, st.Conflicts, st.Failed, st.Took.Round(time.Millisecond))
+		"%s%d written meanwhile (retry later), %d failed; in %v",
+		st.Mode, st.Cells, st.RolledUp, st.Skipped, st.TooLarge, untrusted, st.Conflicts, st.Failed, st.Took.Round(time.Millisecond))
 }
 
 // incomplete reports the cells left for reasons a retry will not cure by

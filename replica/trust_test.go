@@ -343,7 +343,16 @@ func TestSignedPropagatorAndCompaction(t *testing.T) {
 	if !errors.Is(err, replica.ErrIncomplete) || st.Untrusted != 1 || st.RolledUp != 1 {
 		t.Fatalf("compaction by an untrusted key: %+v %v", st, err)
 	}
-	settle(t, runner, trusts, untrusted)
+	nc := connect(t, url)
+	waitStream := func(rs ...*replica.Replica) {
+		t.Helper()
+		last, err := brokertestStream(t, nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitApplied(t, last, rs...)
+	}
+	waitStream(runner, trusts, untrusted)
 	if c, _ := trusts.Get("out.x"); c.LogLen() != 3 {
 		t.Errorf("out.x after a compaction that had to leave it: %d messages in the log, want 3", c.LogLen())
 	}
@@ -352,7 +361,7 @@ func TestSignedPropagatorAndCompaction(t *testing.T) {
 	if st, err := runner.Compact(ctx, replica.CompactOptions{Mode: replica.CompactRollup}); err != nil || st.RolledUp != 1 || st.Untrusted != 0 {
 		t.Fatalf("compaction by the trusted key: %+v %v", st, err)
 	}
-	settle(t, runner, trusts, refuses)
+	waitStream(runner, trusts, refuses)
 	if c, _ := trusts.Get("out.x"); c.LogLen() != 1 || enc(c.Value) != enc(lattice.Max{Value: 3}) || len(refusedOf(trusts, "out.x")) != 0 {
 		t.Errorf("out.x after the rollup, where the key is trusted: %+v, refused %v", c, refusedOf(trusts, "out.x"))
 	}
