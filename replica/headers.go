@@ -12,9 +12,9 @@ import (
 // Header names dprop sets on the messages it publishes, all in one place
 // (docs/api.md lists them too). Replicas never depend on them to fold,
 // except on the signature where a trust policy asks for one (see
-// fold.Trust): a plain `nats pub` without headers is folded the same way. JetStream's own
-// headers (Nats-Msg-Id, Nats-Rollup, Nats-Expected-Last-Subject-Sequence)
-// are jetstream's constants.
+// fold.Trust): a plain `nats pub` without headers is folded the same way.
+// JetStream's own headers (Nats-Msg-Id, Nats-Rollup,
+// Nats-Expected-Last-Subject-Sequence) are jetstream's constants.
 const (
 	// HeaderOrigin names the writer of an update (a replica id, or what a
 	// client chooses).

@@ -424,8 +424,9 @@ func WithPropagator(name string) RefineOption {
 // signature that does not verify, an update the trust policy would refuse)
 // are returned as a *fold.RefusedError or with ErrNotHeld and nothing is
 // published. The update is signed with Config.SignKey unless it carries
-// the caller's signature (WithSignature). If the update was refused in stream order (another replica
-// fixed the cell's type first), the error is that refusal. With
+// the caller's signature (WithSignature). If the update was refused in
+// stream order (another replica fixed the cell's type first), the error is
+// that refusal. With
 // WithIdempotencyKey, a key that already named another update of the cell
 // is refused with ErrKeyReused.
 func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts ...RefineOption) (fold.Cell, error) {

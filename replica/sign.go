@@ -74,7 +74,8 @@ func WithSignature(signer, signature string) RefineOption {
 // authenticate signs msg, an update of cell, or passes on the caller's
 // signature after checking it, and checks that the trust policy would let
 // it count: the refusals a replica would make of it, made before
-// publishing. Errors are *fold.RefusedError.
+// publishing. Errors are *fold.RefusedError, or the failure of the
+// replica's Signer.
 func (r *Replica) authenticate(cell string, msg *nats.Msg, o *refineOptions) error {
 	signer := r.signPub
 	switch {
