@@ -75,6 +75,10 @@ type CompactStats struct {
 	// them would lose their history, so they are left as they are. A
 	// checkpoint with such a cell falls back to rollups for the others.
 	TooLarge int
+	// Untrusted cells are those the trust policy would not let this
+	// compactor's messages refine (unsigned, or signed with a key the
+	// cell's rule does not trust): left as they are, as TooLarge ones are.
+	Untrusted int
 	// Conflicts are cells written (or rolled up by another compactor)
 	// between the fold and the rollup: the server refused the rollup and
 	// nothing was lost; a later compaction will take them.
@@ -89,19 +93,23 @@ type CompactStats struct {
 
 // String summarizes the stats in one line, as `dprop compact` prints them.
 func (st CompactStats) String() string {
+	untrusted := ""
+	if st.Untrusted > 0 {
+		untrusted = fmt.Sprintf("%d the trust policy would refuse from this compactor, ", st.Untrusted)
+	}
 	return fmt.Sprintf("%s: %d cells, %d compacted; left as they were: %d with nothing to compact, %d too large to publish as one update, "+
-		"%d written meanwhile (retry later), %d failed; in %v",
-		st.Mode, st.Cells, st.RolledUp, st.Skipped, st.TooLarge, st.Conflicts, st.Failed, st.Took.Round(time.Millisecond))
+		"%s%d written meanwhile (retry later), %d failed; in %v",
+		st.Mode, st.Cells, st.RolledUp, st.Skipped, st.TooLarge, untrusted, st.Conflicts, st.Failed, st.Took.Round(time.Millisecond))
 }
 
 // incomplete reports the cells left for reasons a retry will not cure by
 // itself, as an error wrapping ErrIncomplete, or nil.
 func (st CompactStats) incomplete() error {
-	if st.TooLarge == 0 && st.Failed == 0 {
+	if st.TooLarge == 0 && st.Untrusted == 0 && st.Failed == 0 {
 		return nil
 	}
-	return fmt.Errorf("compact: %w: %d of %d cells too large to publish as one update, %d failed (see the log)",
-		ErrIncomplete, st.TooLarge, st.Cells, st.Failed)
+	return fmt.Errorf("compact: %w: %d of %d cells too large to publish as one update, %d the trust policy would refuse from this compactor, %d failed (see the log)",
+		ErrIncomplete, st.TooLarge, st.Cells, st.Untrusted, st.Failed)
 }
 
 // Compact shortens the log of the held cells matching the pattern, so that
@@ -154,7 +162,8 @@ func (r *Replica) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 	if st.Mode == CompactCheckpoint {
 		err = r.checkpoint(ctx, &st)
 		if errors.Is(err, errOversize) {
-			r.log.Warn("checkpoint impossible: some cells are too large to publish as one update; rolling up the others", "too_large", st.TooLarge)
+			r.log.Warn("checkpoint impossible: some cells are too large to publish as one update, or the trust policy would refuse them from this compactor; rolling up the others",
+				"too_large", st.TooLarge, "untrusted", st.Untrusted)
 			st = CompactStats{Mode: CompactRollup}
 			err = r.rollups(ctx, o.Cells, &st)
 		}
@@ -163,11 +172,11 @@ func (r *Replica) Compact(ctx context.Context, o CompactOptions) (CompactStats, 
 	}
 	st.Took = time.Since(start)
 	level := slog.LevelInfo
-	if st.TooLarge > 0 || st.Failed > 0 {
+	if st.TooLarge > 0 || st.Untrusted > 0 || st.Failed > 0 {
 		level = slog.LevelWarn
 	}
 	r.log.Log(r.ctx, level, "compaction done", "mode", st.Mode, "cells", st.Cells, "rolled_up", st.RolledUp,
-		"nothing_to_compact", st.Skipped, "too_large", st.TooLarge, "conflicts", st.Conflicts, "failed", st.Failed,
+		"nothing_to_compact", st.Skipped, "too_large", st.TooLarge, "untrusted", st.Untrusted, "conflicts", st.Conflicts, "failed", st.Failed,
 		"purged_below", st.Purged, "took", st.Took.Round(time.Millisecond))
 	if err == nil {
 		err = st.incomplete()
@@ -217,6 +226,12 @@ func (r *Replica) jobs(pattern string, all bool, st *CompactStats) ([]compactJob
 			r.log.Warn("cell not compacted: its join is too large to publish as one update", "cell", j.cell, "err", err)
 			continue
 		}
+		// A rollup the replicas refused would still drop the history.
+		if err := r.CheckSigner(j.cell, r.signPub); err != nil {
+			st.Untrusted++
+			r.log.Warn("cell not compacted: the trust policy would refuse this compactor's messages", "cell", j.cell, "err", err)
+			continue
+		}
 		kept = append(kept, j)
 	}
 	return kept, last
@@ -235,7 +250,7 @@ func (r *Replica) publishable(v lattice.Value, maxPayload int) error {
 
 // publishAll publishes msgs with a bounded number in flight and counts the
 // outcomes; acked, if set, hears the sequence of each one stored.
-func (r *Replica) publishAll(ctx context.Context, st *CompactStats, n int, msg func(i int) *nats.Msg, acked func(i int, seq uint64)) {
+func (r *Replica) publishAll(ctx context.Context, st *CompactStats, n int, msg func(i int) (*nats.Msg, error), acked func(i int, seq uint64)) {
 	const window = 512
 	type pending struct {
 		i int
@@ -263,8 +278,11 @@ func (r *Replica) publishAll(ctx context.Context, st *CompactStats, n int, msg f
 			st.Failed += n - i
 			break
 		}
-		m := msg(i)
-		f, err := r.js.PublishMsgAsync(m)
+		m, err := msg(i)
+		var f jetstream.PubAckFuture
+		if err == nil {
+			f, err = r.js.PublishMsgAsync(m)
+		}
 		if err != nil {
 			r.countRollupError(st, m.Subject, err)
 			continue
@@ -295,7 +313,7 @@ func (r *Replica) rollups(ctx context.Context, pattern string, st *CompactStats)
 	for start := 0; start < len(jobs); start += purgeBatch {
 		batch := jobs[start:min(start+purgeBatch, len(jobs))]
 		joined := make([]uint64, len(batch)) // the join's sequence, 0 if not stored
-		r.publishAll(ctx, st, len(batch), func(i int) *nats.Msg {
+		r.publishAll(ctx, st, len(batch), func(i int) (*nats.Msg, error) {
 			j := batch[i]
 			msg := nats.NewMsg(r.subjects.Subject(j.cell))
 			msg.Data = lattice.Encode(j.value)
@@ -305,8 +323,7 @@ func (r *Replica) rollups(ctx context.Context, pattern string, st *CompactStats)
 				msg.Header.Set(HeaderCheckpoint, strconv.FormatUint(j.last, 10))
 			}
 			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(j.last, 10))
-			setCompactHeaders(msg, r.cfg.Origin, j.by)
-			return msg
+			return msg, r.setCompactHeaders(msg, j.by)
 		}, func(i int, seq uint64) { joined[i] = seq })
 		if native {
 			continue
@@ -375,16 +392,15 @@ func (r *Replica) purgeBelow(ctx context.Context, stream jetstream.Stream, jobs 
 
 func (r *Replica) checkpoint(ctx context.Context, st *CompactStats) error {
 	jobs, upTo := r.jobs(">", true, st)
-	if st.TooLarge > 0 {
+	if st.TooLarge > 0 || st.Untrusted > 0 {
 		return errOversize
 	}
 	mark := strconv.FormatUint(upTo, 10)
-	r.publishAll(ctx, st, len(jobs), func(i int) *nats.Msg {
+	r.publishAll(ctx, st, len(jobs), func(i int) (*nats.Msg, error) {
 		msg := nats.NewMsg(r.subjects.Subject(jobs[i].cell))
 		msg.Data = lattice.Encode(jobs[i].value)
 		msg.Header.Set(HeaderCheckpoint, mark)
-		setCompactHeaders(msg, r.cfg.Origin, jobs[i].by)
-		return msg
+		return msg, r.setCompactHeaders(msg, jobs[i].by)
 	}, nil)
 	if st.Failed > 0 || ctx.Err() != nil {
 		return fmt.Errorf("compact: checkpoint incomplete (%d of %d published), nothing purged: %w", st.RolledUp, len(jobs), errors.Join(ErrIncomplete, ctx.Err()))
@@ -403,12 +419,15 @@ func (r *Replica) checkpoint(ctx context.Context, st *CompactStats) error {
 // setCompactHeaders names the compactor, and the propagator that refined
 // the cell if one did: the join replaces that propagator's refinements, and
 // a replica that reads the compacted log must still see that the cell is
-// derived.
-func setCompactHeaders(msg *nats.Msg, origin, propagator string) {
-	msg.Header.Set(HeaderOrigin, origin+"/compactor")
+// derived. With a key (Config.SignKey) it signs the message: a message
+// that could not be signed is not published (a rollup that the replicas
+// refused would still drop the cell's history).
+func (r *Replica) setCompactHeaders(msg *nats.Msg, propagator string) error {
+	msg.Header.Set(HeaderOrigin, r.cfg.Origin+"/compactor")
 	if propagator != "" {
 		msg.Header.Set(HeaderPropagator, propagator)
 	}
+	return r.sign(msg)
 }
 
 // wrongLastSequence reports JetStream's refusal of a publish whose expected

@@ -70,5 +70,15 @@
 // checkpoint and a purge, both safe with writers writing and with several
 // compactors at once. See docs/recovery.md.
 //
+// # Signed updates
+//
+// With Config.Trust the fold applies a trust policy (fold.Trust): whose
+// signed updates count on which cells, and where unsigned ones do. With
+// Config.SignKey the replica signs what it publishes — refines without a
+// signature of their own (WithSignature passes a caller's on, once it
+// verifies), its propagators' refinements, its compactions — and Refine
+// refuses before publishing what the policy would refuse. See sign.go,
+// fold's package doc and docs/signing.md.
+//
 // The HTTP API of a sidecar replica is in package httpapi.
 package replica

@@ -10,10 +10,11 @@ import (
 )
 
 // Header names dprop sets on the messages it publishes, all in one place
-// (docs/api.md lists them too). Replicas never depend on them to fold: a
-// plain `nats pub` without headers is folded the same way. JetStream's own
-// headers (Nats-Msg-Id, Nats-Rollup, Nats-Expected-Last-Subject-Sequence)
-// are jetstream's constants.
+// (docs/api.md lists them too). Replicas never depend on them to fold,
+// except on the signature where a trust policy asks for one (see
+// fold.Trust): a plain `nats pub` without headers is folded the same way.
+// JetStream's own headers (Nats-Msg-Id, Nats-Rollup,
+// Nats-Expected-Last-Subject-Sequence) are jetstream's constants.
 const (
 	// HeaderOrigin names the writer of an update (a replica id, or what a
 	// client chooses).
@@ -28,6 +29,11 @@ const (
 	// HeaderCheckpoint marks a checkpoint message; its value is the stream
 	// sequence the join reflects.
 	HeaderCheckpoint = "Dprop-Checkpoint"
+	// HeaderSigner is the public user NKey (U...) that signed the update.
+	HeaderSigner = "Dprop-Signer"
+	// HeaderSignature is the signer's Ed25519 signature of the update's
+	// subject and payload (fold.SignedBytes), in unpadded base64url.
+	HeaderSignature = "Dprop-Signature"
 )
 
 // maxPropagatorHeader bounds a Dprop-Propagator value a replica keeps: a
@@ -46,5 +52,6 @@ func messageOf(m jetstream.Msg, seq uint64) fold.Message {
 	if p := h.Get(HeaderPropagator); len(p) <= maxPropagatorHeader && !strings.ContainsFunc(p, unicode.IsControl) {
 		msg.Propagator = p
 	}
+	msg.Signer, msg.Signature = h.Get(HeaderSigner), h.Get(HeaderSignature)
 	return msg
 }

@@ -22,6 +22,10 @@ type HistoryEntry struct {
 	// Propagator is the Dprop-Propagator header: the propagator whose
 	// refinement this is, if one's.
 	Propagator string `json:"propagator,omitempty"`
+	// Signer is the Dprop-Signer header, when the update names one:
+	// whether its signature counted is the trust policy's business (see
+	// Refused).
+	Signer string `json:"signer,omitempty"`
 	// Update is the payload as published: JSON when it parses, else a
 	// JSON string holding the raw bytes.
 	Update json.RawMessage `json:"update"`
@@ -45,8 +49,9 @@ type HistoryQuery struct {
 }
 
 // History returns the updates of cell from the log, oldest first: each with
-// its sequence, time, origin, whether it changed the cell and the value
-// after it, and refused updates with the reason. Values after are computed
+// its sequence, time, origin and signer, whether it changed the cell and
+// the value after it, and refused updates with the reason (folded under
+// the replica's trust policy, as the replica folds). Values after are computed
 // by folding the whole log of the cell, so entries past Since are exact.
 // After compaction the log starts with the rollup.
 func (r *Replica) History(ctx context.Context, cell string, q HistoryQuery) ([]HistoryEntry, error) {
@@ -67,7 +72,7 @@ func (r *Replica) History(ctx context.Context, cell string, q HistoryQuery) ([]H
 			return true
 		}
 		e := HistoryEntry{Seq: msg.Seq, Time: meta.Timestamp, Update: rawOrString(m.Data()), Changed: res.Changed, Rollup: msg.Rollup,
-			Propagator: msg.Propagator}
+			Propagator: msg.Propagator, Signer: short(msg.Signer, maxPropagatorHeader)}
 		if h != nil {
 			e.Origin = h.Get(HeaderOrigin)
 		}
@@ -89,5 +94,13 @@ func rawOrString(b []byte) json.RawMessage {
 		return json.RawMessage(b)
 	}
 	s, _ := json.Marshal(string(b))
+	return s
+}
+
+// short cuts s to at most n bytes (a header kept for people to read).
+func short(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
 	return s
 }

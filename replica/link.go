@@ -356,7 +356,7 @@ func (r *Replica) replaced(info *jetstream.StreamInfo) {
 	r.mu.Lock()
 	old := r.core
 	h := SnapshotHeader{Stream: r.cfg.Stream, Prefix: r.cfg.Prefix, Cells: r.cfg.Cells, Seq: old.LastSeq(),
-		StreamCreated: r.streamCreated, Written: time.Now().UTC()}
+		StreamCreated: r.streamCreated, Written: time.Now().UTC(), Trust: trustHash(r.cfg.Trust)}
 	r.core = fold.NewCore(r.cfg.Prefix, r.cfg.Declared, r.cfg.foldLimits())
 	r.streamCreated = info.Created
 	r.snap = snapState{}

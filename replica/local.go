@@ -58,6 +58,10 @@ func (r *Replica) compatible(h SnapshotHeader, cells []fold.Cell) error {
 		return fmt.Errorf("%w: it holds cells %q of stream %s (prefix %s); this replica holds %q of %s (prefix %s)",
 			ErrBadSnapshot, h.Cells, h.Stream, h.Prefix, r.cfg.Cells, r.cfg.Stream, r.cfg.Prefix)
 	}
+	if want := trustHash(r.cfg.Trust); h.Trust != want {
+		return fmt.Errorf("%w: its cells were folded under trust policy %s, this replica folds under %s",
+			ErrBadSnapshot, policyName(h.Trust), policyName(want))
+	}
 	for _, c := range cells {
 		if d := r.cfg.Declared[c.Name]; d != "" && c.Type != "" && c.Type != d {
 			return fmt.Errorf("%w: cell %q is %s in the snapshot but declared %s", ErrBadSnapshot, c.Name, c.Type, d)
@@ -132,7 +136,7 @@ func (r *Replica) saveSnapshot() error {
 	cells := make([]fold.Cell, 0, r.core.Len())
 	r.core.Each(func(c fold.Cell) bool { cells = append(cells, c); return true })
 	h := SnapshotHeader{Stream: r.cfg.Stream, Prefix: r.cfg.Prefix, Cells: r.cfg.Cells, Seq: seq,
-		StreamCreated: r.streamCreated, Written: time.Now().UTC()}
+		StreamCreated: r.streamCreated, Written: time.Now().UTC(), Trust: trustHash(r.cfg.Trust)}
 	if h.StreamCreated.IsZero() {
 		h.StreamCreated = r.snap.header.StreamCreated
 	}

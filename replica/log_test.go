@@ -198,7 +198,7 @@ func TestRecoveryAfterStreamLoss(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := replica.Restore(ctxT(t), nc, "", cells, "")
+		st, err := replica.Restore(ctxT(t), nc, "", cells, "", nil)
 		if err != nil || st.Failed != 0 || st.Published != st.Cells {
 			t.Fatalf("restore %s: %+v %v", f, st, err)
 		}
@@ -219,7 +219,7 @@ func TestRecoveryAfterStreamLoss(t *testing.T) {
 	// Restoring again adds nothing.
 	_, cells, _ = replica.ReadSnapshotFile(replayFile, lattice.Limits{})
 	before := fresh.Cells("")
-	replica.Restore(ctxT(t), nc, "", cells, "")
+	replica.Restore(ctxT(t), nc, "", cells, "", nil)
 	waitFor(t, "restore folded", func() bool { return fresh.Progress().Pending == 0 })
 	for i, c := range fresh.Cells("") {
 		if c.ETag != before[i].ETag {

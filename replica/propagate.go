@@ -16,7 +16,8 @@ import (
 // This file runs a propagator network in a replica: the replica is the
 // runtime's Cells, tells it of every real change from its fold, starts it
 // once the resync is complete, and publishes the network's initial values
-// (its constants) first.
+// (its constants) first. Both go through Refine, so they are signed with
+// the replica's key (Config.SignKey) when it has one.
 
 // cellsAdapter is the replica as the runtime's Cells.
 type cellsAdapter struct{ r *Replica }
@@ -47,11 +48,17 @@ func (r *Replica) startNetwork() error {
 		if !cellname.Match(r.cfg.Cells, cell) {
 			return fmt.Errorf("replica: initial value of %q: %w (it holds %q)", cell, ErrNotHeld, r.cfg.Cells)
 		}
+		if err := r.core.CheckSigner(cell, r.signPub); err != nil {
+			return fmt.Errorf("replica: initial value of %q: the trust policy would refuse it from this replica: %w", cell, err)
+		}
 	}
 	for _, p := range r.cfg.Propagators {
 		for _, out := range p.Outputs() {
 			if !cellname.Match(r.cfg.Cells, out) {
 				return fmt.Errorf("replica: propagator %q refines %q: %w (it holds %q)", p.Name(), out, ErrNotHeld, r.cfg.Cells)
+			}
+			if err := r.core.CheckSigner(out, r.signPub); err != nil {
+				return fmt.Errorf("replica: propagator %q refines %q, and the trust policy would refuse its refinements from this replica: %w", p.Name(), out, err)
 			}
 		}
 	}

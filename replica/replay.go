@@ -25,6 +25,9 @@ type ReplayOptions struct {
 	// others, the cells could differ from theirs.
 	Limits       lattice.Limits
 	MaxCellBytes int
+	// Trust is the replicas' trust policy (see Config.Trust): folded
+	// without it, forbidden updates would count.
+	Trust *fold.Trust
 	// UntilSeq stops after this stream sequence (0: no bound).
 	UntilSeq uint64
 	// UntilTime stops before the first message stored after this time
@@ -63,8 +66,8 @@ func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader
 	if err != nil {
 		return SnapshotHeader{}, nil, fmt.Errorf("replay: %w", err)
 	}
-	core := fold.NewCore(o.Prefix, o.Declared, fold.Limits{Update: o.Limits, MaxCellBytes: o.MaxCellBytes})
-	h := SnapshotHeader{Stream: o.Stream, Prefix: o.Prefix, Cells: o.Cells, UntilTime: o.UntilTime}
+	core := fold.NewCore(o.Prefix, o.Declared, fold.Limits{Update: o.Limits, MaxCellBytes: o.MaxCellBytes, Trust: o.Trust})
+	h := SnapshotHeader{Stream: o.Stream, Prefix: o.Prefix, Cells: o.Cells, UntilTime: o.UntilTime, Trust: trustHash(o.Trust)}
 	started, lastReport := time.Now(), time.Now()
 	var target uint64
 	filter := cellname.NewSubjects(o.Prefix).Subject(o.Cells)

@@ -58,6 +58,17 @@ type Config struct {
 	// it decides which updates count: every replica of a stream, and every
 	// compactor, must use the same value, or their cells could differ.
 	MaxCellBytes int
+	// Trust is the trust policy: whose updates count on which cells
+	// (fold.Trust; nil for none, where every update counts, signed or
+	// not). Like Limits it decides which updates count: every replica of
+	// a stream, and every compactor and replay, must fold with the same
+	// policy, or their cells could differ. Readers compare its Hash.
+	Trust *fold.Trust
+	// SignKey, if set, signs what this replica publishes: refines that
+	// carry no signature of their own (WithSignature), its propagators'
+	// refinements and its network's initial values, and its compaction's
+	// messages. Its public key must be a user NKey (U...).
+	SignKey Signer
 	// Origin is the value of the Dprop-Origin header on this replica's
 	// publishes (default "replica-" + a random id).
 	Origin string
@@ -150,9 +161,10 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// foldLimits are the limits the replica's fold applies.
+// foldLimits are the limits the replica's fold applies, trust policy
+// included.
 func (c *Config) foldLimits() fold.Limits {
-	return fold.Limits{Update: c.Limits, MaxCellBytes: c.MaxCellBytes}
+	return fold.Limits{Update: c.Limits, MaxCellBytes: c.MaxCellBytes, Trust: c.Trust}
 }
 
 // headerRoom is what dprop leaves for the headers of a message whose
@@ -224,6 +236,7 @@ type Replica struct {
 	subjects cellname.Subjects
 	filter   string
 	started  time.Time
+	signPub  string // Config.SignKey's public key; "" without one
 
 	// ctx is the replica's lifetime: cancelled by Close.
 	ctx    context.Context
@@ -297,6 +310,14 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	var signPub string
+	if cfg.SignKey != nil {
+		pub, err := checkSigner(cfg.SignKey)
+		if err != nil {
+			return nil, fmt.Errorf("replica: config: %w", err)
+		}
+		signPub = pub
+	}
 	js, err := jetstream.New(cfg.Conn)
 	if err != nil {
 		return nil, fmt.Errorf("replica: jetstream: %w", err)
@@ -314,6 +335,7 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		jsLeader:    jsLeader,
 		subjects:    cellname.NewSubjects(cfg.Prefix),
 		started:     time.Now(),
+		signPub:     signPub,
 		ready:       make(chan struct{}),
 		initialDone: make(chan struct{}),
 		checkNow:    make(chan struct{}, 1),
@@ -391,6 +413,8 @@ type refineOptions struct {
 	origin     string
 	propagator string
 	report     *RefineReport
+	// signer and signature, from WithSignature.
+	signer, signature string
 }
 
 // WithOrigin overrides the Dprop-Origin header (Config.Origin by default).
@@ -408,10 +432,13 @@ func WithPropagator(name string) RefineOption {
 // it is then (read-your-writes). Problems found before publishing (a bad
 // name, a type other than the cell's, a cell this replica does not hold, a
 // value too large for the limits or, with its headers, for the broker's
-// maximum payload, a merge that would make the cell too large) are
-// returned as a *fold.RefusedError or with ErrNotHeld and nothing is
-// published. If the update was refused in stream order (another replica
-// fixed the cell's type first), the error is that refusal. With
+// maximum payload, a merge that would make the cell too large, a
+// signature that does not verify, an update the trust policy would refuse)
+// are returned as a *fold.RefusedError or with ErrNotHeld and nothing is
+// published. The update is signed with Config.SignKey unless it carries
+// the caller's signature (WithSignature). If the update was refused in
+// stream order (another replica fixed the cell's type first), the error is
+// that refusal. With
 // WithIdempotencyKey, a key that already named another update of the cell
 // is refused with ErrKeyReused.
 func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts ...RefineOption) (fold.Cell, error) {
@@ -443,6 +470,9 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	}
 	if o.key != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, idempotencyID(cell, o.key))
+	}
+	if err := r.authenticate(cell, msg, &o); err != nil {
+		return fold.Cell{}, err
 	}
 	maxPayload := r.cfg.Conn.MaxPayload()
 	if n := wireSize(msg); maxPayload > 0 && int64(n) > maxPayload {
@@ -511,8 +541,9 @@ func (r *Replica) RefineJSON(ctx context.Context, cell string, data []byte, opts
 
 // Check reports whether v could refine cell without refusal, as Refine
 // checks before publishing: the name, the type, whether the replica holds
-// the cell, and whether the merge would make the cell too large. The error
-// is a *fold.RefusedError, or wraps ErrNotHeld.
+// the cell, and whether the merge would make the cell too large. It does
+// not weigh who signs (Refine does, once it knows: see CheckSigner). The
+// error is a *fold.RefusedError, or wraps ErrNotHeld.
 func (r *Replica) Check(cell string, v lattice.Value) error { return r.check(cell, v) }
 
 // CheckThreshold reports whether a threshold read of cell for v (Await)

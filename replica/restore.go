@@ -35,8 +35,10 @@ type RestoreStats struct {
 //
 // Each message carries a Nats-Msg-Id derived from the cell and its value,
 // so a restore retried within the stream's duplicate window is stored once.
-// The first publish error is returned after every cell was tried.
-func Restore(ctx context.Context, nc *nats.Conn, prefix string, cells []fold.Cell, pattern string) (RestoreStats, error) {
+// With sign (nil for none) each message is signed: under a trust policy,
+// the values of protected cells count only if signed by a key trusted
+// there. The first publish error is returned after every cell was tried.
+func Restore(ctx context.Context, nc *nats.Conn, prefix string, cells []fold.Cell, pattern string, sign Signer) (RestoreStats, error) {
 	var st RestoreStats
 	if pattern == "" {
 		pattern = ">"
@@ -85,7 +87,11 @@ func Restore(ctx context.Context, nc *nats.Conn, prefix string, cells []fold.Cel
 		sum := sha256.Sum256(append([]byte(c.Name+"\x00"), data...))
 		msg.Header.Set(jetstream.MsgIDHeader, "dprop-restore-"+hex.EncodeToString(sum[:12]))
 		msg.Header.Set(HeaderOrigin, "dprop-restore")
-		f, err := js.PublishMsgAsync(msg)
+		var f jetstream.PubAckFuture
+		err := signMsg(msg, sign)
+		if err == nil {
+			f, err = js.PublishMsgAsync(msg)
+		}
 		if err != nil {
 			st.Failed++
 			if first == nil {

@@ -64,6 +64,10 @@ type SnapshotHeader struct {
 	Written time.Time `json:"written,omitzero"`
 	// UntilTime, for a replay to a point in time, is that time.
 	UntilTime time.Time `json:"until_time,omitzero"`
+	// Trust is the hash of the trust policy the cells were folded with
+	// (fold.Trust.Hash), "" for none: folded under another policy, the
+	// same log gives other cells.
+	Trust string `json:"trust,omitempty"`
 }
 
 // snapshotCell is one cell line.

@@ -31,7 +31,7 @@ func newAccessCmd() *cobra.Command {
 of cells (writer, reader, sidecar, admin), as entries of a nats-server
 configuration or a whole one. See docs/security.md for what each role may do.`,
 	}
-	cmd.AddCommand(newAccessUserCmd(), newAccessConfigCmd(), newAccessTokenCmd())
+	cmd.AddCommand(newAccessUserCmd(), newAccessConfigCmd(), newAccessTokenCmd(), newAccessCheckCmd())
 	return cmd
 }
 

@@ -11,12 +11,13 @@ import (
 
 func newCompactCmd(g *globals) *cobra.Command {
 	var (
-		nf       natsFlags
-		cells    string
-		mode     string
-		prefix   string
-		stream   string
-		maxBytes int
+		nf                     natsFlags
+		cells                  string
+		mode                   string
+		prefix                 string
+		stream                 string
+		maxBytes               int
+		trustFile, signKeyFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "compact [--cells PATTERN] [--mode auto|rollup|checkpoint]",
@@ -51,6 +52,17 @@ do not make it fail.`,
 			if err := checkMaxCellBytes(maxBytes); err != nil {
 				return err
 			}
+			trust, err := loadTrust(trustFile)
+			if err != nil {
+				return err
+			}
+			key, err := loadSignKey(signKeyFile, func(msg string) { log.Warn(msg) })
+			if err != nil {
+				return err
+			}
+			if key != nil && trust == nil {
+				log.Warn("this compactor signs its rollups but folds without a trust policy: they would vouch, under its key, for every update it folded, signed or not; give it the replicas' --trust")
+			}
 			nc, err := nf.connect(log, "dprop compact", false)
 			if err != nil {
 				return err
@@ -59,8 +71,12 @@ do not make it fail.`,
 			ctx := cmd.Context()
 			// The compactor holds every cell when it compacts them all, so
 			// that a checkpoint is possible; otherwise just the subset.
-			rep, err := replica.Start(ctx, replica.Config{Conn: nc, Prefix: prefix, Stream: stream, Cells: cells,
-				MaxCellBytes: maxBytes, Logger: log, Progress: progressReporter(log)})
+			cfg := replica.Config{Conn: nc, Prefix: prefix, Stream: stream, Cells: cells,
+				MaxCellBytes: maxBytes, Trust: trust, Logger: log, Progress: progressReporter(log)}
+			if key != nil {
+				cfg.SignKey = key
+			}
+			rep, err := replica.Start(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -82,5 +98,7 @@ do not make it fail.`,
 	fl.StringVar(&prefix, "prefix", cellname.DefaultPrefix, "subject prefix of cells")
 	fl.StringVar(&stream, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
 	registerMaxCellBytes(cmd, &maxBytes)
+	registerTrust(cmd, &trustFile)
+	registerSignKey(cmd, &signKeyFile, "the compaction's messages (under a trust policy, cells whose rollups it would refuse from this key are left as they are)")
 	return cmd
 }

@@ -20,7 +20,10 @@ func newHistoryCmd() *cobra.Command {
 		Long: `List every update of a cell that the log holds, oldest first: its stream
 sequence, when it was stored, who wrote it (when the writer said), whether
 it changed the cell, and the value after it. Refused updates appear with
-the reason. After a compaction the history starts at the compaction.`,
+the reason (under the sidecar's trust policy, if it has one: updates it
+forbids show as refused: unsigned, bad_signature, untrusted_signer). The
+SIGNER column shows the start of the key an update names as its signer.
+After a compaction the history starts at the compaction.`,
 		Example: `  dprop history weather.boston.temp
   dprop history --since 2h --limit 20 weather.boston.temp`,
 		Args: cobra.ExactArgs(1),
@@ -37,7 +40,7 @@ the reason. After a compaction the history starts at the compaction.`,
 				return printJSON(cmd.OutOrStdout(), h)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tTIME\tORIGIN\tCHANGED\tUPDATE\tVALUE AFTER")
+			fmt.Fprintln(tw, "SEQ\tTIME\tORIGIN\tSIGNER\tCHANGED\tUPDATE\tVALUE AFTER")
 			for _, e := range h.Entries {
 				after := string(e.Value)
 				switch {
@@ -50,7 +53,11 @@ the reason. After a compaction the history starts at the compaction.`,
 				if origin == "" {
 					origin = "-"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%s\t%s\n", e.Seq, e.Time.Local().Format(time.DateTime), origin, e.Changed, e.Update, after)
+				signer := "-"
+				if e.Signer != "" {
+					signer = e.Signer[:min(len(e.Signer), 10)] + "…"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\t%s\t%s\n", e.Seq, e.Time.Local().Format(time.DateTime), origin, signer, e.Changed, e.Update, after)
 			}
 			return tw.Flush()
 		},

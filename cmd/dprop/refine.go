@@ -3,16 +3,23 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/spf13/cobra"
 
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 	"github.com/dprop/dprop/replica/httpapi"
 )
 
 func newRefineCmd() *cobra.Command {
 	var (
-		f   clientFlags
-		key string
+		f           clientFlags
+		key         string
+		signKeyFile string
+		prefix      string
 	)
 	cmd := &cobra.Command{
 		Use:   "refine CELL JSON|-",
@@ -30,21 +37,44 @@ With a token that may refine the cell but not read it (see 'dprop access
 token'), the sidecar does not send the value: nothing is printed, and a
 contradiction cannot be told.
 
+With --sign-key the update is signed (see docs/signing.md): dprop decodes
+the value and signs its canonical encoding on the cell's subject under
+--prefix, which is what the sidecar publishes, and the sidecar passes the
+signature on. A trust policy may require it: an update it refuses gets 403
+(untrusted_signer, unsigned), a signature that does not verify 400.
+
 Exit status: 0 merged; 3 merged, and the cell is now a contradiction (its
 value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 		Example: `  dprop refine weather.boston.temp '{"type":"range","min":34,"max":48}'
-  echo '{"type":"flag","value":true}' | dprop refine jobs.done -`,
+  echo '{"type":"flag","value":true}' | dprop refine jobs.done -
+  dprop refine --sign-key ingest.nk weather.boston.temp '{"type":"range","min":34,"max":48}'`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body, err := readJSONArg(args[1], cmd.InOrStdin())
 			if err != nil {
 				return err
 			}
-			cell, err := f.client().Refine(cmd.Context(), args[0], body, httpapi.WithIdempotencyKey(key))
+			opts := []httpapi.RefineOption{httpapi.WithIdempotencyKey(key)}
+			if signKeyFile != "" {
+				var sign httpapi.RefineOption
+				if body, sign, err = signRefine(cmd, signKeyFile, prefix, args[0], body); err != nil {
+					return err
+				}
+				opts = append(opts, sign)
+			}
+			cell, err := f.client().Refine(cmd.Context(), args[0], body, opts...)
 			var apiErr *httpapi.APIError
 			if errors.As(err, &apiErr) && apiErr.Reason == httpapi.ReasonKeyReused {
 				return exitError{code: exitFailure, msg: fmt.Sprintf("%s (HTTP %d)\n--idempotency-key %q names another value of %s: give each new value its own key",
 					apiErr.Message, apiErr.Status, key, args[0])}
+			}
+			if errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden &&
+				(apiErr.Reason == fold.ReasonUnsigned || apiErr.Reason == fold.ReasonUntrustedSigner) {
+				hint := "sign it with --sign-key FILE, a key the sidecar's trust policy trusts for " + args[0]
+				if signKeyFile != "" {
+					hint = "--sign-key " + signKeyFile + " is not a key the sidecar's trust policy trusts for " + args[0]
+				}
+				return exitError{code: exitFailure, msg: fmt.Sprintf("%s (HTTP %d)\n%s (docs/signing.md)", apiErr.Message, apiErr.Status, hint)}
 			}
 			if err != nil {
 				return clientError(f.url, err)
@@ -67,5 +97,31 @@ value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&key, "idempotency-key", "", "a key naming this update of the cell: a retry with the same key and value is stored once; another value under the key is refused")
+	registerSignKey(cmd, &signKeyFile, "the update")
+	cmd.Flags().StringVar(&prefix, "prefix", cellname.DefaultPrefix, "with --sign-key: the sidecar's subject prefix (a signature names the cell's subject)")
 	return cmd
+}
+
+// signRefine signs the value in body as the sidecar will publish it: its
+// canonical encoding, decoded under the default limits (a sidecar's), on
+// the cell's subject. It returns that encoding, to send as the body, and
+// the option that sends the signature.
+func signRefine(cmd *cobra.Command, keyFile, prefix, cell string, body []byte) ([]byte, httpapi.RefineOption, error) {
+	kp, err := loadSignKey(keyFile, func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), "dprop: warning: "+msg) })
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cellname.Validate(cell); err != nil {
+		return nil, nil, usagef("cell: %v", err)
+	}
+	v, err := lattice.DefaultLimits.Decode(body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cell %s: the value, decoded to be signed: %w", cell, err)
+	}
+	payload := lattice.Encode(v)
+	signer, sig, err := replica.SignUpdate(kp, cellname.NewSubjects(prefix).Subject(cell), payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	return payload, httpapi.WithSignature(signer, sig), nil
 }

@@ -20,6 +20,7 @@ func newReplayCmd(g *globals) *cobra.Command {
 		prefix    string
 		stream    string
 		maxBytes  int
+		trustFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "replay --out FILE [--until-seq N | --until-time T] [--cells PATTERN]",
@@ -53,6 +54,10 @@ checksum. It publishes nothing. Publish a snapshot back with 'dprop restore'.`,
 			if err := checkMaxCellBytes(maxBytes); err != nil {
 				return err
 			}
+			trust, err := loadTrust(trustFile)
+			if err != nil {
+				return err
+			}
 			nc, err := nf.connect(log, "dprop replay", false)
 			if err != nil {
 				return err
@@ -61,7 +66,7 @@ checksum. It publishes nothing. Publish a snapshot back with 'dprop restore'.`,
 			start := time.Now()
 			h, cs, err := replica.Replay(cmd.Context(), nc, replica.ReplayOptions{
 				Prefix: prefix, Stream: stream, Cells: cells, UntilSeq: untilSeq, UntilTime: until,
-				MaxCellBytes: maxBytes, Progress: progressReporter(log), Logger: log,
+				MaxCellBytes: maxBytes, Trust: trust, Progress: progressReporter(log), Logger: log,
 			})
 			if err != nil {
 				return err
@@ -82,5 +87,6 @@ checksum. It publishes nothing. Publish a snapshot back with 'dprop restore'.`,
 	fl.StringVar(&prefix, "prefix", cellname.DefaultPrefix, "subject prefix of cells")
 	fl.StringVar(&stream, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
 	registerMaxCellBytes(cmd, &maxBytes)
+	registerTrust(cmd, &trustFile)
 	return cmd
 }

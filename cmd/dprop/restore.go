@@ -14,6 +14,8 @@ func newRestoreCmd(g *globals) *cobra.Command {
 		nf     natsFlags
 		cells  string
 		prefix string
+
+		signKeyFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "restore FILE",
@@ -46,7 +48,15 @@ information: restoring an older snapshot never takes any away.`,
 				return err
 			}
 			defer nc.Close()
-			st, err := replica.Restore(cmd.Context(), nc, prefix, cs, cells)
+			key, err := loadSignKey(signKeyFile, func(msg string) { log.Warn(msg) })
+			if err != nil {
+				return err
+			}
+			var sign replica.Signer
+			if key != nil {
+				sign = key
+			}
+			st, err := replica.Restore(cmd.Context(), nc, prefix, cs, cells, sign)
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %d of %d cells from %s (snapshot of stream sequence %d)", st.Published, st.Cells, args[0], h.Seq)
 			if st.Failed > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "; %d failed", st.Failed)
@@ -58,5 +68,6 @@ information: restoring an older snapshot never takes any away.`,
 	nf.register(cmd)
 	cmd.Flags().StringVar(&cells, "cells", ">", "cells to restore (a pattern)")
 	cmd.Flags().StringVar(&prefix, "prefix", "", "subject prefix to publish under (default: the snapshot's)")
+	registerSignKey(cmd, &signKeyFile, "the restored values (needed for cells a trust policy protects)")
 	return cmd
 }

@@ -11,12 +11,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/spf13/cobra"
 
 	"github.com/dprop/dprop/broker"
 	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/propagators/network"
 	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 	"github.com/dprop/dprop/replica/httpapi"
 )
 
@@ -44,6 +46,11 @@ type sidecarFlags struct {
 	allowOrigins   []string
 	allowHosts     []string
 	auth           httpAuthFlags // tokens, certificates, HTTPS
+	trustFile      string
+	signKeyFile    string
+	// Read by listen from trustFile and signKeyFile.
+	trust   *fold.Trust
+	signKey nkeys.KeyPair
 }
 
 func (f *sidecarFlags) register(cmd *cobra.Command) {
@@ -60,6 +67,31 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.allowOrigins, "http-allow-origin", nil, "origins (scheme://host[:port]) whose web pages may call the HTTP API; pages of any other origin are refused (see docs/api.md, Browsers and Host)")
 	fl.StringSliceVar(&f.allowHosts, "http-allow-host", nil, "host names the HTTP API answers to besides IP addresses, localhost and service names (single-label, on non-loopback addresses); others get 421, which stops DNS rebinding")
 	f.auth.register(fl)
+	registerTrust(cmd, &f.trustFile)
+	registerSignKey(cmd, &f.signKeyFile, "what this sidecar publishes (refines that carry no signature of their own, its propagators' refinements, its compactions)")
+}
+
+// loadAccess reads the trust policy and the signing key, if given, and
+// says what they are.
+func (f *sidecarFlags) loadAccess(log *slog.Logger) error {
+	var err error
+	if f.trust, err = loadTrust(f.trustFile); err != nil {
+		return err
+	}
+	if f.signKey, err = loadSignKey(f.signKeyFile, func(msg string) { log.Warn(msg) }); err != nil {
+		return err
+	}
+	if f.trust != nil {
+		log.Info("trust policy loaded: updates the policy forbids are refused", "file", f.trustFile, "rules", len(f.trust.Rules()), "sha256", f.trust.Hash())
+	}
+	if f.signKey != nil {
+		pub, _ := f.signKey.PublicKey()
+		log.Info("signing what this sidecar publishes", "signer", pub)
+		if f.trust == nil && f.compactEvery > 0 {
+			log.Warn("this sidecar signs its compactions but folds without a trust policy: its rollups would vouch, under its key, for every update it folded, signed or not; give it the replicas' --trust")
+		}
+	}
+	return nil
 }
 
 // apiOptions are the HTTP API's options from the flags, checked.
@@ -131,6 +163,9 @@ func (f *sidecarFlags) listen(log *slog.Logger) (net.Listener, error) {
 	if _, err := f.apiOptions(); err != nil {
 		return nil, err
 	}
+	if err := f.loadAccess(log); err != nil {
+		return nil, err
+	}
 	return listenHTTP(f.http)
 }
 
@@ -148,6 +183,10 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 		SnapshotPath: f.snapshot,
 		CompactEvery: f.compactEvery,
 		MaxCellBytes: f.maxCellBytes,
+		Trust:        f.trust,
+	}
+	if f.signKey != nil {
+		cfg.SignKey = f.signKey
 	}
 	rn, err := f.loadNetwork(log, &cfg)
 	if err != nil {

@@ -52,3 +52,63 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkApplySigned weighs a trust policy: the same updates (each
+// raising its cell's max, over 1,000 cells) folded with no policy
+// (decode+merge), with a policy whose rule takes unsigned updates (the
+// cost of finding the rule), and signed, where the rule requires its
+// signer (verify+decode+merge).
+func BenchmarkApplySigned(b *testing.B) {
+	const cells, n = 1000, 10_000
+	alice := traceKey("alice")
+	open, err := NewTrust([]TrustRule{{Cells: "other.>", Signers: []string{alice.pub}}, {Cells: ">", Unsigned: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signed, err := NewTrust([]TrustRule{{Cells: "other.>", Unsigned: true}, {Cells: "bench.>", Signers: []string{alice.pub}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs := make([]Message, n)
+	for i := range msgs {
+		m := Message{Subject: fmt.Sprintf("dprop.cell.bench.c%d", i%cells), Data: []byte(`{"type":"max","value":` + strconv.Itoa(i) + `}`)}
+		raw, err := alice.kp.Sign(SignedBytes(m.Subject, m.Data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.Signer, m.Signature = alice.pub, EncodeSignature(raw)
+		msgs[i] = m
+	}
+	for _, tc := range []struct {
+		name  string
+		trust *Trust
+		sign  bool
+	}{
+		{"no-policy", nil, false},
+		{"no-policy-signed", nil, true},
+		{"unsigned-allowed", open, false},
+		{"signed-verified", signed, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var c *Core
+			seq := uint64(0)
+			for i := 0; b.Loop(); i++ {
+				if i%n == 0 {
+					b.StopTimer()
+					c, seq = NewCore("", nil, Limits{Trust: tc.trust}), 0
+					b.StartTimer()
+				}
+				seq++
+				m := msgs[i%n]
+				m.Seq = seq
+				if !tc.sign {
+					m.Signer, m.Signature = "", ""
+				}
+				if res := c.ApplyMessage(m); res.Err != nil {
+					b.Fatal(res.Err)
+				}
+			}
+		})
+	}
+}

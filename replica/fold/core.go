@@ -75,6 +75,10 @@ type Message struct {
 	// Dprop-Propagator), "" for other writers. Kept as Cell.Propagator
 	// when the update is folded; it changes nothing else.
 	Propagator string
+	// Signer and Signature are the headers Dprop-Signer and
+	// Dprop-Signature as they came ("" when absent). Only a trust policy
+	// (Limits.Trust) looks at them; see Trust.
+	Signer, Signature string
 }
 
 // Result is what one update did.
@@ -110,6 +114,10 @@ type Limits struct {
 	// a cell's join can always be published, by compaction or a restore,
 	// as one update.
 	MaxCellBytes int
+	// Trust is the trust policy: whose updates count on which cells (nil:
+	// no policy; every update may be unsigned and no signature is looked
+	// at). It decides which updates count like the limits do.
+	Trust *Trust
 }
 
 // CellLimit is the bound on a cell's canonical encoding that a Core with
@@ -135,6 +143,7 @@ type Core struct {
 	subjects  cellname.Subjects
 	limits    lattice.Limits    // of each update
 	cellLimit int               // bytes of a cell's encoding (Limits.CellLimit)
+	trust     *Trust            // nil: no policy
 	declared  map[string]string // cell → type, from a network file
 	cells     map[string]state
 	names     nameIndex // the cells' names in order, once a listing asks
@@ -154,6 +163,7 @@ func NewCore(prefix string, declared map[string]string, limits Limits) *Core {
 		subjects:  cellname.NewSubjects(prefix),
 		limits:    limits.Update,
 		cellLimit: limits.CellLimit(),
+		trust:     limits.Trust,
 		declared:  declared,
 		cells:     make(map[string]state),
 		refused:   make(map[refusal]uint64),
@@ -181,6 +191,12 @@ func (c *Core) ApplyMessage(m Message) Result {
 	}
 	if err := cellname.Validate(name); err != nil {
 		return c.refuse(name, m.Seq, err)
+	}
+	if c.trust != nil {
+		if err := c.trust.admit(name, &m); err != nil {
+			c.seen(name, m)
+			return c.refuse(name, m.Seq, err)
+		}
 	}
 	v, err := c.limits.Decode(m.Data)
 	if err != nil {
@@ -328,6 +344,24 @@ func (c *Core) CheckType(name string, v lattice.Value) error {
 	}
 	return nil
 }
+
+// CheckSigner says whether the trust policy lets an update of cell name
+// signed by signer ("" for an unsigned one) count, provided its signature
+// verifies (Verify says whether it does): the test of the policy a
+// replica runs before publishing. Without a policy every update counts.
+// The error is a *RefusedError (ReasonUnsigned, ReasonUntrustedSigner).
+func (c *Core) CheckSigner(name, signer string) error {
+	if c.trust == nil {
+		return nil
+	}
+	if _, err := c.trust.decide(name, signer, signer != ""); err != nil {
+		return &RefusedError{Cell: name, Reason: ReasonOf(err), Err: err}
+	}
+	return nil
+}
+
+// Trust returns the core's trust policy (nil for none).
+func (c *Core) Trust() *Trust { return c.trust }
 
 func (c *Core) refuse(name string, seq uint64, err error) Result {
 	r := &RefusedError{Cell: name, Seq: seq, Reason: ReasonOf(err), Err: err}

@@ -12,9 +12,11 @@
 //
 //  1. A sequence at or below the last one applied is Stale and ignored, so
 //     replaying an overlapping range is harmless.
-//  2. The subject must name a cell under the prefix (dprop.cell.<name>),
-//     and the payload must decode as a lattice value under the Core's
-//     limits; otherwise the update is refused.
+//  2. The subject must name a cell under the prefix (dprop.cell.<name>);
+//     with a trust policy (Limits.Trust) the update must be one the
+//     policy lets count on that cell (see Signed updates); and the
+//     payload must decode as a lattice value under the Core's limits.
+//     Otherwise the update is refused.
 //  3. The cell's type is its declared type (from a network file), or else
 //     the type of its first valid update in stream order. An update of
 //     another type is refused. Nothing and contradictions fit every cell
@@ -34,7 +36,41 @@
 // is counted per cell and reason. The cell keeps its value: bad input loses
 // nothing. Whether an update counts depends only on the message, the
 // cell's state in stream order and the Limits, so every replica refuses the
-// same updates — provided they all fold with the same Limits.
+// same updates — provided they all fold with the same Limits (the trust
+// policy included).
+//
+// # Signed updates
+//
+// A writer may sign an update with an Ed25519 key, a NATS user NKey: the
+// message then carries Dprop-Signer, the public key (U..., 56
+// characters), and Dprop-Signature, the signature in unpadded base64url,
+// over SignedBytes(subject, payload):
+//
+//	"dprop-update-v1" 0x00 subject 0x00 payload
+//
+// The tag makes it a signature of a dprop update and of nothing else an
+// NKey signs; the subject (prefix included) binds it to one cell, so it
+// cannot be moved to another; the payload is the bytes as published. No
+// time or sequence is signed: the same signed message published again is
+// a replay, and a replay is harmless, since merging is idempotent (it
+// counts, and changes nothing).
+//
+// A Trust (Limits.Trust) says whose updates count: rules of cell patterns,
+// tried in order, the first match deciding, each listing the keys it
+// trusts and whether unsigned updates count there; a cell no rule matches
+// takes none. An update the policy forbids is refused as unsigned,
+// untrusted_signer or bad_signature (a trusted signer named, but the
+// signature missing, malformed or not verifying). The policy is applied
+// before decoding, from the message alone — subject, payload, the two
+// headers — so every Core with the same policy decides alike; Trust.Hash
+// tells policies apart. Without a policy no signature is looked at, and
+// the fold pays one nil check; with one, a signature is verified only
+// where a rule names its signer (about 50µs; see BenchmarkApplySigned).
+//
+// Signatures are verified here, with crypto/ed25519, rather than by a
+// verifier the driver plugs in: what counts cannot then depend on which
+// driver folds (replica, replay, history, compactor). Verifying is a pure
+// function of its inputs, so the fold stays pure.
 //
 // # What a cell keeps
 //

@@ -21,6 +21,11 @@ const (
 	ReasonTooDeep      = "too_deep"       // nesting past the limit
 	ReasonTypeMismatch = "type_mismatch"  // another type than the cell's
 	ReasonCellTooLarge = "cell_too_large" // the merge would make the cell larger than its limit
+
+	// Refusals of the trust policy (Limits.Trust); see Trust.
+	ReasonUnsigned        = "unsigned"         // no signature where the policy requires one
+	ReasonBadSignature    = "bad_signature"    // a trusted signer named, but the signature does not verify
+	ReasonUntrustedSigner = "untrusted_signer" // signed by a key the policy does not trust for the cell
 )
 
 // Reasons returns every Reason constant, in the order above (a fresh
@@ -29,6 +34,7 @@ func Reasons() []string {
 	return []string{
 		ReasonBadSubject, ReasonMalformed, ReasonUnknownType, ReasonBadField, ReasonNotFinite,
 		ReasonInvalid, ReasonTooLarge, ReasonTooDeep, ReasonTypeMismatch, ReasonCellTooLarge,
+		ReasonUnsigned, ReasonBadSignature, ReasonUntrustedSigner,
 	}
 }
 
@@ -42,7 +48,8 @@ var (
 )
 
 // RefusedError says why an update was refused. It wraps the lattice error
-// (or ErrTypeMismatch, ErrCellTooLarge, cellname.ErrBad), so errors.Is
+// (or ErrTypeMismatch, ErrCellTooLarge, cellname.ErrBad, or one of the
+// trust policy's: ErrUnsigned, ErrBadSignature, ErrUntrustedSigner), so errors.Is
 // works through it.
 type RefusedError struct {
 	Cell   string // the cell, or the raw subject when it names no cell
@@ -65,6 +72,12 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 // constants.
 func ReasonOf(err error) string {
 	switch {
+	case errors.Is(err, ErrUnsigned):
+		return ReasonUnsigned
+	case errors.Is(err, ErrBadSignature):
+		return ReasonBadSignature
+	case errors.Is(err, ErrUntrustedSigner):
+		return ReasonUntrustedSigner
 	case errors.Is(err, ErrCellTooLarge):
 		return ReasonCellTooLarge
 	case errors.Is(err, lattice.ErrSyntax):

@@ -20,13 +20,27 @@ var update = flag.Bool("update", false, "rewrite the expected outputs of testdat
 // blank line; lines starting with # are comments. Commands:
 //
 //	core [prefix=P] [declare=CELL:TYPE,...] [max-bytes=N] [max-cell-bytes=N]
-//	                                                        start afresh
+//	     [trust=PATTERN=SIGNER,...]...                      start afresh
 //	apply SEQ SUBJECT PAYLOAD                               fold a message
 //	rollup SEQ SUBJECT PAYLOAD                              fold a compaction's message
 //	derive SEQ SUBJECT PROPAGATOR PAYLOAD                   fold a propagator's message
+//	signed SEQ SUBJECT SIGNER [subject=S] [payload=P] [sig=X] PAYLOAD
+//	                                                        fold a signed message
 //	check CELL PAYLOAD                                      Check, as before publishing
+//	check-signer CELL SIGNER|-                              CheckSigner, as before publishing
+//	policy                                                  the trust policy's canonical form and hash
 //	get CELL                                                the cell's state
 //	refused                                                 refusal counts
+//
+// Each trust= argument is a rule of the trust policy, in order: the cells'
+// pattern, then the names of the keys it trusts, and "unsigned" if it
+// takes unsigned updates. Keys are named (alice, bob, ...): each name
+// stands for a key pair made from its SHA-256, the same in every run, and
+// SIGNER names the one that signs. A signed message is signed over its
+// own subject and payload unless subject= or payload= say what was signed
+// instead (a signature moved, a payload tampered with); sig= sets the
+// Dprop-Signature header as it is, and a SIGNER of - leaves out
+// Dprop-Signer.
 //
 // With -update the outputs are rewritten from what the fold does.
 func TestTraces(t *testing.T) {
@@ -119,6 +133,7 @@ func runCommand(core **Core, line string) (string, error) {
 	switch name {
 	case "core":
 		prefix, declared, limits := "", map[string]string{}, Limits{}
+		var rules []TrustRule
 		for _, arg := range strings.Fields(rest) {
 			k, v, _ := strings.Cut(arg, "=")
 			switch k {
@@ -129,6 +144,12 @@ func runCommand(core **Core, line string) (string, error) {
 					cell, typ, _ := strings.Cut(d, ":")
 					declared[cell] = typ
 				}
+			case "trust":
+				rule, err := traceRule(v)
+				if err != nil {
+					return "", err
+				}
+				rules = append(rules, rule)
 			case "max-bytes", "max-cell-bytes":
 				n, err := strconv.Atoi(v)
 				if err != nil {
@@ -142,6 +163,13 @@ func runCommand(core **Core, line string) (string, error) {
 			default:
 				return "", fmt.Errorf("unknown argument %q", arg)
 			}
+		}
+		if rules != nil {
+			t, err := NewTrust(rules)
+			if err != nil {
+				return "", err
+			}
+			limits.Trust = t
 		}
 		*core = NewCore(prefix, declared, limits)
 		return "", nil
@@ -166,6 +194,30 @@ func runCommand(core **Core, line string) (string, error) {
 			return "", err
 		}
 		return describe((*core).ApplyMessage(Message{Subject: f[1], Seq: seq, Propagator: f[2], Data: []byte(f[3])})), nil
+	case "signed":
+		m, err := traceSigned(rest)
+		if err != nil {
+			return "", err
+		}
+		return describe((*core).ApplyMessage(m)), nil
+	case "check-signer":
+		cell, signer, _ := strings.Cut(rest, " ")
+		if signer == "-" {
+			signer = ""
+		} else {
+			signer = traceKey(signer).pub
+		}
+		if err := (*core).CheckSigner(cell, signer); err != nil {
+			re := err.(*RefusedError)
+			return fmt.Sprintf("refused %s reason=%s: %v", re.Cell, re.Reason, re.Err), nil
+		}
+		return "ok", nil
+	case "policy":
+		t := (*core).Trust()
+		if t == nil {
+			return "no policy", nil
+		}
+		return fmt.Sprintf("%s\nsha256 %s", t.Canonical(), t.Hash()), nil
 	case "check":
 		cell, payload, _ := strings.Cut(rest, " ")
 		v, err := lattice.Decode([]byte(payload))

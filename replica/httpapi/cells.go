@@ -207,6 +207,12 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 			fmt.Errorf("%s or %s longer than %d bytes", HeaderIdempotencyKey, HeaderOrigin, MaxIdempotencyKey))
 		return
 	}
+	signer, sig := r.Header.Get(HeaderSigner), r.Header.Get(HeaderSignature)
+	if len(signer) > MaxSignatureHeader || len(sig) > MaxSignatureHeader {
+		s.writeError(w, r, http.StatusBadRequest, fold.ReasonBadSignature, cell,
+			fmt.Errorf("%s or %s longer than %d bytes", HeaderSigner, HeaderSignature, MaxSignatureHeader))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -230,6 +236,9 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 	opts := []replica.RefineOption{replica.WithIdempotencyKey(key), replica.WithReport(&report)}
 	if origin != "" {
 		opts = append(opts, replica.WithOrigin(origin))
+	}
+	if signer != "" || sig != "" {
+		opts = append(opts, replica.WithSignature(signer, sig))
 	}
 	c, err := s.r.RefineJSON(ctx, cell, body, opts...)
 	if err != nil {

@@ -183,6 +183,21 @@ func WithOrigin(origin string) RefineOption {
 	}
 }
 
+// WithSignature sends a signature of the update: the Dprop-Signer and
+// Dprop-Signature values replica.SignUpdate returns for the cell's subject
+// and the canonical encoding of the value, which must then be the body
+// (lattice.Encode of the decoded value). The sidecar checks it (400
+// bad_signature) and passes it on; the trust policy decides whether it
+// counts (403 untrusted_signer).
+func WithSignature(signer, signature string) RefineOption {
+	return func(h http.Header) {
+		if signer != "" || signature != "" {
+			h.Set(HeaderSigner, signer)
+			h.Set(HeaderSignature, signature)
+		}
+	}
+}
+
 // Refine merges body (a value in wire form) into the cell and returns the
 // cell as it is then. Refusals are *APIError (400, 401, 403, 409, 413,
 // 421, 422), and so is a broker outage (503, safe to retry with the same

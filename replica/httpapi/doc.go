@@ -26,8 +26,14 @@
 // whose reason is one of fold's Reason constants or of this package's.
 // A repeated query parameter is refused too (Server.query), and a refine's
 // Idempotency-Key names one update of its cell: a retry is answered with
-// Dprop-Duplicate, a key reused for another value with 422.
-// docs/api.md describes every endpoint, status and header.
+// Dprop-Duplicate, a key reused for another value with 422. A refine's
+// Dprop-Signer and Dprop-Signature headers (a client's signature of the
+// canonical encoding on the cell's subject) are checked, 400 bad_signature
+// if they do not verify, and passed on; what the replica's trust policy
+// forbids is refused with 403 (unsigned, untrusted_signer) before
+// publishing, and /readyz and /metrics show the policy's hash.
+// docs/api.md describes every endpoint, status and header; docs/signing.md
+// signed updates.
 //
 // Routes are registered on an http.ServeMux with method patterns; every
 // route is wrapped once, at registration, by the middleware that recovers

@@ -17,7 +17,8 @@ import (
 // Reasons of error answers, besides fold's Reason constants (which say why
 // an update or a cell name was refused: bad_subject, malformed_json,
 // unknown_type, bad_field, not_finite, invalid_value, too_large, too_deep,
-// type_mismatch, cell_too_large).
+// type_mismatch, cell_too_large, and the trust policy's unsigned,
+// bad_signature and untrusted_signer).
 const (
 	ReasonNotFound     = "not_found"              // 404: no such cell (or route)
 	ReasonNotHeld      = "not_held"               // 421: the cell is not held by this replica
@@ -86,6 +87,10 @@ func classify(err error) (status int, reason string) {
 			return http.StatusRequestEntityTooLarge, re.Reason
 		case fold.ReasonTypeMismatch:
 			return http.StatusConflict, re.Reason
+		case fold.ReasonUnsigned, fold.ReasonUntrustedSigner:
+			// Well-formed, and forbidden: the trust policy does not let
+			// this writer (or no writer without a signature) refine it.
+			return http.StatusForbidden, re.Reason
 		}
 		return http.StatusBadRequest, re.Reason
 	case errors.Is(err, replica.ErrNotHeld):

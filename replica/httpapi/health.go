@@ -34,6 +34,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	default:
 	}
 	rd.Ready = rd.Resynced && !rd.Closed
+	if t := s.r.Trust(); t != nil {
+		rd.TrustPolicy = t.Hash()
+	}
+	rd.Signer = s.r.Signer()
 	ss := s.r.StreamStatus()
 	rd.LastIncident = ss.LastIncident
 	if ss.Problem != "" {

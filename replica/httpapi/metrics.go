@@ -140,12 +140,15 @@ var (
 		"Stream incidents noticed by the replica, by kind: deleted, replaced (created anew), purged.", []string{"kind"}, nil)
 	descQuiescent = prometheus.NewDesc("dprop_quiescent",
 		"1 when no propagator has work queued or running and no refinement is in flight, else 0.", nil, nil)
+	descTrust = prometheus.NewDesc("dprop_trust_policy_info",
+		"Always 1; hash is the SHA-256 of the canonical trust policy the replica folds with (\"none\" without one). "+
+			"Replicas of a stream with different hashes may refuse different updates.", []string{"hash"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *replicaCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFolded, descRefused, descCells, descFraction, descPending, descReady, descApplied,
-		descFires, descPublished, descSuppressed, descFailures, descQuiescent, descAttached, descIncidents} {
+		descFires, descPublished, descSuppressed, descFailures, descQuiescent, descAttached, descIncidents, descTrust} {
 		ch <- d
 	}
 }
@@ -195,4 +198,9 @@ func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(ps.Failures-ps.Panics), "error")
 	ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(ps.Panics), "panic")
 	ch <- prometheus.MustNewConstMetric(descQuiescent, prometheus.GaugeValue, quiescent)
+	hash := "none"
+	if t := c.r.Trust(); t != nil {
+		hash = t.Hash()
+	}
+	ch <- prometheus.MustNewConstMetric(descTrust, prometheus.GaugeValue, 1, hash)
 }

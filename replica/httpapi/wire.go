@@ -38,7 +38,17 @@ const (
 	// HeaderDuplicate is "true" on a refine's answer when the update was
 	// already stored under its Idempotency-Key, so nothing new was stored.
 	HeaderDuplicate = "Dprop-Duplicate"
+	// HeaderSigner and HeaderSignature carry a refine's signature, made by
+	// the client over the cell's subject and the canonical encoding of the
+	// value (see replica.SignUpdate): checked, then passed on unchanged as
+	// the message's headers of the same names.
+	HeaderSigner    = replica.HeaderSigner
+	HeaderSignature = replica.HeaderSignature
 )
+
+// MaxSignatureHeader bounds the Dprop-Signer and Dprop-Signature headers
+// of a refine (an NKey is 56 characters, a signature 86).
+const MaxSignatureHeader = 256
 
 // MaxIdempotencyKey bounds the length of an Idempotency-Key header.
 const MaxIdempotencyKey = 256
@@ -109,6 +119,13 @@ type Readiness struct {
 	Stale *bool `json:"stale,omitempty"`
 	// Checks maps each extra check to "ok" or its error.
 	Checks map[string]string `json:"checks,omitempty"`
+	// TrustPolicy is the hash of the replica's trust policy
+	// (fold.Trust.Hash), absent without one: replicas of a stream that
+	// show different hashes may refuse different updates.
+	TrustPolicy string `json:"trust_policy,omitempty"`
+	// Signer is the public key the replica signs what it publishes with,
+	// absent without one.
+	Signer string `json:"signer,omitempty"`
 }
 
 // errorBody is the JSON body of every error answer.
