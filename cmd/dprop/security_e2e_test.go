@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/dprop/dprop/internal/brokertest"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // securityReport is the file whose attack table TestSecurityAttacks
@@ -149,6 +152,96 @@ func httpAttacks(t *testing.T, a *attacks, api, app string) {
 	status("a probe without a token", "read /readyz", "200", http.StatusOK, "GET", "/readyz", "")
 }
 
+// signingAttacks publishes, as the admin (who may publish anything: a
+// compromised account or broker), updates of weather.secure.x that the
+// sidecar's trust policy refuses, and one signed by the trusted key, and
+// reads what the sidecar made of them.
+func signingAttacks(t *testing.T, a *attacks, api, adminToken, keyFile string, nats func(args ...string) (string, int)) {
+	t.Helper()
+	seed, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := nkeys.ParseDecoratedNKey(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	other, _ := nkeys.CreateUser()
+	otherPub, _ := other.PublicKey()
+	const subject = "dprop.cell.weather.secure.x"
+	sign := func(k nkeys.KeyPair, subject, payload string) string {
+		sig, err := k.Sign(fold.SignedBytes(subject, []byte(payload)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fold.EncodeSignature(sig)
+	}
+	pubWith := func(payload string, headers ...string) {
+		t.Helper()
+		args := []string{"pub", "--jetstream"}
+		for _, h := range headers {
+			args = append(args, "-H", h)
+		}
+		if out, code := nats(append(args, subject, payload)...); code != 0 {
+			t.Fatalf("nats pub: %s", out)
+		}
+	}
+	refused := func(reason string) float64 {
+		_, _, body := httpGetAuth(t, api+"/metrics", adminToken)
+		for line := range strings.Lines(body) {
+			if strings.HasPrefix(line, `dprop_updates_refused_total{reason="`+reason+`"}`) {
+				var n float64
+				fmt.Sscan(strings.Fields(line)[1], &n)
+				return n
+			}
+		}
+		return -1
+	}
+	value := func() string {
+		_, _, body := httpGetAuth(t, api+"/v1/cells/weather.secure.x", adminToken)
+		return body
+	}
+	good := `{"type":"max","value":1}`
+	pubWith(good, "Dprop-Signer:"+pub, "Dprop-Signature:"+sign(kp, subject, good))
+	brokertest.WaitFor(t, "the signed update", func() bool { return value() == good })
+	a.try("signing", "the holder of the trusted key", "refine weather.secure.x, signed", "counts", value(), value() == good)
+	try := func(who, what, reason, payload string, headers ...string) {
+		t.Helper()
+		before := refused(reason)
+		pubWith(payload, headers...)
+		brokertest.WaitFor(t, "the refusal counted", func() bool { return refused(reason) > before })
+		a.try("signing", who, what, "refused: "+reason, fmt.Sprintf("%s; the cell holds %s", reason, value()), value() == good)
+	}
+	forged := `{"type":"max","value":1000}`
+	try("an admin, or a broker's operator", "write weather.secure.x unsigned", "unsigned", forged)
+	try("an admin, or a broker's operator", "sign it with a key of their own", "untrusted_signer", forged,
+		"Dprop-Signer:"+otherPub, "Dprop-Signature:"+sign(other, subject, forged))
+	try("an admin, or a broker's operator", "change the payload of a signed update", "bad_signature", forged,
+		"Dprop-Signer:"+pub, "Dprop-Signature:"+sign(kp, subject, good))
+	try("an admin, or a broker's operator", "move a signature made for another cell", "bad_signature", forged,
+		"Dprop-Signer:"+pub, "Dprop-Signature:"+sign(kp, "dprop.cell.weather.other", forged))
+	pubWith(good, "Dprop-Signer:"+pub, "Dprop-Signature:"+sign(kp, subject, good))
+	a.try("signing", "anyone", "replay a signed update", "harmless: it counts, and changes nothing", value(), value() == good)
+}
+
+// httpGetAuth is httpGet with a bearer token.
+func httpGetAuth(t *testing.T, url, token string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
 // refusedByServer reports whether a nats CLI run was refused: the server's
 // permissions or authorization violation, or the silence that answers a
 // request whose subject is not permitted (the CLI says timeout).
@@ -242,10 +335,23 @@ func TestSecurityAttacks(t *testing.T) {
 		return strings.TrimSpace(out)
 	}
 	appToken := mint("weather-app", "--read", "weather.>", "--refine", "weather.boston,weather.boston.>")
+	adminToken := mint("ops", "--admin", "--read", ">")
+	// The sidecar folds under a trust policy: weather.secure.> takes only
+	// updates signed by the ingest key.
+	ingestKey := filepath.Join(dir, "ingest.nk")
+	ingestPub, stderr, code := runCmd(t, dpropBin, "keygen", "--out", ingestKey)
+	if code != 0 {
+		t.Fatalf("dprop keygen: %s", stderr)
+	}
+	ingestPub = strings.TrimSpace(ingestPub)
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte("rules:\n  - cells: weather.secure.>\n    signers: ["+ingestPub+"]\n  - cells: \">\"\n    unsigned: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	httpAddr := freePort(t)
 	api := "http://" + httpAddr
 	startDprop(t, "replica", "--nats-url", natsURL, "--nkey", filepath.Join(secrets, "app-sidecar.nk"),
-		"--inbox-prefix", "_INBOX_app-sidecar", "--cells", "weather.>", "--http", httpAddr, "--http-tokens", tokens)
+		"--inbox-prefix", "_INBOX_app-sidecar", "--cells", "weather.>", "--http", httpAddr, "--http-tokens", tokens, "--trust", policy)
 	brokertest.WaitFor(t, "the sidecar to be ready", func() bool {
 		code, _, _ := httpGet(t, api+"/readyz")
 		return code == http.StatusOK
@@ -254,10 +360,11 @@ func TestSecurityAttacks(t *testing.T) {
 	a.try("NATS", "sidecar of weather.>", "replicate weather.> and refine weather.boston", "allowed", rout+rerr,
 		rcode == 0 && strings.TrimSpace(rout) == `{"type":"max","value":5}`)
 	httpAttacks(t, a, api, appToken)
+	signingAttacks(t, a, api, adminToken, ingestKey, func(args ...string) (string, int) { return nats("admin", args...) })
 	allowed("admin", "purge the stream", "stream", "purge", "DPROP", "-f")
 
 	// A sidecar beyond loopback without authentication does not start.
-	_, stderr, code := runCmd(t, dpropBin, "replica", "--nats-url", natsURL, "--http", "0.0.0.0:"+strings.Split(freePort(t), ":")[1])
+	_, stderr, code = runCmd(t, dpropBin, "replica", "--nats-url", natsURL, "--http", "0.0.0.0:"+strings.Split(freePort(t), ":")[1])
 	a.try("HTTP", "an operator", "expose a sidecar's API beyond loopback without tokens", "refused at start (exit 2)", stderr, code == exitUsage)
 	a.write(time.Since(start))
 }
