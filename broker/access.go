@@ -94,7 +94,11 @@ func RolePermissions(role string, s Scope) (Permissions, error) {
 	if s.Inbox == "" && role != RoleAdmin {
 		return Permissions{}, fmt.Errorf("role %s: an inbox prefix is required", role)
 	}
-	cells := cellname.NewSubjects(s.Prefix).Subject(s.Cells)
+	subjects := cellname.NewSubjects(s.Prefix)
+	cells := subjects.Subject(s.Cells)
+	// A replica follows every subject of its cells, of every kind (updates
+	// and forget markers), in stream order, with one filter.
+	anyKind := subjects.Any(s.Cells)
 	api := "$JS.API."
 	writer := Permissions{
 		Publish:   []string{cells},
@@ -106,14 +110,19 @@ func RolePermissions(role string, s Scope) (Permissions, error) {
 			// Consumers only with a filter inside the subtree: the filter
 			// is part of the request's subject, and the server checks that
 			// it is the consumer's.
-			api + "CONSUMER.CREATE." + s.Stream + ".*." + cells,
+			api + "CONSUMER.CREATE." + s.Stream + ".*." + anyKind,
 			api + "CONSUMER.MSG.NEXT." + s.Stream + ".*",
 			api + "CONSUMER.INFO." + s.Stream + ".*",
 			// The last message of a subject of the subtree (direct get by
 			// subject names the subject in the request's subject).
-			api + "DIRECT.GET." + s.Stream + "." + cells,
+			api + "DIRECT.GET." + s.Stream + "." + anyKind,
 		},
 		Subscribe: []string{s.Inbox + ".>", cells},
+	}
+	if s.Cells == ">" {
+		// A replica of every cell reads the stream unfiltered: nats-server
+		// reads a filtered consumer twenty times slower.
+		reader.Publish = append(reader.Publish, api+"CONSUMER.CREATE."+s.Stream+".*")
 	}
 	switch role {
 	case RoleWriter:

@@ -81,6 +81,13 @@ var actions = map[string]action{
 	"read the subtree with a filtered ordered consumer": {do: func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
 		return readOne(ctx, js, "dprop.cell.weather.>")
 	}},
+	"read the subtree's updates and forget markers with one filter": {do: func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+		return readOne(ctx, js, "dprop.*.weather.>")
+	}},
+	"forget a cell of the subtree (publish a forget marker)": {do: func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+		_, err := js.Publish(ctx, "dprop.forget.weather.boston", []byte(`{"cell":"weather.boston"}`))
+		return err
+	}},
 	"read another subtree": {do: func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
 		return readOne(ctx, js, "dprop.cell.traffic.>")
 	}},
@@ -194,9 +201,10 @@ func TestRolePermissions(t *testing.T) {
 	srv := accessServer(t)
 	allowed := map[string][]string{
 		broker.RoleWriter: {"publish inside the subtree (acknowledged)"},
-		broker.RoleReader: {"read the subtree with a filtered ordered consumer", "direct get of the last message of a cell of the subtree"},
+		broker.RoleReader: {"read the subtree with a filtered ordered consumer", "direct get of the last message of a cell of the subtree",
+			"read the subtree's updates and forget markers with one filter"},
 		broker.RoleSidecar: {"publish inside the subtree (acknowledged)", "read the subtree with a filtered ordered consumer",
-			"direct get of the last message of a cell of the subtree"},
+			"direct get of the last message of a cell of the subtree", "read the subtree's updates and forget markers with one filter"},
 	}
 	for _, role := range broker.Roles {
 		t.Run(role, func(t *testing.T) {
@@ -236,7 +244,7 @@ func TestUserEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := u.Entry()
-	for _, want := range []string{`nkey: "UAPP"`, `"dprop.cell.weather.>"`, `"$JS.API.CONSUMER.CREATE.DPROP.*.dprop.cell.weather.>"`, `"_INBOX_app.>"`} {
+	for _, want := range []string{`nkey: "UAPP"`, `"dprop.cell.weather.>"`, `"$JS.API.CONSUMER.CREATE.DPROP.*.dprop.*.weather.>"`, `"_INBOX_app.>"`} {
 		if !strings.Contains(e, want) {
 			t.Errorf("entry lacks %s:\n%s", want, e)
 		}

@@ -44,5 +44,5 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println(stream.CachedInfo().Config.Subjects, ack.Stream, ack.Sequence)
-	// Output: [dprop.cell.>] DPROP 1
+	// Output: [dprop.cell.> dprop.forget.>] DPROP 1
 }

@@ -77,6 +77,10 @@ func KeepStream(ctx context.Context, nc *nats.Conn, cfg StreamConfig, every time
 		case !provisioned:
 			logger.Info("stream ready", "stream", cfg.Name, "replicas", cfg.Replicas)
 			provisioned = true
+			if !CapturesForget(stream.CachedInfo(), cfg.Prefix) {
+				logger.Warn("the stream does not capture forget markers and could not be upgraded to (this connection may not edit it): "+
+					"forgetting cells needs an admin's dprop broker or dprop up to run once", "stream", cfg.Name, "subjects", stream.CachedInfo().Config.Subjects)
+			}
 			if stream.CachedInfo().Config.AllowRollup {
 				logger.Warn("the stream allows rollups: any writer of a cell can erase its history with a Nats-Rollup header. "+
 					"dprop no longer needs them: nats stream edit "+cfg.Name+" --no-allow-rollup", "stream", cfg.Name)

@@ -93,7 +93,7 @@ func (c *StreamConfig) jetStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:              c.Name,
 		Description:       "dprop cell updates",
-		Subjects:          []string{cellname.NewSubjects(c.Prefix).All()},
+		Subjects:          cellname.NewSubjects(c.Prefix).Stream(),
 		Retention:         jetstream.LimitsPolicy,
 		MaxConsumers:      -1,
 		MaxMsgs:           -1,
@@ -209,7 +209,10 @@ func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, want jetstrea
 	defer cancel()
 	stream, err := js.Stream(attempt, want.Name)
 	if err == nil {
-		return checkStream(stream, want)
+		if stream, err = checkStream(stream, want); err == nil {
+			stream = upgradeSubjects(ctx, js, stream, want)
+		}
+		return stream, err
 	}
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("stream %s: %w", want.Name, err)
@@ -253,6 +256,39 @@ func checkStream(stream jetstream.Stream, want jetstream.StreamConfig) (jetstrea
 	return stream, nil
 }
 
+// upgradeSubjects makes a stream of an earlier dprop, which captures cell
+// updates only, capture forget markers too (an additive change: nothing
+// in it changes meaning). It needs the right to edit the stream; without
+// it, or if the edit fails, the stream is returned as it was, and
+// forgetting cells waits for an admin (see CapturesForget).
+func upgradeSubjects(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, want jetstream.StreamConfig) jetstream.Stream {
+	cfg := stream.CachedInfo().Config
+	if !legacySubjects(want.Subjects, cfg.Subjects) {
+		return stream
+	}
+	cfg.Subjects = want.Subjects
+	attempt, cancel := context.WithTimeout(ctx, apiAttempt)
+	defer cancel()
+	if upgraded, err := js.UpdateStream(attempt, cfg); err == nil {
+		return upgraded
+	}
+	return stream
+}
+
+// legacySubjects reports whether got is the subjects of an earlier dprop's
+// stream: want's first (the cell updates) alone.
+func legacySubjects(want, got []string) bool {
+	return len(got) == 1 && len(want) > 1 && got[0] == want[0]
+}
+
+// CapturesForget reports whether a stream made by EnsureStream captures
+// forget markers: a stream of an earlier dprop does not until an admin's
+// EnsureStream (dprop broker, dprop up) upgrades it.
+func CapturesForget(info *jetstream.StreamInfo, prefix string) bool {
+	want := cellname.NewSubjects(prefix).Stream()
+	return !legacySubjects(want, info.Config.Subjects)
+}
+
 // diffStream lists the settings of got that differ from want in a way
 // that matters to dprop. Settings that don't (description, compression,
 // metadata, consumer limits, ...) are not compared.
@@ -265,7 +301,9 @@ func diffStream(want, got jetstream.StreamConfig) []StreamDiff {
 		}
 	}
 	wantSubjects, gotSubjects := slices.Sorted(slices.Values(want.Subjects)), slices.Sorted(slices.Values(got.Subjects))
-	check("subjects", wantSubjects, gotSubjects)
+	if !legacySubjects(want.Subjects, got.Subjects) { // an earlier dprop's stream is upgraded instead
+		check("subjects", wantSubjects, gotSubjects)
+	}
 	check("retention", want.Retention, got.Retention)
 	check("storage", want.Storage, got.Storage)
 	check("replicas", max(want.Replicas, 1), max(got.Replicas, 1))

@@ -23,8 +23,8 @@ func TestEnsureStreamTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := stream.CachedInfo().Config
-		if cfg.Name != "DPROP" || len(cfg.Subjects) != 1 || cfg.Subjects[0] != "dprop.cell.>" {
-			t.Errorf("stream %s on %v, want DPROP on [dprop.cell.>]", cfg.Name, cfg.Subjects)
+		if cfg.Name != "DPROP" || len(cfg.Subjects) != 2 || cfg.Subjects[0] != "dprop.cell.>" || cfg.Subjects[1] != "dprop.forget.>" {
+			t.Errorf("stream %s on %v, want DPROP on [dprop.cell.> dprop.forget.>]", cfg.Name, cfg.Subjects)
 		}
 		if cfg.Storage != jetstream.FileStorage || cfg.AllowRollup || !cfg.AllowDirect ||
 			cfg.DenyDelete || cfg.DenyPurge || cfg.Discard != jetstream.DiscardOld ||
@@ -147,5 +147,36 @@ func TestEnsureStreamConcurrent(t *testing.T) {
 		if err != nil {
 			t.Errorf("process %d: %v", i, err)
 		}
+	}
+}
+
+// A stream of an earlier dprop, which captured cell updates only, is
+// upgraded to capture forget markers too, keeping what it holds.
+func TestEnsureStreamUpgradesSubjects(t *testing.T) {
+	ctx := testContext(t)
+	srv := brokertest.RunServer(t)
+	js := brokertest.JetStream(t, brokertest.Connect(t, broker.ConnConfig{URLs: []string{srv.ClientURL()}}))
+	old, err := broker.EnsureStream(ctx, js, broker.StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := old.CachedInfo().Config
+	cfg.Subjects = []string{"dprop.cell.>"}
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "dprop.cell.a", []byte(`{"type":"max","value":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := broker.EnsureStream(ctx, js, broker.StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !broker.CapturesForget(info, "") || info.State.Msgs != 1 {
+		t.Fatalf("after EnsureStream: subjects %v, %d messages", info.Config.Subjects, info.State.Msgs)
 	}
 }

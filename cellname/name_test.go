@@ -85,3 +85,27 @@ func TestSubjects(t *testing.T) {
 		t.Errorf("Prefix = %q", got)
 	}
 }
+
+func TestSubjectKinds(t *testing.T) {
+	s := NewSubjects("acme.prod")
+	if got := s.Forget("a.b"); got != "acme.prod.forget.a.b" {
+		t.Errorf("Forget = %q", got)
+	}
+	if got := s.Any("weather.>"); got != "acme.prod.*.weather.>" {
+		t.Errorf("Any = %q", got)
+	}
+	if got := s.Stream(); len(got) != 2 || got[0] != "acme.prod.cell.>" || got[1] != "acme.prod.forget.>" {
+		t.Errorf("Stream = %q", got)
+	}
+	for subject, want := range map[string][2]string{
+		"acme.prod.cell.a.b":   {KindCell, "a.b"},
+		"acme.prod.forget.a.b": {KindForget, "a.b"},
+		"acme.prod.other.a":    {"", ""},
+		"dprop.cell.a":         {"", ""},
+	} {
+		kind, cell, ok := s.Parse(subject)
+		if kind != want[0] || cell != want[1] || ok != (want[0] != "") {
+			t.Errorf("Parse(%q) = %q, %q, %v", subject, kind, cell, ok)
+		}
+	}
+}

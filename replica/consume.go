@@ -21,7 +21,15 @@ import (
 // and keeps the consumer attached to it.
 
 // lastSeq returns the sequence of the last message on filter, 0 if none.
+// The empty filter is the whole stream.
 func lastSeq(ctx context.Context, stream jetstream.Stream, filter string) (uint64, error) {
+	if filter == "" {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("stream info: %w", err)
+		}
+		return info.State.LastSeq, nil
+	}
 	m, err := stream.GetLastMsgForSubject(ctx, filter)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
@@ -41,7 +49,7 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 		return
 	}
 	seq := meta.Sequence.Stream
-	m := messageOf(msg, seq)
+	m := messageOf(msg, meta)
 	// Watchers and the propagator runtime learn of a change under the fold
 	// lock (neither blocks), so a Watch registered with current values sees
 	// each change exactly once, and a reader that sees the new value knows
@@ -55,14 +63,21 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 	}
 	res := r.core.ApplyMessage(m)
 	var ev Event
-	if res.Changed {
+	switch {
+	case res.Changed:
 		ev = Event{Cell: res.Cell, Value: res.Value, Type: res.Type, Seq: seq, ETag: res.ETag}
 		if r.rt != nil {
 			r.rt.Changed(ev.Cell)
 		}
 		r.watchers.notify(ev)
+	case res.Forgotten && res.Existed:
+		ev = Event{Cell: res.Cell, Value: res.Value, Seq: seq, Forgotten: true}
+		r.watchers.notify(ev)
 	}
 	r.mu.Unlock()
+	if res.Forgotten && res.Existed {
+		r.log.Info("cell forgotten", "cell", res.Cell, "seq", seq)
+	}
 	r.pending.Store(meta.NumPending)
 	if m.Rollup {
 		r.lastCompaction.Store(&Compaction{Seq: seq, Time: meta.Timestamp})
@@ -70,7 +85,7 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 	if res.Err != nil {
 		r.logRefusal(res)
 	}
-	if res.Changed && r.cfg.OnChange != nil {
+	if (res.Changed || ev.Forgotten) && r.cfg.OnChange != nil {
 		r.cfg.OnChange(ev)
 	}
 	r.wake(seq, res.Err)

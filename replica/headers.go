@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -42,13 +43,22 @@ const (
 const maxPropagatorHeader = 256
 
 // messageOf is a stream message as the fold takes it, headers read.
-func messageOf(m jetstream.Msg, seq uint64) fold.Message {
-	msg := fold.Message{Subject: m.Subject(), Seq: seq, Data: m.Data()}
+func messageOf(m jetstream.Msg, meta *jetstream.MsgMetadata) fold.Message {
+	msg := fold.Message{Subject: m.Subject(), Seq: meta.Sequence.Stream, Data: m.Data(), Time: meta.Timestamp.UnixNano()}
 	h := m.Headers()
 	if h == nil {
 		return msg
 	}
 	msg.Rollup = h.Get(jetstream.MsgRollup) != "" || h.Get(HeaderCheckpoint) != ""
+	if msg.Rollup {
+		// What the join reflects: the checkpoint's mark, or what a rollup
+		// was guarded with.
+		mark := h.Get(HeaderCheckpoint)
+		if mark == "" {
+			mark = h.Get(jetstream.ExpectedLastSubjSeqHeader)
+		}
+		msg.Mark, _ = strconv.ParseUint(mark, 10, 64)
+	}
 	if p := h.Get(HeaderPropagator); len(p) <= maxPropagatorHeader && !strings.ContainsFunc(p, unicode.IsControl) {
 		msg.Propagator = p
 	}

@@ -38,6 +38,10 @@ type HistoryEntry struct {
 	Error   string `json:"error,omitempty"`
 	// Rollup marks a compaction's message: the join of everything before.
 	Rollup bool `json:"rollup,omitempty"`
+	// Forgotten marks a forget marker: the cell was forgotten there (Update
+	// is the marker's body: who asked and why, or the TTL of an expiry),
+	// and what follows starts it afresh.
+	Forgotten bool `json:"forgotten,omitempty"`
 }
 
 // HistoryQuery selects the part of a cell's history to return.
@@ -64,15 +68,15 @@ func (r *Replica) History(ctx context.Context, cell string, q HistoryQuery) ([]H
 	}
 	core := fold.NewCore(r.cfg.Prefix, declared, r.cfg.foldLimits())
 	var out []HistoryEntry
-	_, err := scan(ctx, r.js, r.cfg.Stream, r.subjects.Subject(cell), func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
-		msg := messageOf(m, meta.Sequence.Stream)
+	_, err := scan(ctx, r.js, r.cfg.Stream, r.subjects.Any(cell), func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
+		msg := messageOf(m, meta)
 		h := m.Headers()
 		res := core.ApplyMessage(msg)
 		if meta.Timestamp.Before(q.Since) {
 			return true
 		}
 		e := HistoryEntry{Seq: msg.Seq, Time: meta.Timestamp, Update: rawOrString(m.Data()), Changed: res.Changed, Rollup: msg.Rollup,
-			Propagator: msg.Propagator, Signer: short(msg.Signer, maxPropagatorHeader)}
+			Propagator: msg.Propagator, Signer: short(msg.Signer, maxPropagatorHeader), Forgotten: res.Forgotten}
 		if h != nil {
 			e.Origin = h.Get(HeaderOrigin)
 		}

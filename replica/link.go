@@ -213,12 +213,7 @@ func (r *Replica) attach() error {
 	a := &attachment{gen: r.gen, stream: stream, shape: shapeOf(info)}
 	r.target.Store(target)
 	r.mu.Unlock()
-	occ := jetstream.OrderedConsumerConfig{FilterSubjects: []string{r.filter}}
-	if after > 0 {
-		occ.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		occ.OptStartSeq = after + 1
-	}
-	cons, err := stream.OrderedConsumer(ctx, occ)
+	cons, err := stream.OrderedConsumer(ctx, consumerConfig(r.filter, after))
 	if err != nil {
 		return fmt.Errorf("ordered consumer on %q: %w", r.filter, err)
 	}

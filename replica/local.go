@@ -45,6 +45,7 @@ func (r *Replica) loadSnapshot() {
 		return
 	}
 	r.core.Restore(h.Seq, cells...)
+	r.core.RestoreForgotten(h.Forgotten)
 	r.startAt = h.Seq
 	r.done = h.Seq
 	r.snap = snapState{loaded: true, header: h, written: h.Seq}
@@ -136,7 +137,10 @@ func (r *Replica) saveSnapshot() error {
 	cells := make([]fold.Cell, 0, r.core.Len())
 	r.core.Each(func(c fold.Cell) bool { cells = append(cells, c); return true })
 	h := SnapshotHeader{Stream: r.cfg.Stream, Prefix: r.cfg.Prefix, Cells: r.cfg.Cells, Seq: seq,
-		StreamCreated: r.streamCreated, Written: time.Now().UTC(), Trust: trustHash(r.cfg.Trust)}
+		StreamCreated: r.streamCreated, Written: time.Now().UTC(), Trust: trustHash(r.cfg.Trust), Forgotten: r.core.ForgottenAll()}
+	if len(h.Forgotten) == 0 {
+		h.Forgotten = nil
+	}
 	if h.StreamCreated.IsZero() {
 		h.StreamCreated = r.snap.header.StreamCreated
 	}

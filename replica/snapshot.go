@@ -68,6 +68,10 @@ type SnapshotHeader struct {
 	// (fold.Trust.Hash), "" for none: folded under another policy, the
 	// same log gives other cells.
 	Trust string `json:"trust,omitempty"`
+	// Forgotten maps each forgotten cell to the sequence of its latest
+	// forget marker folded (fold.Core.ForgottenAll): loaded with the
+	// cells, it keeps a compaction's stale join from bringing one back.
+	Forgotten map[string]uint64 `json:"forgotten,omitempty"`
 }
 
 // snapshotCell is one cell line.
@@ -81,8 +85,11 @@ type snapshotCell struct {
 	Rolled  bool   `json:"rolled_up,omitempty"`
 	// Propagator is fold.Cell.Propagator (added in place: readers of
 	// version 1 without it take it as "").
-	Propagator string          `json:"propagator,omitempty"`
-	Value      json.RawMessage `json:"value"`
+	Propagator string `json:"propagator,omitempty"`
+	// At is fold.Cell.At: when an update last refined the cell (Unix
+	// nanoseconds; added in place, like Propagator).
+	At    int64           `json:"at,omitempty"`
+	Value json.RawMessage `json:"value"`
 }
 
 type snapshotEnd struct {
@@ -104,7 +111,7 @@ func WriteSnapshot(w io.Writer, h SnapshotHeader, cells []fold.Cell) error {
 	slices.SortFunc(cells, func(a, b fold.Cell) int { return strings.Compare(a.Name, b.Name) })
 	for _, c := range cells {
 		line, err := json.Marshal(snapshotCell{Cell: c.Name, Type: c.Type, Seq: c.Seq, Updates: c.Updates,
-			Last: c.Last, Since: c.SinceRollup, Rolled: c.RolledUp, Propagator: c.Propagator, Value: lattice.Encode(c.Value)})
+			Last: c.Last, Since: c.SinceRollup, Rolled: c.RolledUp, Propagator: c.Propagator, At: c.At, Value: lattice.Encode(c.Value)})
 		if err != nil {
 			return fmt.Errorf("snapshot cell %q: %w", c.Name, err)
 		}
@@ -181,7 +188,7 @@ func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []fold.Ce
 			return h, nil, bad(n, "cell %q: %v", cl.Cell, err)
 		}
 		cells = append(cells, fold.Cell{Name: cl.Cell, Value: v, Type: cl.Type, Seq: cl.Seq, Updates: cl.Updates,
-			Last: cl.Last, SinceRollup: cl.Since, RolledUp: cl.Rolled, Propagator: cl.Propagator, ETag: fold.ETag(v)})
+			Last: cl.Last, SinceRollup: cl.Since, RolledUp: cl.Rolled, Propagator: cl.Propagator, At: cl.At, ETag: fold.ETag(v)})
 	}
 	if err := sc.Err(); err != nil {
 		return h, nil, bad(n+1, "%v", err)

@@ -19,6 +19,14 @@ type Event struct {
 	Type  string
 	Seq   uint64 // stream sequence of the change
 	ETag  string
+	// Forgotten: the cell was forgotten (a forget marker was folded at
+	// Seq): its value is Nothing now, and what comes next starts it
+	// afresh.
+	Forgotten bool
+	// AfterForget: the cell was forgotten since the watcher's previous
+	// event of it, and this is its first value since (the two events were
+	// coalesced): a value may be smaller than one seen before.
+	AfterForget bool
 }
 
 // Watcher receives the changes of the cells that match its pattern.
@@ -26,7 +34,8 @@ type Event struct {
 // Folding never waits for a watcher. A watcher that falls behind does not
 // lose information: it holds at most one pending event per cell, and a newer
 // change of a cell replaces the older pending one (its value includes the
-// older value, since cells only grow). So a slow reader sees fewer,
+// older value, since cells only grow — unless the cell was forgotten in
+// between, which the newer event then says: Event.AfterForget). So a slow reader sees fewer,
 // later states, never a stale final one. Coalesced counts how often that
 // happened.
 //
@@ -71,8 +80,13 @@ func (w *Watcher) push(ev Event) {
 		w.mu.Unlock()
 		return
 	}
-	if _, ok := w.pending[ev.Cell]; ok {
+	if old, ok := w.pending[ev.Cell]; ok {
 		w.coalesced++
+		// A newer value includes the older, but not across a forget: the
+		// reader must still learn that the cell was forgotten.
+		if !ev.Forgotten && (old.Forgotten || old.AfterForget) {
+			ev.AfterForget = true
+		}
 	} else {
 		w.order = append(w.order, ev.Cell)
 	}

@@ -46,6 +46,8 @@ After a compaction the history starts at the compaction.`,
 				switch {
 				case e.Refused != "":
 					after = "refused: " + e.Refused + ": " + e.Error
+				case e.Forgotten:
+					after = "forgotten"
 				case e.Rollup:
 					after += " (compaction)"
 				}

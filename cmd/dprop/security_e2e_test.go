@@ -309,6 +309,7 @@ func TestSecurityAttacks(t *testing.T) {
 	allowed("writer of weather.>", "publish to weather.boston, acknowledged", "pub", "--jetstream", "dprop.cell.weather.boston", `{"type":"max","value":1}`)
 	refused("writer of weather.>", "publish to traffic.i90, outside its cells", "pub", "--jetstream", "dprop.cell.traffic.i90", `{"type":"max","value":1}`)
 	refused("writer of weather.>", "read the log", "stream", "get", "DPROP", "--last-for", "dprop.cell.weather.boston")
+	refused("writer of weather.>", "forget weather.boston (publish its forget marker)", "pub", "--jetstream", "dprop.forget.weather.boston", `{"cell":"weather.boston"}`)
 	refused("writer of weather.>", "purge the stream", "stream", "purge", "DPROP", "-f")
 	out, _ := nats("writer of weather.>", "pub", "--jetstream", "-H", "Nats-Rollup:sub", "dprop.cell.weather.boston", `{"type":"max","value":0}`)
 	a.try("NATS", "writer of weather.>", "erase weather.boston's history with a Nats-Rollup header", "refused by the stream",

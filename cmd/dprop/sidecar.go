@@ -132,6 +132,9 @@ func (f *sidecarFlags) loadNetwork(log *slog.Logger, cfg *replica.Config) (*runn
 		}
 	}
 	cfg.Declared, cfg.Initial = b.Types, b.Initial
+	for _, e := range b.Expire {
+		cfg.Expire = append(cfg.Expire, replica.ExpireRule{Cells: e.Cells, TTL: e.TTL})
+	}
 	if !none {
 		cfg.Propagators = b.Propagators
 	}

@@ -31,7 +31,7 @@ func TestEndToEndStatus(t *testing.T) {
 		return code == http.StatusOK
 	})
 	out, stderr, code := runCmd(t, dpropBin, "status", api1, api2)
-	if code != 0 || !strings.Contains(out, "Stream DPROP (dprop.cell.>): 1 messages") || strings.Count(out, "  yes  ") != 2 {
+	if code != 0 || !strings.Contains(out, "Stream DPROP (dprop.cell.>, dprop.forget.>): 1 messages") || strings.Count(out, "  yes  ") != 2 {
 		t.Fatalf("dprop status: exit %d\n%s%s", code, out, stderr)
 	}
 	out, _, code = runCmd(t, dpropBin, "status", "--json", api1, api2)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/propagators"
@@ -20,6 +21,16 @@ type Built struct {
 	// replica to refine them with at start (merging makes it harmless for
 	// several replicas to do so).
 	Initial map[string]lattice.Value
+	// Expire are the expiries, in file order (the first that matches a
+	// cell decides).
+	Expire []Expiry
+}
+
+// Expiry forgets the cells matching Cells that no update has refined for
+// TTL.
+type Expiry struct {
+	Cells string
+	TTL   time.Duration
 }
 
 // Build checks the network (returning its Problems if any) and returns its
@@ -37,6 +48,9 @@ func (n *Network) Build(selectors ...string) (*Built, error) {
 		if c.Value != nil {
 			b.Initial[c.Name] = c.Value
 		}
+	}
+	for _, e := range n.Expire {
+		b.Expire = append(b.Expire, Expiry{Cells: e.Cells, TTL: e.ttl})
 	}
 	used := map[string]bool{}
 	for _, bp := range n.built {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dprop/dprop/cellname"
 
@@ -51,6 +52,9 @@ func (n *Network) Check() error {
 	for _, d := range n.Propagators {
 		c.propagator(d, names)
 	}
+	for _, e := range n.Expire {
+		c.expire(e)
+	}
 	slices.SortStableFunc(c.problems, func(a, b Problem) int {
 		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
 	})
@@ -59,6 +63,28 @@ func (n *Network) Check() error {
 		n.checkErr = c.problems
 	}
 	return n.checkErr
+}
+
+// expire checks an expiry: a valid pattern and a positive duration.
+func (c *checker) expire(e *ExpireDecl) {
+	switch {
+	case e.Cells == "" && e.cellsPos == Pos{}:
+		c.problem(e.Pos, "expire: missing field \"cells\" (a cell pattern, such as sensors.>)")
+	case e.Cells != "":
+		if err := cellname.ValidatePattern(e.Cells); err != nil {
+			c.problem(e.cellsPos, "expire: %v", err)
+		}
+	}
+	if e.TTL == "" && e.ttlPos == (Pos{}) {
+		c.problem(e.Pos, "expire %s: missing field \"ttl\" (a duration, such as 24h)", e.Cells)
+		return
+	}
+	d, err := time.ParseDuration(e.TTL)
+	if err != nil || d <= 0 {
+		c.problem(e.ttlPos, "expire %s: ttl %q: want a positive duration such as 90s, 30m or 24h", e.Cells, e.TTL)
+		return
+	}
+	e.ttl = d
 }
 
 // cellTypes are the types a cell may be declared with.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/dprop/dprop/lattice"
 	"go.yaml.in/yaml/v3"
@@ -19,6 +20,9 @@ type Network struct {
 	Description string
 	Cells       []*CellDecl
 	Propagators []*PropagatorDecl
+	// Expire gives patterns of cells a time to live: a cell no update has
+	// refined for that long is forgotten (see docs/networks.md).
+	Expire []*ExpireDecl
 
 	problems []Problem // found by Parse
 	checked  bool
@@ -55,6 +59,16 @@ type PropagatorDecl struct {
 	kindPos, namePos, inputsPos, outputsPos, paramsPos Pos
 	inputPos, outputPos                                []Pos
 	params                                             []param
+}
+
+// ExpireDecl gives the cells matching a pattern a time to live.
+type ExpireDecl struct {
+	Cells string
+	TTL   string // as written, a Go duration such as 24h; Check parses it
+	Pos   Pos    // of the entry
+
+	cellsPos, ttlPos Pos
+	ttl              time.Duration
 }
 
 // param is one entry of a propagator's params mapping.

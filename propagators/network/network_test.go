@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/propagators/network"
@@ -213,5 +214,30 @@ func TestKindsAreDocumented(t *testing.T) {
 		if !strings.Contains(string(doc), "### `"+k.Name+"`") {
 			t.Errorf("docs/networks.md has no section ### `%s`", k.Name)
 		}
+	}
+}
+
+// Expiries: parsed, checked with positions, built in file order.
+func TestExpire(t *testing.T) {
+	n, err := network.Parse("x.yaml", []byte("expire:\n  - {cells: sensors.>, ttl: 24h}\n  - {cells: \"a b\", ttl: soon}\n  - {ttl: 1h}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n.Check()
+	for _, want := range []string{"x.yaml:3:", `ttl "soon": want a positive duration`, "x.yaml:4:", `missing field "cells"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("check: %v, want it to mention %q", err, want)
+		}
+	}
+	n, err = network.Parse("y.yaml", []byte("expire:\n  - {cells: sensors.>, ttl: 24h}\n  - {cells: \">\", ttl: 90s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := n.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Expire) != 2 || b.Expire[0].Cells != "sensors.>" || b.Expire[0].TTL != 24*time.Hour || b.Expire[1].TTL != 90*time.Second {
+		t.Errorf("built expiries: %+v", b.Expire)
 	}
 }

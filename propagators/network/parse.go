@@ -116,7 +116,7 @@ func (p *parser) list(v *yaml.Node, what string) ([]string, []Pos) {
 
 // top reads the file's top-level mapping.
 func (p *parser) top(root *yaml.Node) {
-	p.fields(root, "network", []string{"description", "cells", "propagators"}, func(key string, _, v *yaml.Node) {
+	p.fields(root, "network", []string{"description", "cells", "propagators", "expire"}, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "description":
 			p.net.Description, _ = p.str(v, "description")
@@ -124,8 +124,25 @@ func (p *parser) top(root *yaml.Node) {
 			p.each(v, "cells", p.cell)
 		case "propagators":
 			p.each(v, "propagators", p.propagator)
+		case "expire":
+			p.each(v, "expire", p.expire)
 		}
 	})
+}
+
+func (p *parser) expire(m *yaml.Node) {
+	e := &ExpireDecl{Pos: pos(m)}
+	p.fields(m, "expire", []string{"cells", "ttl"}, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "cells":
+			e.Cells, _ = p.str(v, "expire cells")
+			e.cellsPos = pos(v)
+		case "ttl":
+			e.TTL, _ = p.str(v, "ttl")
+			e.ttlPos = pos(v)
+		}
+	})
+	p.net.Expire = append(p.net.Expire, e)
 }
 
 // each calls fn on every mapping of the list v.

@@ -2,6 +2,7 @@ package fold
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"sync"
 
@@ -38,6 +39,10 @@ type Cell struct {
 	// it. It only records where information came from: folding never
 	// depends on it.
 	Propagator string
+	// At is the stream's timestamp (Unix nanoseconds) of the last update
+	// folded into the cell, changing it or not: when it was last refined.
+	// 0 when unknown (a message without a time).
+	At int64
 }
 
 // LogLen is the number of messages the stream holds for the cell, as far as
@@ -61,6 +66,7 @@ type state struct {
 	since   uint32 // messages on the subject after the last rollup (saturating)
 	rolled  bool   // the log of the subject starts with a rollup
 	by      string // the last propagator that refined the cell
+	at      int64  // the stream's timestamp of the last update folded
 }
 
 // Message is one stream message as the core folds it.
@@ -79,6 +85,14 @@ type Message struct {
 	// Dprop-Signature as they came ("" when absent). Only a trust policy
 	// (Limits.Trust) looks at them; see Trust.
 	Signer, Signature string
+	// Mark is, for a compaction's message (Rollup), the last sequence the
+	// compactor had folded for the cell: what its join reflects. A join
+	// that reflects a cell as it was before it was forgotten is refused
+	// (ReasonForgotten); 0 when unknown.
+	Mark uint64
+	// Time is the stream's timestamp of the message (Unix nanoseconds),
+	// kept as Cell.At; 0 when unknown.
+	Time int64
 }
 
 // Result is what one update did.
@@ -92,6 +106,11 @@ type Result struct {
 	Update  lattice.Value // the decoded update (nil when refused)
 	Err     error         // a *RefusedError, or nil
 	Stale   bool          // the sequence was already applied; nothing was done
+	// Forgotten: the message was a forget marker and the cell was dropped
+	// (its value is now Nothing, its type undecided); Existed says whether
+	// there was a cell to drop.
+	Forgotten bool
+	Existed   bool
 }
 
 // DefaultMaxCellBytes is the default bound on a cell's canonical encoding
@@ -140,17 +159,19 @@ func (l Limits) CellLimit() int {
 // messages in the same order give the same cells on every replica, and it is
 // tested without a server. A Core is not safe for concurrent use.
 type Core struct {
-	subjects  cellname.Subjects
-	limits    lattice.Limits    // of each update
-	cellLimit int               // bytes of a cell's encoding (Limits.CellLimit)
-	trust     *Trust            // nil: no policy
-	declared  map[string]string // cell → type, from a network file
-	cells     map[string]state
-	names     nameIndex // the cells' names in order, once a listing asks
-	lastSeq   uint64
-	folded    uint64
-	logMsgs   uint64 // the sum of the cells' LogLen
-	refused   map[refusal]uint64
+	subjects   cellname.Subjects
+	limits     lattice.Limits    // of each update
+	cellLimit  int               // bytes of a cell's encoding (Limits.CellLimit)
+	trust      *Trust            // nil: no policy
+	declared   map[string]string // cell → type, from a network file
+	cells      map[string]state
+	names      nameIndex         // the cells' names in order, once a listing asks
+	forgotten  map[string]uint64 // cell → sequence of its latest forget marker
+	lastSeq    uint64
+	folded     uint64
+	logMsgs    uint64 // the sum of the cells' LogLen
+	nforgotten uint64 // forget markers folded
+	refused    map[refusal]uint64
 }
 
 type refusal struct{ cell, reason string }
@@ -167,6 +188,7 @@ func NewCore(prefix string, declared map[string]string, limits Limits) *Core {
 		declared:  declared,
 		cells:     make(map[string]state),
 		refused:   make(map[refusal]uint64),
+		forgotten: make(map[string]uint64),
 	}
 }
 
@@ -185,7 +207,7 @@ func (c *Core) ApplyMessage(m Message) Result {
 	if m.Seq != 0 {
 		c.lastSeq = m.Seq
 	}
-	name, ok := c.subjects.Cell(m.Subject)
+	kind, name, ok := c.subjects.Parse(m.Subject)
 	if !ok {
 		return c.refuse(m.Subject, m.Seq, fmt.Errorf("%w: subject %q is not under %q", cellname.ErrBad, m.Subject, c.subjects.All()))
 	}
@@ -194,9 +216,14 @@ func (c *Core) ApplyMessage(m Message) Result {
 	}
 	if c.trust != nil {
 		if err := c.trust.admit(name, &m); err != nil {
-			c.seen(name, m)
+			if kind == cellname.KindCell {
+				c.seen(name, m)
+			}
 			return c.refuse(name, m.Seq, err)
 		}
+	}
+	if kind == cellname.KindForget {
+		return c.forget(name, m)
 	}
 	v, err := c.limits.Decode(m.Data)
 	if err != nil {
@@ -239,6 +266,12 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 		c.seen(name, m)
 		return c.refuse(name, seq, err)
 	}
+	if f := c.forgotten[name]; f != 0 && m.Rollup && m.Mark < f {
+		// A compaction that folded the cell before it was forgotten,
+		// published after: it would bring the forgotten state back.
+		c.seen(name, m)
+		return c.refuse(name, seq, fmt.Errorf("%w: a compaction's join of the cell as of sequence %d, before it was forgotten at %d", ErrForgotten, m.Mark, f))
+	}
 	merged, changed, err := lattice.Merge(st.value, v)
 	if err != nil {
 		return c.refuse(name, seq, err)
@@ -258,6 +291,9 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 	}
 	st.updates++
 	st.last = seq
+	if m.Time != 0 {
+		st.at = m.Time
+	}
 	before := st.logLen()
 	if m.Propagator != "" {
 		st.by = m.Propagator
@@ -287,6 +323,44 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 	}
 	return res
 }
+
+// forget drops the cell named by a forget marker: every replica does so
+// at the same point of the stream order, and what comes after starts the
+// cell afresh (its type decided again by declaration or first valid
+// update). The marker's sequence is kept (a tombstone), so that a
+// compaction's join of the cell as it was before cannot bring it back.
+func (c *Core) forget(name string, m Message) Result {
+	st, existed := c.cells[name]
+	if existed {
+		c.logMsgs -= st.logLen()
+		delete(c.cells, name)
+		c.names.drop()
+	}
+	c.forgotten[name] = max(c.forgotten[name], m.Seq)
+	c.nforgotten++
+	return Result{Cell: name, Seq: m.Seq, Forgotten: true, Existed: existed, Value: lattice.Nothing{}}
+}
+
+// Forgotten returns the sequence of the latest forget marker of cell (0 if
+// none), and ForgottenAll every such cell's: what a snapshot keeps so that
+// a compaction's stale join cannot bring a forgotten cell back after a
+// restart. The map is a copy.
+func (c *Core) Forgotten(cell string) uint64 { return c.forgotten[cell] }
+
+// ForgottenAll returns every forgotten cell's latest forget sequence (a
+// copy).
+func (c *Core) ForgottenAll() map[string]uint64 { return maps.Clone(c.forgotten) }
+
+// RestoreForgotten records forget markers already folded (from a
+// snapshot).
+func (c *Core) RestoreForgotten(tombs map[string]uint64) {
+	for cell, seq := range tombs {
+		c.forgotten[cell] = max(c.forgotten[cell], seq)
+	}
+}
+
+// Forgets returns how many forget markers were folded.
+func (c *Core) Forgets() uint64 { return c.nforgotten }
 
 // typed reports whether v fixes a cell's type (Nothing and contradictions
 // fit every cell).
@@ -396,7 +470,7 @@ func (st state) logLen() uint64 {
 
 func (st state) cell(name string) Cell {
 	return Cell{Name: name, Value: st.value, Type: st.typ, Seq: st.seq, Updates: st.updates, ETag: formatETag(st.etag),
-		Last: st.last, SinceRollup: uint64(st.since), RolledUp: st.rolled, Propagator: st.by}
+		Last: st.last, SinceRollup: uint64(st.since), RolledUp: st.rolled, Propagator: st.by, At: st.at}
 }
 
 // Each calls fn for every cell (in no particular order) until fn returns false.
@@ -452,7 +526,7 @@ func (c *Core) Restore(seq uint64, cells ...Cell) {
 		etag, _ := hashValue(cell.Value)
 		c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,
 			etag: etag, last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp,
-			by: cell.Propagator}
+			by: cell.Propagator, at: cell.At}
 		c.logMsgs += c.cells[cell.Name].logLen()
 	}
 	c.lastSeq = max(c.lastSeq, seq)

@@ -42,6 +42,10 @@ func (ix *nameIndex) add(name string) {
 	}
 }
 
+// drop forgets the index (a cell was removed): the next listing rebuilds
+// it. Called by writers only; forgetting is rare.
+func (ix *nameIndex) drop() { ix.built, ix.sorted, ix.added = false, nil, nil }
+
 // SortedNames returns the names of every cell, sorted. The caller must not
 // modify the slice; it stays valid (it does not change) after further
 // folds. Unlike the other read methods, which only read, it may update the

@@ -26,7 +26,15 @@ const (
 	ReasonUnsigned        = "unsigned"         // no signature where the policy requires one
 	ReasonBadSignature    = "bad_signature"    // a trusted signer named, but the signature does not verify
 	ReasonUntrustedSigner = "untrusted_signer" // signed by a key the policy does not trust for the cell
+
+	// ReasonForgotten: a compaction's join of a cell as it was before it
+	// was forgotten, published after the forget marker.
+	ReasonForgotten = "forgotten"
 )
+
+// ErrForgotten is wrapped by the refusal of a compaction's join that would
+// bring a forgotten cell back (ReasonForgotten).
+var ErrForgotten = errors.New("the cell was forgotten")
 
 // Reasons returns every Reason constant, in the order above (a fresh
 // slice).
@@ -34,7 +42,7 @@ func Reasons() []string {
 	return []string{
 		ReasonBadSubject, ReasonMalformed, ReasonUnknownType, ReasonBadField, ReasonNotFinite,
 		ReasonInvalid, ReasonTooLarge, ReasonTooDeep, ReasonTypeMismatch, ReasonCellTooLarge,
-		ReasonUnsigned, ReasonBadSignature, ReasonUntrustedSigner,
+		ReasonUnsigned, ReasonBadSignature, ReasonUntrustedSigner, ReasonForgotten,
 	}
 }
 
@@ -80,6 +88,8 @@ func ReasonOf(err error) string {
 		return ReasonUntrustedSigner
 	case errors.Is(err, ErrCellTooLarge):
 		return ReasonCellTooLarge
+	case errors.Is(err, ErrForgotten):
+		return ReasonForgotten
 	case errors.Is(err, lattice.ErrSyntax):
 		return ReasonMalformed
 	case errors.Is(err, lattice.ErrUnknownType):

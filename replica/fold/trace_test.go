@@ -23,6 +23,7 @@ var update = flag.Bool("update", false, "rewrite the expected outputs of testdat
 //	     [trust=PATTERN=SIGNER,...]...                      start afresh
 //	apply SEQ SUBJECT PAYLOAD                               fold a message
 //	rollup SEQ SUBJECT PAYLOAD                              fold a compaction's message
+//	join SEQ MARK SUBJECT PAYLOAD                           fold a compaction's join of the cell as of MARK
 //	derive SEQ SUBJECT PROPAGATOR PAYLOAD                   fold a propagator's message
 //	signed SEQ SUBJECT SIGNER [subject=S] [payload=P] [sig=X] PAYLOAD
 //	                                                        fold a signed message
@@ -184,6 +185,20 @@ func runCommand(core **Core, line string) (string, error) {
 		}
 		res := (*core).ApplyMessage(Message{Subject: f[1], Seq: seq, Data: []byte(f[2]), Rollup: name == "rollup"})
 		return describe(res), nil
+	case "join":
+		f := strings.SplitN(rest, " ", 4)
+		if len(f) != 4 {
+			return "", fmt.Errorf("want join SEQ MARK SUBJECT PAYLOAD")
+		}
+		seq, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil {
+			return "", err
+		}
+		mark, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			return "", err
+		}
+		return describe((*core).ApplyMessage(Message{Subject: f[2], Seq: seq, Data: []byte(f[3]), Rollup: true, Mark: mark})), nil
 	case "derive":
 		f := strings.SplitN(rest, " ", 4)
 		if len(f) != 4 {
@@ -255,6 +270,8 @@ func runCommand(core **Core, line string) (string, error) {
 
 func describe(r Result) string {
 	switch {
+	case r.Forgotten:
+		return fmt.Sprintf("forgotten %s seq=%d existed=%v", r.Cell, r.Seq, r.Existed)
 	case r.Stale:
 		return fmt.Sprintf("stale seq=%d", r.Seq)
 	case r.Err != nil:

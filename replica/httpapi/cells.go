@@ -161,6 +161,8 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, cell string, q ur
 	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil && !s.closing():
 		s.writeError(w, r, http.StatusGatewayTimeout, ReasonTimeout, cell,
 			fmt.Errorf("timed out after %v waiting for cell %q ⊒ %s", timeout, cell, raw))
+	case errors.Is(err, replica.ErrForgotten):
+		s.writeError(w, r, http.StatusGone, ReasonForgotten, cell, err)
 	default:
 		s.writeError(w, r, http.StatusServiceUnavailable, ReasonUnavailable, cell,
 			fmt.Errorf("threshold read ended (server shutting down or replica closed): %w", err))

@@ -369,8 +369,8 @@ func TestRoutes(t *testing.T) {
 	if _, _, reason := errorOf(t, a); reason != httpapi.ReasonNotFound {
 		t.Fatalf("reason %q", reason)
 	}
-	a = sc.do(t, "DELETE", "/v1/cells/x", "").want(t, 405)
-	if _, _, reason := errorOf(t, a); reason != httpapi.ReasonMethod || a.header.Get("Allow") != "GET, HEAD, POST" {
+	a = sc.do(t, "PUT", "/v1/cells/x", "").want(t, 405)
+	if _, _, reason := errorOf(t, a); reason != httpapi.ReasonMethod || a.header.Get("Allow") != "DELETE, GET, HEAD, POST" {
 		t.Fatalf("405: %q Allow %q", reason, a.header.Get("Allow"))
 	}
 	sc.do(t, "POST", "/v1/cells", "").want(t, 405)

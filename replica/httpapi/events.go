@@ -130,14 +130,24 @@ func (s *Server) next(ctx context.Context, w *replica.Watcher, heartbeat time.Ti
 //	id: <seq>
 //	data: {"cell":...,"type":...,"seq":...,"etag":...,"value":...}
 func appendEvent(dst []byte, ev replica.Event) []byte {
-	dst = append(dst, "event: change\nid: "...)
+	if ev.AfterForget {
+		// Coalesced: the reader must learn of the forget before the value.
+		forgot := ev
+		forgot.Forgotten, forgot.AfterForget, forgot.Value, forgot.Type, forgot.ETag = true, false, lattice.Nothing{}, "", ""
+		dst = appendEvent(dst, forgot)
+	}
+	if ev.Forgotten {
+		dst = append(dst, "event: forgotten\nid: "...)
+	} else {
+		dst = append(dst, "event: change\nid: "...)
+	}
 	dst = strconv.AppendUint(dst, ev.Seq, 10)
 	dst = append(dst, "\ndata: "...)
 	b := bytes.NewBuffer(dst)
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	// Encode ends with a newline; JSON holds none inside, so data is one line.
-	if err := enc.Encode(Event{Cell: ev.Cell, Type: ev.Type, Seq: ev.Seq, ETag: ev.ETag, Value: lattice.Encode(ev.Value)}); err != nil {
+	if err := enc.Encode(Event{Cell: ev.Cell, Type: ev.Type, Seq: ev.Seq, ETag: ev.ETag, Value: lattice.Encode(ev.Value), Forgotten: ev.Forgotten}); err != nil {
 		// Unreachable: the value is canonical JSON. Keep the stream sound.
 		return append(dst[:0], ": event of "+ev.Cell+" could not be encoded\n\n"...)
 	}

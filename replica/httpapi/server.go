@@ -198,6 +198,8 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 		{http.MethodGet, "/v1/cells/{cell}", needRead, s.getCell},
 		{http.MethodPost, "/v1/cells/{cell}", needRefine, s.refine},
 		{http.MethodGet, "/v1/cells", needAuth, s.listCells},
+		{http.MethodDelete, "/v1/cells/{cell}", needAdmin, s.forgetCell},
+		{http.MethodDelete, "/v1/cells", needAdmin, s.forgetPattern},
 		{http.MethodGet, "/v1/cells/{cell}/events", needRead, s.cellEvents},
 		{http.MethodGet, "/v1/cells/{cell}/history", needRead, s.history},
 		{http.MethodGet, "/v1/events", needAuth, s.patternEvents},

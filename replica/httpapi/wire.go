@@ -87,6 +87,10 @@ type Event struct {
 	ETag string `json:"etag"`
 	// Value is the cell's new value in canonical wire form.
 	Value json.RawMessage `json:"value"`
+	// Forgotten marks the event of a cell forgotten (SSE event type
+	// "forgotten"): its value is nothing now; what comes next starts it
+	// afresh.
+	Forgotten bool `json:"forgotten,omitempty"`
 }
 
 // Readiness is the body of GET /readyz.
