@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
+	"github.com/nats-io/nats.go"
 )
 
 // Forgetting a subtree while writers write elsewhere: every replica, and a
@@ -173,4 +177,54 @@ func TestExpiry(t *testing.T) {
 	if _, ok := r.Get("other.c"); !ok {
 		t.Error("other.c, which no rule covers, expired")
 	}
+}
+
+// Under a trust policy, forgetting is a forgetter's: a marker counts only
+// signed by a key the cell's rule lists among its forgetters, whoever may
+// publish on the forget subject.
+func TestForgetUnderTrust(t *testing.T) {
+	srv := runBroker(t)
+	admin, writer := newUserKey(t), newUserKey(t)
+	policy := trustPolicy(t, fold.TrustRule{Cells: ">", Unsigned: true, Forgetters: []string{admin.pub}})
+	r := startReplica(t, srv.ClientURL(), withTrust(policy))
+	ctx := ctxT(t)
+	for _, c := range []string{"a", "b"} {
+		if _, err := r.Refine(ctx, c, lattice.Max{Value: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc := connect(t, srv.ClientURL())
+	js := brokertest.JetStream(t, nc)
+	marker := func(cell string, h nats.Header) uint64 {
+		m := nats.NewMsg("dprop.forget." + cell)
+		m.Data = []byte(`{"cell":"` + cell + `"}`)
+		for k, v := range h {
+			m.Header[k] = v
+		}
+		ack, err := js.PublishMsg(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack.Sequence
+	}
+	marker("a", nil)
+	marker("a", writer.sign(t, "dprop.forget.a", `{"cell":"a"}`))
+	last := marker("b", admin.sign(t, "dprop.forget.b", `{"cell":"b"}`))
+	waitApplied(t, last, r)
+	if _, ok := r.Get("a"); !ok {
+		t.Error("an unsigned marker, or one of a key that may not forget, forgot a")
+	}
+	if _, ok := r.Get("b"); ok {
+		t.Error("the forgetter's marker did not forget b")
+	}
+	want := map[string]uint64{fold.ReasonUnsigned: 1, fold.ReasonUntrustedSigner: 1}
+	if got := r.Stats().Refused["a"]; !maps.Equal(got, want) {
+		t.Errorf("refusals of a: %v, want %v", got, want)
+	}
+	// A replica that signs with the forgetter's key forgets through Forget.
+	f := startReplica(t, srv.ClientURL(), withTrust(policy), func(c *replica.Config) { c.SignKey = admin.kp })
+	if st, err := f.Forget(ctx, "a", "test"); err != nil || st.Markers != 1 {
+		t.Fatalf("forget with the forgetter's key: %+v %v", st, err)
+	}
+	waitFor(t, "a to be forgotten", func() bool { _, ok := r.Get("a"); return !ok })
 }

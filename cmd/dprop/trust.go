@@ -61,7 +61,7 @@ func loadTrust(path string) (*fold.Trust, error) {
 // policyFields are the fields of a policy file, and ruleFields of a rule.
 var (
 	policyFields = []string{"keys", "rules"}
-	ruleFields   = []string{"cells", "signers", "unsigned"}
+	ruleFields   = []string{"cells", "signers", "unsigned", "forgetters"}
 	keyName      = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	yamlErrLine  = regexp.MustCompile(`line (\d+): `)
 )
@@ -196,6 +196,37 @@ func (p *policyParser) publicKey(n *yaml.Node, what string) (string, bool) {
 	return s, true
 }
 
+// keyList reads a list of key names or public keys (a rule's signers or
+// forgetters), reporting every bad entry.
+func (p *policyParser) keyList(v *yaml.Node, what, one string) ([]string, bool) {
+	if v.Kind != yaml.SequenceNode {
+		p.problem(v, "%s: %ss: want a list of key names or public keys, got %s", what, one, kindOf(v))
+		return nil, false
+	}
+	var out []string
+	ok := true
+	for _, s := range v.Content {
+		pub, known := p.keys[s.Value]
+		switch {
+		case s.Kind != yaml.ScalarNode:
+			p.problem(s, "%s: %s: want a key name or a public key, got %s", what, one, kindOf(s))
+			ok = false
+		case known:
+			out = append(out, pub)
+		case p.badKeys[s.Value]:
+			ok = false // its key was reported under keys
+		case looksLikeKey(s.Value):
+			pub, good := p.publicKey(s, what+": "+one)
+			out = append(out, pub)
+			ok = ok && good
+		default:
+			p.problem(s, "%s: %s %q: not a public key, nor a name under keys (%s)", what, one, s.Value, namesOf(p.keys))
+			ok = false
+		}
+	}
+	return out, ok
+}
+
 func (p *policyParser) parseRule(i int, n *yaml.Node) (fold.TrustRule, bool) {
 	what := fmt.Sprintf("rule %d", i)
 	if n.Kind != yaml.MappingNode {
@@ -215,30 +246,11 @@ func (p *policyParser) parseRule(i int, n *yaml.Node) (fold.TrustRule, bool) {
 			r.Cells = v.Value
 		case "signers":
 			haveSigners = true
-			if v.Kind != yaml.SequenceNode {
-				p.problem(v, "%s: signers: want a list of key names or public keys, got %s", what, kindOf(v))
-				ok = false
-				return
-			}
-			for _, s := range v.Content {
-				pub, known := p.keys[s.Value]
-				switch {
-				case s.Kind != yaml.ScalarNode:
-					p.problem(s, "%s: signer: want a key name or a public key, got %s", what, kindOf(s))
-					ok = false
-				case known:
-					r.Signers = append(r.Signers, pub)
-				case p.badKeys[s.Value]:
-					ok = false // its key was reported under keys
-				case looksLikeKey(s.Value):
-					pub, good := p.publicKey(s, what+": signer")
-					r.Signers = append(r.Signers, pub)
-					ok = ok && good
-				default:
-					p.problem(s, "%s: signer %q: not a public key, nor a name under keys (%s)", what, s.Value, namesOf(p.keys))
-					ok = false
-				}
-			}
+			keys, good := p.keyList(v, what, "signer")
+			r.Signers, ok = keys, ok && good
+		case "forgetters":
+			keys, good := p.keyList(v, what, "forgetter")
+			r.Forgetters, ok = keys, ok && good
 		case "unsigned":
 			b, err := strconv.ParseBool(v.Value)
 			if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool" || err != nil {

@@ -85,7 +85,7 @@ extra: 1
 		`policy.yaml:12:23: rule 3: signer "nobody": not a public key, nor a name under keys (known: ingest)`,
 		`policy.yaml:12:31: rule 3: signer: an NKey of another kind (A...)`,
 		`policy.yaml:14:15: rule 4: unsigned: want true or false, got "yes"`,
-		`policy.yaml:15:5: rule 4: unknown field "colour" (known: cells, signers, unsigned)`,
+		`policy.yaml:15:5: rule 4: unknown field "colour" (known: cells, signers, unsigned, forgetters)`,
 		`policy.yaml:16:5: rule 5: takes no update at all`,
 		`policy.yaml:17:5: rule 6: no cells`,
 		`policy.yaml:18:1: the policy: unknown field "extra" (known: keys, rules)`,

@@ -214,16 +214,19 @@ func (c *Core) ApplyMessage(m Message) Result {
 	if err := cellname.Validate(name); err != nil {
 		return c.refuse(name, m.Seq, err)
 	}
+	if kind == cellname.KindForget {
+		if c.trust != nil {
+			if err := c.trust.admitForget(name, &m); err != nil {
+				return c.refuse(name, m.Seq, err)
+			}
+		}
+		return c.forget(name, m)
+	}
 	if c.trust != nil {
 		if err := c.trust.admit(name, &m); err != nil {
-			if kind == cellname.KindCell {
-				c.seen(name, m)
-			}
+			c.seen(name, m)
 			return c.refuse(name, m.Seq, err)
 		}
-	}
-	if kind == cellname.KindForget {
-		return c.forget(name, m)
 	}
 	v, err := c.limits.Decode(m.Data)
 	if err != nil {

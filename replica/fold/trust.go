@@ -138,6 +138,11 @@ type TrustRule struct {
 	// unsigned one (its signature is not checked); one that names a
 	// listed signer must verify.
 	Unsigned bool
+	// Forgetters are the public user NKeys (U...) whose signed forget
+	// markers count on those cells: under a policy, forgetting is an admin
+	// key's, never unsigned, whatever Unsigned says. A rule without
+	// forgetters keeps its cells from being forgotten.
+	Forgetters []string
 }
 
 // Trust is a trust policy: which signers may refine which cells, and where
@@ -154,9 +159,10 @@ type Trust struct {
 }
 
 type trustRule struct {
-	cells    string
-	keys     map[string]ed25519.PublicKey // by the NKey string
-	unsigned bool
+	cells     string
+	keys      map[string]ed25519.PublicKey // by the NKey string
+	unsigned  bool
+	forgetter map[string]ed25519.PublicKey // keys that may forget the cells
 }
 
 // NewTrust compiles rules into a policy, checking every pattern and key.
@@ -165,7 +171,16 @@ func NewTrust(rules []TrustRule) (*Trust, error) {
 	t := &Trust{rules: make([]trustRule, 0, len(rules))}
 	var errs []error
 	for i, r := range rules {
-		tr := trustRule{cells: r.Cells, keys: make(map[string]ed25519.PublicKey, len(r.Signers)), unsigned: r.Unsigned}
+		tr := trustRule{cells: r.Cells, keys: make(map[string]ed25519.PublicKey, len(r.Signers)), unsigned: r.Unsigned,
+			forgetter: make(map[string]ed25519.PublicKey, len(r.Forgetters))}
+		for _, s := range r.Forgetters {
+			key, err := ParseSigner(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("rule %d: forgetters: %w", i+1, err))
+				continue
+			}
+			tr.forgetter[s] = key
+		}
 		if err := cellname.ValidatePattern(r.Cells); err != nil {
 			errs = append(errs, fmt.Errorf("rule %d: cells: %w", i+1, err))
 		}
@@ -206,15 +221,29 @@ func (t *Trust) canonical() []byte {
 			}
 			b.WriteString(strconv.Quote(k))
 		}
-		b.WriteString(`],"unsigned":` + strconv.FormatBool(r.unsigned) + `}`)
+		b.WriteString(`],"unsigned":` + strconv.FormatBool(r.unsigned))
+		if len(r.forgetter) > 0 { // absent when none, so that older policies keep their hash
+			b.WriteString(`,"forgetters":[`)
+			for j, k := range sortedKeys(r.forgetter) {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(strconv.Quote(k))
+			}
+			b.WriteByte(']')
+		}
+		b.WriteByte('}')
 	}
 	b.WriteString("]}")
 	return b.Bytes()
 }
 
-func (r trustRule) signers() []string {
-	out := make([]string, 0, len(r.keys))
-	for k := range r.keys {
+func (r trustRule) signers() []string { return sortedKeys(r.keys) }
+
+// sortedKeys returns the NKeys of keys, sorted.
+func sortedKeys(keys map[string]ed25519.PublicKey) []string {
+	out := make([]string, 0, len(keys))
+	for k := range keys {
 		out = append(out, k)
 	}
 	slices.Sort(out)
@@ -236,7 +265,7 @@ func (t *Trust) Hash() string { return t.hash }
 func (t *Trust) Rules() []TrustRule {
 	out := make([]TrustRule, len(t.rules))
 	for i, r := range t.rules {
-		out[i] = TrustRule{Cells: r.cells, Signers: r.signers(), Unsigned: r.unsigned}
+		out[i] = TrustRule{Cells: r.cells, Signers: r.signers(), Unsigned: r.unsigned, Forgetters: sortedKeys(r.forgetter)}
 	}
 	return out
 }
@@ -279,6 +308,36 @@ func (t *Trust) decide(cell, signer string, signed bool) (ed25519.PublicKey, err
 		return nil, fmt.Errorf("%w: a Dprop-Signature without a Dprop-Signer", ErrBadSignature)
 	}
 	return nil, fmt.Errorf("%w: rule %d (cells %q) does not trust %s", ErrUntrustedSigner, i+1, r.cells, short(signer))
+}
+
+// admitForget applies the policy to forget marker m of cell: it counts only
+// signed by a forgetter of the cell's rule, with a signature that verifies.
+func (t *Trust) admitForget(cell string, m *Message) error {
+	i := t.rule(cell)
+	var r *trustRule
+	if i >= 0 {
+		r = &t.rules[i]
+	}
+	switch {
+	case r == nil || len(r.forgetter) == 0:
+		what := fmt.Sprintf("no rule of the trust policy matches cell %q", cell)
+		if r != nil {
+			what = fmt.Sprintf("rule %d (cells %q) lists no forgetters", i+1, r.cells)
+		}
+		if m.Signer == "" && m.Signature == "" {
+			return fmt.Errorf("%w: forget marker: %s, so the cell cannot be forgotten", ErrUnsigned, what)
+		}
+		return fmt.Errorf("%w: forget marker: %s, so the cell cannot be forgotten", ErrUntrustedSigner, what)
+	case m.Signer == "" && m.Signature == "":
+		return fmt.Errorf("%w: forget marker: rule %d (cells %q) takes markers signed by its %d forgetter(s) only", ErrUnsigned, i+1, r.cells, len(r.forgetter))
+	case m.Signer == "":
+		return fmt.Errorf("%w: a Dprop-Signature without a Dprop-Signer", ErrBadSignature)
+	}
+	key, ok := r.forgetter[m.Signer]
+	if !ok {
+		return fmt.Errorf("%w: forget marker: rule %d (cells %q) does not trust %s to forget", ErrUntrustedSigner, i+1, r.cells, short(m.Signer))
+	}
+	return verify(key, m.Subject, m.Data, m.Signature)
 }
 
 // admit applies the policy to message m on cell: nil if it counts.
