@@ -1,0 +1,402 @@
+// Package outbox is a sidecar's local, durable queue of updates the log
+// has not acknowledged yet: what lets a sidecar cut off from its brokers
+// keep accepting refines. An update is appended and synced to disk before
+// the sidecar answers for it, and removed only once the stream has
+// acknowledged it; a crash at any point re-delivers at most what was not
+// acknowledged yet, which is harmless, since merges are idempotent.
+//
+// # The file
+//
+// One append-only file of records, each
+//
+//	length (4 bytes, big endian) | CRC-32C of the body (4 bytes) | body (JSON)
+//
+// where a body is an update added (kind "add", with its id, cell, payload,
+// message id and headers) or one delivered (kind "done", with the id).
+// Opening the file replays it: the pending updates are those added and not
+// delivered, in the order they were added. A record cut short or whose
+// checksum does not match ends the replay: that torn tail (a write
+// interrupted by a power loss) is set aside in a file of its own, reported,
+// and cut off; everything before it is intact, and nothing acknowledged to
+// a client is in it, since a record is acknowledged only once synced. When
+// nothing is pending, or when delivered records outweigh pending ones, the
+// file is written anew (atomically) with the pending ones alone.
+//
+// Appends from concurrent callers are synced together (group commit): each
+// caller returns once a sync that covers its record has completed.
+package outbox
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// ErrFull is returned by Append when the pending updates already take
+// MaxBytes.
+var ErrFull = errors.New("the outbox is full")
+
+// ErrClosed is returned once the outbox is closed.
+var ErrClosed = errors.New("the outbox is closed")
+
+// Record is one pending update.
+type Record struct {
+	ID      uint64            `json:"id"`
+	Cell    string            `json:"cell"`
+	Subject string            `json:"subject"`
+	Payload []byte            `json:"payload"`
+	MsgID   string            `json:"msg_id,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Added   time.Time         `json:"added"`
+}
+
+// size is what a record counts against MaxBytes.
+func (r Record) size() int64 { return int64(len(r.Payload) + len(r.Cell) + len(r.Subject) + len(r.MsgID) + 64) }
+
+// body is a record in the file.
+type body struct {
+	Kind string `json:"kind"` // "add" or "done"
+	Record
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Recovered says what Open found in the file.
+type Recovered struct {
+	// Pending is the number of updates still to deliver.
+	Pending int
+	// Torn is the number of bytes of a torn tail set aside (0 if none),
+	// and TornFile where.
+	Torn     int64
+	TornFile string
+}
+
+// Outbox is a durable queue of pending updates. Its methods are safe for
+// concurrent use.
+type Outbox struct {
+	path     string
+	maxBytes int64
+
+	mu      sync.Mutex // guards what follows
+	f       *os.File
+	w       *bufio.Writer
+	pending []Record // in the order added
+	index   map[uint64]int
+	bytes   int64 // of the pending records (size)
+	fileLen int64 // bytes in the file
+	nextID  uint64
+	closed  bool
+	// Group commit: appends wait for a sync that covers them.
+	written uint64     // records written to the buffer
+	synced  uint64     // records known synced
+	syncing bool       // a sync is under way
+	cond    *sync.Cond // signalled when synced grows or the outbox closes
+	syncErr error
+}
+
+// Open opens (creating it if need be) the outbox at path, bounded to
+// maxBytes of pending updates (0: unbounded).
+func Open(path string, maxBytes int64) (*Outbox, Recovered, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, Recovered{}, fmt.Errorf("outbox: %w", err)
+	}
+	o := &Outbox{path: path, maxBytes: maxBytes, index: map[uint64]int{}, nextID: 1}
+	o.cond = sync.NewCond(&o.mu)
+	rec, err := o.replay()
+	if err != nil {
+		return nil, rec, err
+	}
+	if err := o.rewrite(); err != nil { // a fresh file of the pending records alone
+		return nil, rec, err
+	}
+	rec.Pending = len(o.pending)
+	return o, rec, nil
+}
+
+// replay reads the file, keeping the pending records, and sets aside a
+// torn tail.
+func (o *Outbox) replay() (Recovered, error) {
+	var rec Recovered
+	data, err := os.ReadFile(o.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return rec, nil
+	}
+	if err != nil {
+		return rec, fmt.Errorf("outbox: %w", err)
+	}
+	off := 0
+	for off < len(data) {
+		b, n, ok := readRecord(data[off:])
+		if !ok {
+			break
+		}
+		off += n
+		switch b.Kind {
+		case "add":
+			o.index[b.ID] = len(o.pending)
+			o.pending = append(o.pending, b.Record)
+			o.bytes += b.size()
+		case "done":
+			o.drop(b.ID)
+		}
+		o.nextID = max(o.nextID, b.ID+1)
+	}
+	if off < len(data) {
+		rec.Torn = int64(len(data) - off)
+		rec.TornFile = o.path + ".torn-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		if err := os.WriteFile(rec.TornFile, data[off:], 0o600); err != nil {
+			return rec, fmt.Errorf("outbox: setting aside a torn tail of %d bytes: %w", rec.Torn, err)
+		}
+	}
+	o.compactIndex()
+	return rec, nil
+}
+
+// readRecord reads one record at the start of data: the body, its length
+// in the file, and false if it is cut short or its checksum fails.
+func readRecord(data []byte) (body, int, bool) {
+	var b body
+	if len(data) < 8 {
+		return b, 0, false
+	}
+	n := int(binary.BigEndian.Uint32(data[0:4]))
+	sum := binary.BigEndian.Uint32(data[4:8])
+	if n > len(data)-8 || crc32.Checksum(data[8:8+n], castagnoli) != sum {
+		return b, 0, false
+	}
+	if err := json.Unmarshal(data[8:8+n], &b); err != nil || (b.Kind != "add" && b.Kind != "done") {
+		return b, 0, false
+	}
+	return b, 8 + n, true
+}
+
+// drop removes a pending record (o.index may be stale until compactIndex).
+func (o *Outbox) drop(id uint64) bool {
+	i, ok := o.index[id]
+	if !ok {
+		return false
+	}
+	delete(o.index, id)
+	o.bytes -= o.pending[i].size()
+	o.pending[i].ID = 0 // a hole, compacted away by compactIndex
+	return true
+}
+
+// compactIndex removes the holes drop left.
+func (o *Outbox) compactIndex() {
+	kept := o.pending[:0]
+	for _, r := range o.pending {
+		if r.ID != 0 {
+			o.index[r.ID] = len(kept)
+			kept = append(kept, r)
+		}
+	}
+	clear(o.pending[len(kept):])
+	o.pending = kept
+}
+
+// rewrite writes the pending records to a fresh file, atomically, and
+// opens it for appending: everything pending is synced then. o.mu is held
+// (or o is not shared yet).
+func (o *Outbox) rewrite() error {
+	for o.syncing { // a sync of the old file is under way: let it end
+		o.cond.Wait()
+	}
+	tmp := o.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	var n int64
+	for _, r := range o.pending {
+		m, err := writeRecord(w, body{Kind: "add", Record: r})
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("outbox: %w", err)
+		}
+		n += m
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if err := os.Rename(tmp, o.path); err != nil {
+		f.Close()
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(o.path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	if o.f != nil {
+		o.f.Close()
+	}
+	o.f, o.w, o.fileLen = f, bufio.NewWriter(f), n
+	o.synced = o.written
+	o.cond.Broadcast()
+	return nil
+}
+
+// writeRecord writes b framed, and returns the bytes written.
+func writeRecord(w io.Writer, b body) (int64, error) {
+	data, err := json.Marshal(b)
+	if err != nil {
+		return 0, err
+	}
+	var head [8]byte
+	binary.BigEndian.PutUint32(head[0:4], uint32(len(data)))
+	binary.BigEndian.PutUint32(head[4:8], crc32.Checksum(data, castagnoli))
+	if _, err := w.Write(head[:]); err != nil {
+		return 0, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return 0, err
+	}
+	return int64(8 + len(data)), nil
+}
+
+// Append adds an update and returns once it is synced to disk: its ID, and
+// the number of updates pending with it. It fails with ErrFull when the
+// pending updates take MaxBytes already.
+func (o *Outbox) Append(r Record) (uint64, int, error) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return 0, 0, ErrClosed
+	}
+	if o.maxBytes > 0 && o.bytes+r.size() > o.maxBytes {
+		n := len(o.pending)
+		o.mu.Unlock()
+		return 0, n, fmt.Errorf("%w: %d updates pending take %d bytes, the limit is %d", ErrFull, n, o.bytes, o.maxBytes)
+	}
+	r.ID = o.nextID
+	o.nextID++
+	if r.Added.IsZero() {
+		r.Added = time.Now().UTC()
+	}
+	n, err := writeRecord(o.w, body{Kind: "add", Record: r})
+	if err != nil {
+		o.mu.Unlock()
+		return 0, 0, fmt.Errorf("outbox: %w", err)
+	}
+	o.fileLen += n
+	o.index[r.ID] = len(o.pending)
+	o.pending = append(o.pending, r)
+	o.bytes += r.size()
+	o.written++
+	mine := o.written
+	err = o.syncUpTo(mine)
+	pending := len(o.pending)
+	o.mu.Unlock()
+	if err != nil {
+		return 0, 0, err
+	}
+	return r.ID, pending, nil
+}
+
+// syncUpTo returns once the records up to mine are synced: the first
+// caller to find no sync under way syncs everything written so far, and
+// the others wait for it (group commit). o.mu is held.
+func (o *Outbox) syncUpTo(mine uint64) error {
+	for o.synced < mine {
+		if o.closed {
+			return ErrClosed
+		}
+		if o.syncing {
+			o.cond.Wait()
+			continue
+		}
+		o.syncing = true
+		upTo := o.written
+		err := o.w.Flush()
+		f := o.f
+		o.mu.Unlock()
+		if err == nil {
+			err = f.Sync()
+		}
+		o.mu.Lock()
+		o.syncing = false
+		if err != nil {
+			o.syncErr = fmt.Errorf("outbox: sync: %w", err)
+			o.cond.Broadcast()
+			return o.syncErr
+		}
+		o.synced = max(o.synced, upTo)
+		o.cond.Broadcast()
+	}
+	return nil
+}
+
+// Done removes a delivered update. The removal need not be synced at once:
+// lost in a crash, the update is delivered again, which is harmless.
+func (o *Outbox) Done(id uint64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return ErrClosed
+	}
+	if !o.drop(id) {
+		return nil
+	}
+	o.compactIndex()
+	if len(o.pending) == 0 || o.fileLen > 4*o.bytes+64<<10 {
+		return o.rewrite() // nothing pending, or mostly delivered records
+	}
+	n, err := writeRecord(o.w, body{Kind: "done", Record: Record{ID: id}})
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	o.fileLen += n
+	return o.w.Flush()
+}
+
+// Pending returns the pending updates, oldest first (a copy).
+func (o *Outbox) Pending() []Record {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]Record(nil), o.pending...)
+}
+
+// Stats says how many updates are pending, their bytes, and when the
+// oldest was added (zero when none).
+func (o *Outbox) Stats() (count int, bytes int64, oldest time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.pending) > 0 {
+		oldest = o.pending[0].Added
+	}
+	return len(o.pending), o.bytes, oldest
+}
+
+// Close syncs and closes the file.
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	o.cond.Broadcast()
+	err := o.w.Flush()
+	if err == nil {
+		err = o.f.Sync()
+	}
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

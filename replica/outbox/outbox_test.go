@@ -1,0 +1,160 @@
+package outbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func rec(cell string, n int) Record {
+	return Record{Cell: cell, Subject: "dprop.cell." + cell, Payload: fmt.Appendf(nil, `{"type":"max","value":%d}`, n)}
+}
+
+func open(t *testing.T, path string, max int64) (*Outbox, Recovered) {
+	t.Helper()
+	o, r, err := Open(path, max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	return o, r
+}
+
+// Appended updates survive a reopen in order; delivered ones do not.
+func TestAppendDoneReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox")
+	o, _ := open(t, path, 0)
+	var ids []uint64
+	for i := range 5 {
+		id, n, err := o.Append(rec("a", i))
+		if err != nil || n != i+1 {
+			t.Fatalf("append %d: id %d, %d pending, %v", i, id, n, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := o.Done(ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	o2, r := open(t, path, 0)
+	if r.Pending != 4 || r.Torn != 0 {
+		t.Fatalf("recovered %+v", r)
+	}
+	var got []string
+	for _, p := range o2.Pending() {
+		got = append(got, string(p.Payload))
+	}
+	if fmt.Sprint(got) != `[{"type":"max","value":0} {"type":"max","value":2} {"type":"max","value":3} {"type":"max","value":4}]` {
+		t.Fatalf("pending after reopen: %v", got)
+	}
+	// New ids go on from the old ones.
+	id, _, err := o2.Append(rec("b", 9))
+	if err != nil || id <= ids[4] {
+		t.Fatalf("a new id %d after %d: %v", id, ids[4], err)
+	}
+}
+
+// A torn tail (a write cut short, or a garbled record) is set aside and
+// reported; every record before it is delivered.
+func TestTornTail(t *testing.T) {
+	for _, cut := range []string{"short", "garbled"} {
+		t.Run(cut, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "outbox")
+			o, _ := open(t, path, 0)
+			for i := range 3 {
+				if _, _, err := o.Append(rec("a", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			o.Close()
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cut == "short" {
+				data = data[:len(data)-5]
+			} else {
+				data[len(data)-3] ^= 0xff
+			}
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			o2, r := open(t, path, 0)
+			if r.Pending != 2 || r.Torn == 0 || r.TornFile == "" {
+				t.Fatalf("recovered %+v, want 2 pending and a torn tail set aside", r)
+			}
+			if kept, err := os.ReadFile(r.TornFile); err != nil || int64(len(kept)) != r.Torn {
+				t.Fatalf("torn tail kept: %d bytes, %v", len(kept), err)
+			}
+			if n, _, _ := o2.Stats(); n != 2 {
+				t.Fatalf("%d pending", n)
+			}
+		})
+	}
+}
+
+// The outbox is bounded: past MaxBytes an append is refused, and a
+// delivery makes room again.
+func TestBound(t *testing.T) {
+	o, _ := open(t, filepath.Join(t.TempDir(), "outbox"), 3*rec("a", 1).size())
+	var first uint64
+	for i := range 3 {
+		id, _, err := o.Append(rec("a", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = id
+		}
+	}
+	if _, n, err := o.Append(rec("a", 1)); !errors.Is(err, ErrFull) || n != 3 {
+		t.Fatalf("append past the bound: %v (%d pending)", err, n)
+	}
+	if err := o.Done(first); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := o.Append(rec("a", 1)); err != nil {
+		t.Fatalf("append after a delivery: %v", err)
+	}
+}
+
+// Concurrent appends are all synced (group commit), and all there after a
+// reopen; once everything is delivered the file is empty again.
+func TestConcurrentAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox")
+	o, _ := open(t, path, 0)
+	var wg sync.WaitGroup
+	ids := make(chan uint64, 400)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				id, _, err := o.Append(rec(fmt.Sprintf("c%d", g), i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids <- id
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	o.Close()
+	o2, r := open(t, path, 0)
+	if r.Pending != 400 {
+		t.Fatalf("%d pending after reopen, want 400", r.Pending)
+	}
+	for id := range ids {
+		if err := o2.Done(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Fatalf("file after every delivery: %v bytes, %v", fi.Size(), err)
+	}
+}
