@@ -60,7 +60,9 @@ type Record struct {
 }
 
 // size is what a record counts against MaxBytes.
-func (r Record) size() int64 { return int64(len(r.Payload) + len(r.Cell) + len(r.Subject) + len(r.MsgID) + 64) }
+func (r Record) size() int64 {
+	return int64(len(r.Payload) + len(r.Cell) + len(r.Subject) + len(r.MsgID) + 64)
+}
 
 // body is a record in the file.
 type body struct {
