@@ -108,9 +108,7 @@ function forms(name, current) {
   const timeout = el('input', { id: 'await-timeout', value: '10s', size: 6 });
   const refineValue = el('textarea', { id: 'refine-value', rows: 3, spellcheck: 'false', placeholder: '{"type":"range","min":30,"max":40}' });
   const key = el('input', { id: 'refine-key', placeholder: 'optional', size: 16 });
-  const fill = t => { if (!t.value && current()) t.value = JSON.stringify(current().value); };
-  awaitValue.addEventListener('focus', () => fill(awaitValue));
-  refineValue.addEventListener('focus', () => fill(refineValue));
+  const fill = t => el('button', { type: 'button', class: 'small', onclick: () => { if (current()) t.value = JSON.stringify(current().value); } }, 'the current value');
 
   async function show(res) {
     const lines = [`HTTP ${res.status} ${res.statusText}`];
@@ -137,7 +135,7 @@ function forms(name, current) {
         run(() => request(`/v1/cells/${encodeURIComponent(name)}?` + q));
       } }, el('h3', {}, 'Threshold read'),
       el('p', { class: 'muted small' }, 'Waits until the cell is at least as informative as this value, then answers with the cell.'),
-      awaitValue, el('label', {}, 'timeout ', timeout), el('button', { type: 'submit' }, 'Read')),
+      awaitValue, el('div', {}, fill(awaitValue)), el('label', {}, 'timeout ', timeout), el('button', { type: 'submit' }, 'Read')),
       el('form', { id: 'refine-form', onsubmit: e => {
         e.preventDefault();
         const headers = { 'Content-Type': 'application/json' };
@@ -145,7 +143,7 @@ function forms(name, current) {
         run(() => request(`/v1/cells/${encodeURIComponent(name)}`, { method: 'POST', headers, body: refineValue.value.trim() }));
       } }, el('h3', {}, 'Refine'),
       el('p', { class: 'muted small' }, 'Merges this value into the cell (it never overwrites) and answers with the merged cell.'),
-      refineValue, el('label', {}, 'Idempotency-Key ', key), el('button', { type: 'submit' }, 'Refine'))),
+      refineValue, el('div', {}, fill(refineValue)), el('label', {}, 'Idempotency-Key ', key), el('button', { type: 'submit' }, 'Refine'))),
     out);
 }
 
