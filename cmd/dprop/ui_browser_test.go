@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go"
 
 	"github.com/dprop/dprop/internal/brokertest"
 )
@@ -325,5 +326,66 @@ func TestWebPageWithToken(t *testing.T) {
 	}
 	b.do(ctx, "opening health", chromedp.Navigate(api+"/ui/#/health"))
 	b.waitUntil(ctx, "the admin figures", `!!document.getElementById('refusals')`, 10*time.Second)
+	b.noConsoleErrors()
+}
+
+// TestWebPageTenThousandCells measures the cells view over 10,000 cells:
+// the time from navigation to the first page of the table, and the tab's
+// JavaScript heap then and once the event stream's first burst (the
+// current value of every matching cell) has been read. It only runs with
+// DPROP_UI_MEASURE=1, and reports; it asserts no speed (docs/ui.md has the
+// figures).
+func TestWebPageTenThousandCells(t *testing.T) {
+	if os.Getenv("DPROP_UI_MEASURE") != "1" {
+		t.Skip("set DPROP_UI_MEASURE=1 to measure the web page over 10,000 cells")
+	}
+	const n = 10_000
+	b := newBrowser(t)
+	api, natsURL, _ := upDemo(t)
+	// The same with one cell, to tell the page's own start from the cells'.
+	natsPub(t, natsURL, "weather.boston.temp_f", seedDays[0])
+	for range 2 {
+		tab := b.tab()
+		b.do(tab, "opening the cells view", chromedp.Navigate(api+"/ui/"))
+		b.waitUntil(tab, "the first page", `document.querySelectorAll('#cells tbody tr').length >= 1`, 30*time.Second)
+		t.Logf("one cell: first page rendered %.0f ms after navigation (DOMContentLoaded at %.0f ms); JS heap %.1f MB",
+			eval[float64](b, tab, `performance.now()`), eval[float64](b, tab, `performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd`),
+			eval[float64](b, tab, `performance.memory.usedJSHeapSize`)/1e6)
+	}
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for i := range n {
+		if err := nc.Publish(fmt.Sprintf("dprop.cell.load.c%05d", i), fmt.Appendf(nil, `{"type":"range","min":%d,"max":%d}`, i, i+10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	brokertest.WaitFor(t, "10,000 cells", func() bool {
+		_, _, body := httpGet(t, api+"/readyz")
+		var r struct{ Cells int }
+		_ = json.Unmarshal([]byte(body), &r)
+		return r.Cells >= n
+	})
+	for round := range 3 {
+		tab := b.tab()
+		b.do(tab, "opening the cells view", chromedp.Navigate(api+"/ui/"))
+		b.waitUntil(tab, "the first page", `document.querySelectorAll('#cells tbody tr').length === 100`, 30*time.Second)
+		first := eval[float64](b, tab, `performance.now()`)
+		dcl := eval[float64](b, tab, `performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd`)
+		heap1 := eval[float64](b, tab, `performance.memory.usedJSHeapSize`)
+		b.waitUntil(tab, "the event stream to be live", `document.getElementById('live').textContent === 'live'`, 30*time.Second)
+		time.Sleep(5 * time.Second) // the stream's first burst: 10,000 events
+		heap2 := eval[float64](b, tab, `performance.memory.usedJSHeapSize`)
+		t0 := time.Now()
+		b.do(tab, "the next page", chromedp.Click("div.pager button:last-child"))
+		b.waitUntil(tab, "the second page", `document.getElementById('page-info').textContent.startsWith('cells 101–200')`, 30*time.Second)
+		t.Logf("round %d: first page rendered %.0f ms after navigation (DOMContentLoaded at %.0f ms); JS heap %.1f MB then, %.1f MB after the stream's first 10,000 events; next page in %v",
+			round+1, first, dcl, heap1/1e6, heap2/1e6, time.Since(t0).Round(time.Millisecond))
+	}
 	b.noConsoleErrors()
 }

@@ -10,7 +10,7 @@ export const PAGE = 100;
 
 export function cellsView(main, params) {
   const match = params.get('match') || '';
-  const state = { cursors: [''], page: 0, rows: [], next: '', stop: null };
+  const state = { cursors: [''], page: 0, rows: [], index: new Map(), next: '', stop: null };
   const filter = el('input', { type: 'search', id: 'filter', placeholder: 'filter: a name or pattern (weather.*.temp, weather.>)', value: match, spellcheck: 'false' });
   const form = el('form', { class: 'toolbar', onsubmit: e => {
     e.preventDefault();
@@ -37,6 +37,7 @@ export function cellsView(main, params) {
       const body = await getJSON('/v1/cells?' + q);
       error.hidden = true;
       state.rows = body.cells;
+      state.index = new Map(body.cells.map((c, i) => [c.cell, i]));
       state.next = body.next || '';
       state.cursors[state.page + 1] = state.next;
       render();
@@ -83,7 +84,7 @@ export function cellsView(main, params) {
   // change applies an event: the row's value at once, the rest with the
   // next listing of the page.
   function change(ev) {
-    const i = state.rows.findIndex(r => r.cell === ev.cell);
+    const i = state.index.has(ev.cell) ? state.index.get(ev.cell) : -1;
     if (i >= 0) {
       const r = state.rows[i];
       if (ev.seq <= r.seq && r.etag === ev.etag) return; // already shown (a new stream starts with current values)
@@ -95,15 +96,20 @@ export function cellsView(main, params) {
     }
     // A cell not on the page: it belongs here if it sorts within it, or
     // after it on the last page.
-    const names = state.rows.map(r => r.cell);
-    const last = names[names.length - 1];
-    const first = names[0];
-    if (names.length < PAGE && !state.next || (first !== undefined && ev.cell > first && (ev.cell < last || !state.next))) {
+    const rows = state.rows;
+    const first = rows.length ? rows[0].cell : undefined;
+    const last = rows.length ? rows[rows.length - 1].cell : undefined;
+    if (rows.length < PAGE && !state.next || (first !== undefined && ev.cell > first && (ev.cell < last || !state.next))) {
       refresh();
     }
   }
 
-  load(true);
-  state.stop = events('/v1/events' + (match ? '?match=' + encodeURIComponent(match) : ''), change);
-  return () => { state.stop(); refresh.cancel(); };
+  // The stream starts once the first page is shown: its first events are
+  // the current value of every matching cell (10,000 of them, say), which
+  // the page would otherwise read before it could show anything.
+  let closed = false;
+  load(true).then(() => {
+    if (!closed) state.stop = events('/v1/events' + (match ? '?match=' + encodeURIComponent(match) : ''), change);
+  });
+  return () => { closed = true; if (state.stop) state.stop(); refresh.cancel(); };
 }
