@@ -214,8 +214,8 @@ func TestWebPage(t *testing.T) {
 	b := newBrowser(t)
 	api, natsURL, _ := upDemo(t)
 	cells, net := b.ctx, b.tab()
-	b.do(cells, "opening the cells view", chromedp.Navigate(api+"/ui/"), chromedp.WaitVisible("#cells"))
-	b.do(net, "opening the network view", chromedp.Navigate(api+"/ui/#/network"), chromedp.WaitVisible("#graph svg"))
+	b.do(cells, "opening the cells view", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(api+"/ui/"), chromedp.WaitVisible("#cells"))
+	b.do(net, "opening the network view", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(api+"/ui/#/network"), chromedp.WaitVisible("#graph svg"))
 	for _, tab := range []context.Context{cells, net} {
 		b.waitUntil(tab, "the event stream to be live", `document.getElementById('live').textContent === 'live'`, 10*time.Second)
 		eval[bool](b, tab, `window.notReloaded = true`)

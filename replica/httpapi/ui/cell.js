@@ -18,8 +18,8 @@ export function cellView(main, name) {
   const error = el('p', { class: 'error', hidden: true });
   main.replaceChildren(
     el('p', {}, el('a', { href: '#/cells' }, '‹ Cells')), title, error, summary,
-    el('section', {}, el('h2', {}, 'Value'), full),
     el('section', { class: 'plot-section' }, el('h2', {}, 'Changes'), plotBox),
+    el('section', {}, el('h2', {}, 'Value'), full),
     el('section', {}, el('h2', {}, 'History'), note,
       el('div', { class: 'scroll' }, el('table', { class: 'history', id: 'history' },
         el('thead', {}, el('tr', {}, el('th', {}, 'Seq'), el('th', {}, 'Time'), el('th', {}, 'Update'), el('th', {}, 'Effect'), el('th', {}, 'By'))), history))),

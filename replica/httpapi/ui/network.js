@@ -21,7 +21,7 @@ export function networkView(main) {
       const [net, res] = await Promise.all([getJSON('/v1/network'), request('/v1/network/graph')]);
       if (!res.ok) throw await apiError(res);
       state.net = net;
-      head.textContent = `${net.file}: ${net.cells.length} cells, ${net.propagators.length} propagators` + (net.description ? ' — ' + net.description : '');
+      head.textContent = `${net.file.split('/').pop()}: ${net.cells.length} cells, ${net.propagators.length} propagators` + (net.description ? ' — ' + net.description : '');
       const doc = new DOMParser().parseFromString(await res.text(), 'image/svg+xml');
       const svg = doc.documentElement;
       if (svg.nodeName !== 'svg') throw new Error('the drawing is not SVG');
