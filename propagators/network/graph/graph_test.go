@@ -133,7 +133,7 @@ func TestDOT(t *testing.T) {
 
 func TestShortValue(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"type":"number","value":2}`:           "2",
+		`{"type":"number","value":2}`:            "2",
 		`{"type":"interval","lo":0.3,"hi":0.32}`: "[0.3, 0.32]",
 		`{"type":"interval","lo":0}`:             "[0, ∞)",
 		`{"type":"range","min":31,"max":57}`:     "31 … 57",
