@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/dprop/dprop/propagators/network"
+	"gonum.org/v1/gonum/graph/simple"
 )
 
 func load(t *testing.T, file string) *Graph {
@@ -77,8 +79,8 @@ func TestLayoutDeterministicWithoutOverlaps(t *testing.T) {
 				}
 			}
 		}
-		if len(g.Cells)+len(g.Propagators) > 40 && (w > 4000 || h > 4000) {
-			t.Errorf("%s: %.0f×%.0f is too large to read", g.File, w, h)
+		if len(g.Cells)+len(g.Propagators) > 40 && (w > 4000 || h > 4000 || w > 4*h || h > 4*w) {
+			t.Errorf("%s: %.0f×%.0f is too large or too thin to read", g.File, w, h)
 		}
 	}
 }
@@ -141,6 +143,66 @@ func TestShortValue(t *testing.T) {
 	} {
 		if got := shortValue([]byte(in)); got != want {
 			t.Errorf("shortValue(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// EadesR2 may diverge from some starting places: eades then tries others,
+// and the drawing of a part is never a line of boxes.
+func TestEadesRecovers(t *testing.T) {
+	g := fifty(t)
+	edges := g.edges()
+	for _, nodes := range components(len(g.sizes()), edges) {
+		if len(nodes) < 2 {
+			continue
+		}
+		boxes := g.sizes()
+		layoutPart(boxes, edges, nodes)
+		minY, maxY := boxes[nodes[0]].y, boxes[nodes[0]].y
+		for _, i := range nodes {
+			minY, maxY = min(minY, boxes[i].y), max(maxY, boxes[i].y)
+		}
+		if len(nodes) > 10 && maxY-minY < 200 {
+			t.Errorf("a part of %d nodes drawn %.0f high: collapsed", len(nodes), maxY-minY)
+		}
+	}
+	sg := simple.NewUndirectedGraph()
+	sg.SetEdge(simple.Edge{F: simple.Node(0), T: simple.Node(1)})
+	boxes := make([]box, 2)
+	if !eades(boxes, sg, []int{0, 1}) || boxes[0] == boxes[1] {
+		t.Errorf("two nodes: %+v", boxes)
+	}
+}
+
+// Random networks of 4 to 120 nodes: every drawing is readable, none a
+// line of boxes, none with boxes on top of each other.
+func TestLayoutRandomNetworks(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for round := range 20 {
+		g := &Graph{File: fmt.Sprintf("random-%d", round)}
+		cells := 2 + rnd.IntN(60)
+		for i := range cells {
+			g.Cells = append(g.Cells, Cell{Name: fmt.Sprintf("c%d", i), Type: "max"})
+		}
+		for i := range 1 + rnd.IntN(cells) {
+			p := Propagator{Name: fmt.Sprintf("p%d", i), Kind: "max"}
+			for range 1 + rnd.IntN(3) {
+				p.Inputs = append(p.Inputs, fmt.Sprintf("c%d", rnd.IntN(cells)))
+			}
+			p.Outputs = []string{fmt.Sprintf("c%d", rnd.IntN(cells))}
+			g.Propagators = append(g.Propagators, p)
+		}
+		boxes, w, h := g.layout()
+		for i, a := range boxes {
+			for j := i + 1; j < len(boxes); j++ {
+				b := boxes[j]
+				if dx, dy := (a.w+b.w)/2-abs(a.x-b.x), (a.h+b.h)/2-abs(a.y-b.y); dx > 0 && dy > 0 {
+					t.Errorf("%s: nodes %d and %d overlap", g.File, i, j)
+				}
+			}
+		}
+		if n := len(boxes); n > 20 && (w > 12*h || h > 12*w) {
+			t.Errorf("%s: %d nodes drawn %.0f×%.0f", g.File, n, w, h)
 		}
 	}
 }

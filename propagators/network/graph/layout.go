@@ -137,17 +137,50 @@ func layoutPart(boxes []box, edges [][2]int, nodes []int) {
 			sg.SetEdge(simple.Edge{F: simple.Node(e[0]), T: simple.Node(e[1])})
 		}
 	}
-	eades := layout.EadesR2{Updates: 200, Repulsion: 1, Rate: 0.05, Theta: 0.2, Src: rand.NewPCG(17, uint64(nodes[0]))}
-	opt := layout.NewOptimizerR2(ordered{sg}, eades.Update)
-	for opt.Update() {
-	}
-	for _, i := range nodes {
-		c := opt.Coord2(int64(i))
-		boxes[i].x, boxes[i].y = c.X, c.Y
+	if !eades(boxes, sg, nodes) {
+		circle(boxes, nodes)
 	}
 	orient(boxes, own, nodes)
 	scale(boxes, own, nodes)
 	separate(boxes, nodes)
+}
+
+// eades places a part's nodes with gonum's EadesR2, and reports whether
+// it could. Its gradient descent starts from random places in the unit
+// square, and two nodes that start very close repel each other so hard
+// that it may diverge (coordinates of 1e19 and more, seen with 37 nodes):
+// then it tries again from other places with a smaller step, a few times.
+func eades(boxes []box, g *simple.UndirectedGraph, nodes []int) bool {
+	for attempt := range 6 {
+		e := layout.EadesR2{Updates: 200, Repulsion: 1, Rate: 0.05 / float64(1+attempt), Theta: 0.2,
+			Src: rand.NewPCG(17+uint64(attempt), uint64(nodes[0]))}
+		opt := layout.NewOptimizerR2(ordered{g}, e.Update)
+		for opt.Update() {
+		}
+		bound := 10 * float64(len(nodes)+10) // sane runs stay within a few units per node
+		ok := true
+		for _, i := range nodes {
+			c := opt.Coord2(int64(i))
+			if math.IsNaN(c.X) || math.IsNaN(c.Y) || math.Abs(c.X) > bound || math.Abs(c.Y) > bound {
+				ok = false
+				break
+			}
+			boxes[i].x, boxes[i].y = c.X, c.Y
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// circle places a part's nodes on a circle, in order: the drawing of last
+// resort, should EadesR2 diverge every time.
+func circle(boxes []box, nodes []int) {
+	for k, i := range nodes {
+		a := 2 * math.Pi * float64(k) / float64(len(nodes))
+		boxes[i].x, boxes[i].y = math.Cos(a)*float64(len(nodes)), math.Sin(a)*float64(len(nodes))
+	}
 }
 
 // orient turns a part so that its edges' mean direction points right.
