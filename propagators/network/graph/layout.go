@@ -24,7 +24,7 @@ const (
 	gapY       = 18  //
 	partGap    = 48  // between the parts of a graph
 	margin     = 12  // around the drawing
-	edgeLength = 1.1 // the median edge, in average box widths
+	edgeLength = 0.7 // the median edge, in average box widths
 )
 
 // box is a node as drawn: its centre and size.

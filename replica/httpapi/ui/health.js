@@ -21,6 +21,10 @@ export function healthView(main) {
       parts.push(el('p', { class: 'error' }, 'The sidecar does not answer: ' + e.message));
     }
     try {
+      const res = await request('/v1/network');
+      if (res.ok) parts.push(failing((await res.json()).propagators));
+    } catch (_) { /* no network, or not readable: nothing to say */ }
+    try {
       const res = await request('/metrics');
       if (!res.ok) throw await apiError(res);
       parts.push(figures(parseMetrics(await res.text())));
@@ -50,6 +54,15 @@ function readiness(r) {
   for (const [k, v] of Object.entries(r.checks || {})) rows.push(['check ' + k, v]);
   return el('section', { class: 'card ' + (ok ? 'good' : 'bad'), id: 'readiness' },
     el('h2', {}, ok ? '● Ready' : '● Not ready'), table(rows));
+}
+
+// failing lists the propagators that failed here, if any.
+function failing(props) {
+  const bad = props.filter(p => p.failures > 0 || p.failing);
+  return el('section', { class: 'card ' + (bad.length ? 'bad' : ''), id: 'failing' },
+    el('h2', {}, bad.length ? 'Propagators that failed' : 'No propagator failed'),
+    bad.length ? table(bad.map(p => [p.name, `${p.failures} failure(s) in ${p.runs} run(s)` + (p.failing ? ', failing now' : '')]))
+      : el('p', { class: 'muted' }, `${props.filter(p => p.here).length} propagator(s) run here; see the network view.`));
 }
 
 function table(rows) {

@@ -28,6 +28,10 @@ export function networkView(main) {
       for (const bad of svg.querySelectorAll('script, foreignObject')) bad.remove();
       state.svg = document.importNode(svg, true);
       box.replaceChildren(state.svg);
+      // Fitted to the page while that keeps its text readable (three
+      // quarters of its size or more); at its own size, scrolled, beyond.
+      const natural = Number(state.svg.getAttribute('width')) || 0;
+      box.classList.toggle('natural', natural * 0.75 > box.clientWidth);
       state.svg.addEventListener('click', click);
       for (const [cell, v] of state.values) paintCell(cell, v);
       paintPropagators();
