@@ -104,3 +104,17 @@ type Stats struct {
 	// running, and waiting out a failure backoff.
 	Queued, Running, Deferred int
 }
+
+// NodeStats counts what one propagator did since the runtime was created.
+type NodeStats struct {
+	Name string
+	// Runs counts its runs, Failures its failed runs and refinements
+	// (errors and panics), Published the refinements it published.
+	Runs, Failures, Published uint64
+	// Failing is true while its last run failed (it runs again after a
+	// backoff, or when an input changes).
+	Failing bool
+	// Poisoned is true once an input was a contradiction: its outputs were
+	// made contradictions and it does not run again.
+	Poisoned bool
+}

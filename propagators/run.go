@@ -17,11 +17,13 @@ const maxLoggedValue = 200
 // whether anything failed.
 func (rt *Runtime) run(n *node, j job) (failed bool) {
 	rt.stats.fires.Add(1)
+	n.runs.Add(1)
 	in := &Inputs{cells: rt.cells, all: n.inputs, changed: j.changed, first: j.first}
 	var refs []Refinement
 	var err error
 	if bad := contradicted(in); len(bad) > 0 {
 		n.poisoned = true
+		n.contradicted.Store(true)
 		refs = contradictionRefinements(n, in, bad)
 	} else if !n.poisoned {
 		refs, err = rt.call(n, in)
@@ -110,6 +112,7 @@ func (rt *Runtime) publish(n *node, in *Inputs, refs []Refinement) bool {
 			continue
 		}
 		rt.stats.published.Add(1)
+		n.published.Add(1)
 		if n.poisoned && lattice.IsContradiction(r.Value) {
 			rt.stats.contradictions.Add(1)
 		}
@@ -125,6 +128,7 @@ func (rt *Runtime) report(n *node, in *Inputs, kind EventKind, cell string, caus
 	}
 	err := &Error{Propagator: n.name, Op: op, Cell: cell, Err: cause}
 	rt.stats.failures.Add(1)
+	n.failed.Add(1)
 	attrs := []any{
 		slog.String("propagator", n.name),
 		slog.String("kind", string(kind)),

@@ -98,6 +98,12 @@ type node struct {
 	// poisoned: an input was a contradiction, so every output has been
 	// refined to a contradiction and Propagate is not called again.
 	poisoned bool
+
+	// runs, failed and published count this node's runs, failures and
+	// published refinements, and contradicted mirrors poisoned, for
+	// NodeStats (any goroutine).
+	runs, failed, published atomic.Uint64
+	contradicted            atomic.Bool
 }
 
 // New returns a runtime over cells for the given propagators. Every
@@ -397,4 +403,17 @@ func (rt *Runtime) Stats() Stats {
 	s.Queued, s.Running, s.Deferred = len(rt.queue), rt.running, rt.deferred
 	rt.mu.Unlock()
 	return s
+}
+
+// NodeStats returns the counters of each propagator, in the order they
+// were given to New. The caller owns the slice.
+func (rt *Runtime) NodeStats() []NodeStats {
+	out := make([]NodeStats, len(rt.nodes))
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for i, n := range rt.nodes {
+		out[i] = NodeStats{Name: n.name, Runs: n.runs.Load(), Failures: n.failed.Load(), Published: n.published.Load(),
+			Failing: n.failures > 0, Poisoned: n.contradicted.Load()}
+	}
+	return out
 }

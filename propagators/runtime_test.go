@@ -436,3 +436,20 @@ func TestNewRefusesDuplicateNames(t *testing.T) {
 		t.Fatalf("New = %v", err)
 	}
 }
+
+// NodeStats counts each propagator's runs and failures apart.
+func TestNodeStats(t *testing.T) {
+	cells := newMemCells()
+	cells.set(t, "a", maxv(1))
+	ok := must(propagators.Copy("ok", cell("a", "max"), cell("b", "max")))
+	bad := propagators.NewFunc("bad", []string{"a"}, nil, func(context.Context, *propagators.Inputs) ([]propagators.Refinement, error) {
+		return nil, errors.New("always")
+	})
+	rt := start(t, cells, propagators.Config{Backoff: time.Hour}, ok, bad)
+	settle(t, rt)
+	s := rt.NodeStats()
+	if len(s) != 2 || s[0].Name != "ok" || s[0].Runs != 1 || s[0].Published != 1 || s[0].Failures != 0 || s[0].Failing ||
+		s[1].Name != "bad" || s[1].Runs != 1 || s[1].Failures != 1 || !s[1].Failing || s[1].Published != 0 {
+		t.Errorf("NodeStats: %+v", s)
+	}
+}

@@ -160,6 +160,16 @@ func (r *Replica) PropagatorStats() propagators.Stats {
 	return r.rt.Stats()
 }
 
+// PropagatorNodes returns the counters of each propagator that runs here,
+// in the order of Config.Propagators (nil without a network). The caller
+// owns the slice.
+func (r *Replica) PropagatorNodes() []propagators.NodeStats {
+	if r.rt == nil {
+		return nil
+	}
+	return r.rt.NodeStats()
+}
+
 // MaxLogPropagators bounds what LogPropagators returns.
 const MaxLogPropagators = 64
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dprop/dprop/propagators"
 	"github.com/dprop/dprop/propagators/network"
+	"github.com/dprop/dprop/propagators/network/graph"
 )
 
 // runningNetwork is what a sidecar runs of its network file: for the
@@ -27,6 +28,8 @@ type runningNetwork struct {
 	// holds a constant of the network is no example (another value would
 	// contradict it): the next one is taken, and "" if there is none.
 	input, inputType, output string
+
+	graph *graph.Graph // the network as the web page draws it
 }
 
 func newRunningNetwork(file string, n *network.Network, all *network.Built, running []propagators.Propagator, selectors []string) *runningNetwork {

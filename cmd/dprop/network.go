@@ -50,5 +50,6 @@ reported as FILE:LINE:COLUMN: message; the exit status is 1 if there is any.`,
 			return nil
 		},
 	})
+	cmd.AddCommand(newNetworkGraphCmd())
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/dprop/dprop/broker"
 	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/propagators/network"
+	"github.com/dprop/dprop/propagators/network/graph"
 	"github.com/dprop/dprop/replica"
 	"github.com/dprop/dprop/replica/fold"
 	"github.com/dprop/dprop/replica/httpapi"
@@ -139,6 +140,9 @@ func (f *sidecarFlags) loadNetwork(log *slog.Logger, cfg *replica.Config) (*runn
 		cfg.Propagators = b.Propagators
 	}
 	rn := newRunningNetwork(f.network, n, all, cfg.Propagators, f.propagators)
+	if rn.graph, err = graph.FromNetwork(n); err != nil {
+		return nil, err
+	}
 	log.Info("network loaded", "file", f.network, "cells", len(b.Types), "propagators", rn.running)
 	return rn, nil
 }
@@ -207,6 +211,9 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 		return nil, err
 	}
 	opts.Logger, opts.Quiescent = log, rep.Quiescent
+	if rn != nil {
+		opts.Network = rn.graph // for the web page's network view
+	}
 	if f.watch != nil {
 		opts.Checks = map[string]func(context.Context) error{"nats": func(context.Context) error { return f.watch.Err() }}
 	}

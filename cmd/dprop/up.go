@@ -111,7 +111,8 @@ func printUp(w io.Writer, natsURL string, s *sidecar, store, prefix string) {
 	fmt.Fprintf(w, `dprop is up.
   NATS      %s  (JetStream store in %s)
   HTTP API  %s
-`, natsURL, store, api)
+  Web page  %s/ui/
+`, natsURL, store, api, api)
 	in, value, read, readWhat := "weather.boston.temp", `{"type":"range","min":34,"max":48}`, "weather.boston.temp", "the merged cell"
 	if rn != nil {
 		fmt.Fprintf(w, "  Network   %s (%d cells)\n            %s\n", rn.file, rn.cells, rn.describe())

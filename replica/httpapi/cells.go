@@ -271,7 +271,7 @@ const maxListSkip = 10_000
 // writePage). With authentication, only the cells the principal may read:
 // a pattern it may not read all of is not refused, it is narrowed.
 func (s *Server) listCells(w http.ResponseWriter, r *http.Request) {
-	raw, ok := s.query(w, r, "", "match", "values", "limit", "after")
+	raw, ok := s.query(w, r, "", "match", "values", "limit", "after", "times")
 	if !ok {
 		return
 	}
@@ -289,6 +289,10 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) {
 	if last != "" {
 		next = cursorOf(last)
 	}
+	var times []time.Time
+	if q.times {
+		times = s.changeTimes(r, page)
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -296,7 +300,7 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	if err := writePage(w, page, q.values, next); err != nil {
+	if err := writePage(w, page, q.values, times, next); err != nil {
 		s.log.Debug("listing cut short", "err", err) // the client went away; the status is sent
 	}
 }
@@ -307,6 +311,7 @@ type listParams struct {
 	values bool
 	limit  int
 	after  string // a cell name, decoded from the cursor
+	times  bool   // each cell's time of last change, from the stream
 }
 
 // listQuery reads and checks the parameters of GET /v1/cells.
@@ -317,10 +322,15 @@ func listQuery(q url.Values) (listParams, error) {
 			return p, fmt.Errorf("match: %w", err)
 		}
 	}
-	if v := q.Get("values"); v != "" {
-		var err error
-		if p.values, err = strconv.ParseBool(v); err != nil {
-			return p, fmt.Errorf("values %q: want true or false", v)
+	for _, b := range []struct {
+		name string
+		v    *bool
+	}{{"values", &p.values}, {"times", &p.times}} {
+		if v := q.Get(b.name); v != "" {
+			var err error
+			if *b.v, err = strconv.ParseBool(v); err != nil {
+				return p, fmt.Errorf("%s %q: want true or false", b.name, v)
+			}
 		}
 	}
 	if v := q.Get("limit"); v != "" {
@@ -344,11 +354,12 @@ func listQuery(q url.Values) (listParams, error) {
 // clients, today the name in unpadded base64url.
 func cursorOf(name string) string { return base64.RawURLEncoding.EncodeToString([]byte(name)) }
 
-// writePage writes {"cells":[...],"next":"..."} cell by cell through a
+// writePage writes {"cells":[...],"next":"..."}, with each cell's time
+// from times when it has one, cell by cell through a
 // buffer of its own, encoding one value at a time, so that the answer is
 // never held whole: a listing of 200k cells with their values was one
 // 30 MB answer that allocated 224 MB to build.
-func writePage(w io.Writer, page []fold.Cell, values bool, next string) error {
+func writePage(w io.Writer, page []fold.Cell, values bool, times []time.Time, next string) error {
 	bw := bufio.NewWriterSize(w, 32<<10)
 	var cell bytes.Buffer
 	enc := json.NewEncoder(&cell)
@@ -357,6 +368,9 @@ func writePage(w io.Writer, page []fold.Cell, values bool, next string) error {
 	bw.WriteString(`{"cells":[`)
 	for i, c := range page {
 		out := cellOf(c, false)
+		if i < len(times) {
+			out.Time = times[i]
+		}
 		if values {
 			v := c.Value
 			if v == nil {

@@ -14,7 +14,9 @@
 //	GET  /v1/cells/{cell}/events          Replica.Watch, as Server-Sent Events
 //	GET  /v1/events?match=P               the same for a pattern
 //	GET  /v1/cells/{cell}/history         Replica.History (the cell's log)
+//	GET  /v1/network, /v1/network/graph   Options.Network, with Replica.PropagatorNodes; its drawing
 //	GET  /healthz, /readyz, /metrics      liveness, resync progress, Prometheus
+//	GET  /ui/                             the web page (ui.go, ui/): embedded files that use the above
 //
 // Values travel in their canonical wire form, byte for byte what
 // lattice.Encode gives, so whatever a GET returns can be POSTed or published

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dprop/dprop/propagators/network/graph"
 	"github.com/dprop/dprop/replica"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -91,6 +92,11 @@ type Options struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 
+	// Network, if set, is the network file the sidecar runs: GET
+	// /v1/network and /v1/network/graph serve it (404 without one), and the
+	// web page (/ui/) draws it.
+	Network *graph.Graph
+
 	// Access, if set, is who may call the API: every request but the
 	// probes must carry a bearer token or a client certificate of one of
 	// its principals, and stay within its scopes (see NewAccess, and
@@ -142,7 +148,8 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	metrics *metrics
-	guard   *guard // Origin and Host checks
+	guard   *guard  // Origin and Host checks
+	drawing drawing // the network's SVG, made on first use
 
 	// access is the Access in force (see SetAccess); nil without
 	// authentication.
@@ -204,6 +211,9 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 		{http.MethodGet, "/v1/cells/{cell}/history", needRead, s.history},
 		{http.MethodGet, "/v1/events", needAuth, s.patternEvents},
 		{http.MethodGet, "/v1/status", needAdmin, s.status},
+		{http.MethodGet, "/v1/network", needAuth, s.network},
+		{http.MethodGet, "/v1/network/graph", needAuth, s.networkGraph},
+		{http.MethodGet, "/ui/", needNothing, s.ui},
 		{http.MethodGet, "/healthz", needNothing, s.healthz},
 		{http.MethodGet, "/readyz", needNothing, s.readyz},
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
@@ -70,6 +71,10 @@ type Cell struct {
 	Value json.RawMessage `json:"value,omitempty"`
 	// Contradiction is the reason when the value is a contradiction.
 	Contradiction string `json:"contradiction,omitempty"`
+	// Time is when the stream stored the cell's last change; in listings
+	// only with times=true, and absent when the stream no longer holds
+	// that message.
+	Time time.Time `json:"time,omitzero"`
 	// Stale is true when the answer carried Dprop-Stale (Client only).
 	Stale bool `json:"-"`
 	// Duplicate is true when a refine's answer carried Dprop-Duplicate: the
