@@ -62,10 +62,16 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 		return
 	}
 	res := r.core.ApplyMessage(m)
+	r.lastFolded = seq
 	var ev Event
 	switch {
 	case res.Changed:
 		ev = Event{Cell: res.Cell, Value: res.Value, Type: res.Type, Seq: seq, ETag: res.ETag}
+		if r.pend != nil {
+			if c, ok := r.pend.view(res.Cell, fold.Cell{Name: res.Cell, Value: res.Value, Type: res.Type, Seq: seq, ETag: res.ETag}, true); ok && c.Pending > 0 {
+				ev.Value, ev.ETag, ev.Pending = c.Value, c.ETag, c.Pending
+			}
+		}
 		if r.rt != nil {
 			r.rt.Changed(ev.Cell)
 		}
@@ -73,6 +79,12 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 	case res.Forgotten && res.Existed:
 		ev = Event{Cell: res.Cell, Value: res.Value, Seq: seq, Forgotten: true}
 		r.watchers.notify(ev)
+	}
+	if r.pend != nil {
+		if res.Forgotten {
+			r.pend.forget(res.Cell)
+		}
+		r.pend.folded(seq)
 	}
 	r.mu.Unlock()
 	if res.Forgotten && res.Existed {

@@ -27,3 +27,12 @@ const (
 	MsgRefused       = msgRefused
 	MsgRefusedUnwarn = msgRefusedUnwarn
 )
+
+// SetOutboxHooks makes the outbox call taken once an update is synced and
+// before it is answered, and delivered once the log acknowledged a pending
+// update and before the outbox forgets it (nil: no call), until the
+// returned function is called. Tests that use it must not run in parallel.
+func SetOutboxHooks(taken, delivered func(cell string)) (reset func()) {
+	testHookTaken, testHookDelivered = taken, delivered
+	return func() { testHookTaken, testHookDelivered = nil, nil }
+}

@@ -45,7 +45,19 @@ type RefineReport struct {
 	// Duplicate reports that the stream already held this update under
 	// the same idempotency key, so nothing new was stored.
 	Duplicate bool
+	// Pending reports that the log could not acknowledge the update in
+	// time and the replica took it into its outbox (Config.OutboxPath):
+	// it is synced to disk, merged into what the replica shows, and will
+	// be delivered once the log is reachable. Seq is 0 then, and
+	// PendingUpdates is the number of updates the outbox holds.
+	Pending        bool
+	PendingUpdates int
 }
+
+// WithLogAck makes Refine wait for the log's acknowledgement, as without
+// an outbox: a refine the log cannot take in time fails rather than be
+// taken into the outbox.
+func WithLogAck() RefineOption { return func(o *refineOptions) { o.logAck = true } }
 
 // WithReport makes Refine fill *rep once the broker has acknowledged the
 // update.

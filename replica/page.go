@@ -49,7 +49,14 @@ func (r *Replica) CellsPageFunc(pattern, after string, limit int, keep func(name
 	}
 	page = make([]fold.Cell, 0, min(limit, len(names)-start))
 	skipped := 0
-	for _, name := range names[start:] {
+	walk := names[start:]
+	if r.pend != nil {
+		// Cells only the outbox knows of yet are listed among the others.
+		if extra := r.pend.only(r.core, prefix, max(after, prefix)); len(extra) > 0 {
+			walk = mergeSorted(walk, extra)
+		}
+	}
+	for _, name := range walk {
 		if !strings.HasPrefix(name, prefix) {
 			break // names with the prefix are contiguous, and they are behind
 		}
@@ -65,11 +72,24 @@ func (r *Replica) CellsPageFunc(pattern, after string, limit int, keep func(name
 		if len(page) == limit {
 			return page, page[len(page)-1].Name
 		}
-		if c, ok := r.core.Get(name); ok {
+		if c, ok := r.viewLocked(name); ok {
 			page = append(page, c)
 		}
 	}
 	return page, ""
+}
+
+// mergeSorted merges two sorted lists of distinct names.
+func mergeSorted(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] < b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // literalPrefix is what every name matching pattern starts with: its tokens

@@ -19,6 +19,7 @@ import (
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/propagators"
 	"github.com/dprop/dprop/replica/fold"
+	"github.com/dprop/dprop/replica/outbox"
 )
 
 // Errors returned by the replica's methods.
@@ -87,6 +88,17 @@ type Config struct {
 	// refine (default DefaultPublishTimeout): past it the refine fails, and
 	// may be retried with the same idempotency key.
 	PublishTimeout time.Duration
+	// OutboxPath, if set, is the replica's outbox (package outbox): a
+	// refine (a propagator's refinement included) that the log cannot
+	// acknowledge within OutboxAfter (default DefaultOutboxAfter; at
+	// once without a connection) is synced there, merged into what the
+	// replica shows, answered as pending (RefineReport.Pending), and
+	// delivered once the log is reachable. OutboxMaxBytes bounds it
+	// (0: unbounded); a refine that finds it full fails with
+	// ErrOutboxFull.
+	OutboxPath     string
+	OutboxMaxBytes int64
+	OutboxAfter    time.Duration
 	// StreamCheckEvery is how often the replica checks that its stream is
 	// still there and the same (default DefaultStreamCheckEvery): a stream
 	// deleted, created anew or purged behind its back is noticed within
@@ -168,6 +180,12 @@ func (c *Config) validate() error {
 		if e.TTL <= 0 {
 			return fmt.Errorf("replica: config: expire %s: the TTL must be positive, not %v", e.Cells, e.TTL)
 		}
+	}
+	if c.OutboxAfter <= 0 {
+		c.OutboxAfter = DefaultOutboxAfter
+	}
+	if c.OutboxMaxBytes < 0 {
+		return errors.New("replica: config: OutboxMaxBytes is negative")
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = DefaultPublishTimeout
@@ -299,6 +317,18 @@ type Replica struct {
 	lastCompaction atomic.Pointer[Compaction] // the latest compaction message folded
 	purgeSeen      string
 
+	// The outbox (deliver.go) and the pending updates it holds
+	// (pending.go, guarded by mu); nil without Config.OutboxPath.
+	// lastFolded is the last sequence folded (guarded by mu).
+	ob                   *outbox.Outbox
+	pend                 *pendingSet
+	obWake               chan struct{}
+	obTaken, obDelivered atomic.Uint64
+	obLastErr            atomic.Value // string
+	obTorn               int64
+	obTornFile           string
+	lastFolded           uint64
+
 	rt          *propagators.Runtime // nil without propagators
 	initialDone chan struct{}        // closed once the network's initial values are folded
 }
@@ -375,9 +405,21 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 	if cfg.SnapshotPath != "" {
 		r.loadSnapshot()
 	}
+	if cfg.OutboxPath != "" {
+		if err := r.openOutbox(); err != nil {
+			r.cancel()
+			return nil, err
+		}
+	}
 	if err := r.startNetwork(); err != nil {
 		r.cancel()
+		if r.ob != nil {
+			_ = r.ob.Close()
+		}
 		return nil, err
+	}
+	if r.ob != nil {
+		r.spawn(r.drain)
 	}
 	r.spawn(r.link)
 	r.spawn(func() { r.refusals.run(r.ctx) })
@@ -430,6 +472,7 @@ type refineOptions struct {
 	origin     string
 	propagator string
 	report     *RefineReport
+	logAck     bool // see WithLogAck
 	// signer and signature, from WithSignature.
 	signer, signature string
 }
@@ -500,15 +543,30 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	// not come within PublishTimeout (a hung server, a stream without a
 	// leader) is given up, safely: retrying with the same idempotency key
 	// stores it once.
+	//
+	// With an outbox, an update the log cannot take in time (no
+	// connection, no answer within OutboxAfter) is taken into it instead.
+	useOutbox := r.ob != nil && !o.logAck
 	if !r.cfg.Conn.IsConnected() {
+		if useOutbox {
+			return r.takePending(cell, v, msg, &o)
+		}
 		return fold.Cell{}, fmt.Errorf("refine %q: %w", cell, ErrNotConnected)
 	}
-	pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
+	timeout := r.cfg.PublishTimeout
+	if useOutbox {
+		timeout = min(timeout, r.cfg.OutboxAfter)
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	ack, err := r.js.PublishMsg(pctx, msg)
 	cancel()
+	if useOutbox && err != nil && ctx.Err() == nil && unavailable(err) {
+		r.log.Debug("refine not acknowledged in time; taken into the outbox", "cell", cell, "err", err)
+		return r.takePending(cell, v, msg, &o)
+	}
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		r.log.Warn("refine not acknowledged in time; answering that it may be retried", "cell", cell, "publish_timeout", r.cfg.PublishTimeout)
-		return fold.Cell{}, fmt.Errorf("refine %q: not acknowledged by the stream within %v: %w", cell, r.cfg.PublishTimeout, err)
+		r.log.Warn("refine not acknowledged in time; answering that it may be retried", "cell", cell, "publish_timeout", timeout)
+		return fold.Cell{}, fmt.Errorf("refine %q: not acknowledged by the stream within %v: %w", cell, timeout, err)
 	}
 	if errors.Is(err, nats.ErrMaxPayload) { // the server reached meanwhile takes less
 		return fold.Cell{}, tooLargeToPublish(cell, wireSize(msg), r.cfg.Conn.MaxPayload())
@@ -580,6 +638,9 @@ func (r *Replica) CheckThreshold(cell string, v lattice.Value) error {
 func (r *Replica) check(cell string, v lattice.Value) error {
 	r.mu.RLock()
 	err := r.core.Check(cell, v)
+	if err == nil && r.pend != nil {
+		err = r.pend.check(cell, v)
+	}
 	r.mu.RUnlock()
 	if err != nil {
 		return err
@@ -606,7 +667,7 @@ func (r *Replica) limits() lattice.Limits {
 func (r *Replica) Get(cell string) (fold.Cell, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.core.Get(cell)
+	return r.viewLocked(cell)
 }
 
 // Value returns the cell's value (Nothing when it has none): the read side
@@ -630,7 +691,7 @@ func (r *Replica) Type(cell string) string {
 func (r *Replica) Cells(pattern string) []fold.Cell {
 	var out []fold.Cell
 	r.mu.RLock()
-	r.core.Each(func(c fold.Cell) bool {
+	r.eachView(func(c fold.Cell) bool {
 		if pattern == "" || cellname.Match(pattern, c.Name) {
 			out = append(out, c)
 		}
@@ -685,16 +746,16 @@ func (r *Replica) Watch(pattern string, current bool) (*Watcher, error) {
 func (r *Replica) pushCurrent(w *Watcher) {
 	push := func(c fold.Cell) {
 		if !lattice.IsNothing(c.Value) {
-			w.push(Event{Cell: c.Name, Value: c.Value, Type: c.Type, Seq: c.Seq, ETag: c.ETag})
+			w.push(Event{Cell: c.Name, Value: c.Value, Type: c.Type, Seq: c.Seq, ETag: c.ETag, Pending: c.Pending})
 		}
 	}
 	if w.exact {
-		if c, ok := r.core.Get(w.pattern); ok {
+		if c, ok := r.viewLocked(w.pattern); ok {
 			push(c)
 		}
 		return
 	}
-	r.core.Each(func(c fold.Cell) bool {
+	r.eachView(func(c fold.Cell) bool {
 		if w.matches(c.Name) {
 			push(c)
 		}
@@ -770,6 +831,11 @@ func (r *Replica) Close() error {
 		r.refusals.flush()
 		if r.cfg.SnapshotPath != "" {
 			err = r.saveSnapshot()
+		}
+		if r.ob != nil {
+			if cerr := r.ob.Close(); err == nil {
+				err = cerr
+			}
 		}
 		r.log.Info("replica stopped", "applied_seq", r.Progress().Applied)
 	})

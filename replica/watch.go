@@ -27,6 +27,9 @@ type Event struct {
 	// event of it, and this is its first value since (the two events were
 	// coalesced): a value may be smaller than one seen before.
 	AfterForget bool
+	// Pending is the number of updates taken into the replica's outbox,
+	// not yet in the log, that Value includes (see fold.Cell.Pending).
+	Pending int
 }
 
 // Watcher receives the changes of the cells that match its pattern.

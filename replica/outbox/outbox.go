@@ -373,6 +373,13 @@ func (o *Outbox) Pending() []Record {
 	return append([]Record(nil), o.pending...)
 }
 
+// Len is the number of pending updates.
+func (o *Outbox) Len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.pending)
+}
+
 // Stats says how many updates are pending, their bytes, and when the
 // oldest was added (zero when none).
 func (o *Outbox) Stats() (count int, bytes int64, oldest time.Time) {

@@ -1,0 +1,317 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica/fold"
+	"github.com/dprop/dprop/replica/outbox"
+)
+
+// This file is the replica's side of its outbox (package outbox): a refine
+// the log cannot acknowledge in time is kept there, durably, merged into
+// what the replica shows (pending.go), answered as pending, and delivered
+// by the drain below once the log is reachable again.
+
+// DefaultOutboxAfter is how long a refine waits for the log's
+// acknowledgement before it is taken into the outbox (Config.OutboxAfter).
+const DefaultOutboxAfter = time.Second
+
+// ErrOutboxFull: the log could not take a refine and the outbox is full
+// (Config.OutboxMaxBytes). The refine is not taken.
+var ErrOutboxFull = outbox.ErrFull
+
+// drainWindow bounds the updates the drain has published and awaits the
+// acknowledgement of.
+const drainWindow = 512
+
+// drainRetry is how long the drain waits after a failed round.
+const drainRetry = time.Second
+
+// OutboxStatus says what the replica's outbox holds.
+type OutboxStatus struct {
+	Enabled bool
+	// Pending updates, their bytes, and when the oldest was taken.
+	Pending int
+	Bytes   int64
+	Oldest  time.Time
+	// Taken counts the updates taken into the outbox since start,
+	// Delivered those the log has acknowledged since.
+	Taken, Delivered uint64
+	// Torn is the size of the torn tail set aside at start (0: none),
+	// TornFile where it was kept.
+	Torn     int64
+	TornFile string
+	// LastError is why the last delivery round stopped ("" when it did
+	// not fail).
+	LastError string
+}
+
+// openOutbox opens the outbox and takes what it holds back into the
+// pending view. Called by Start before anything runs.
+func (r *Replica) openOutbox() error {
+	ob, rec, err := outbox.Open(r.cfg.OutboxPath, r.cfg.OutboxMaxBytes)
+	if err != nil {
+		return fmt.Errorf("replica: %w", err)
+	}
+	r.ob = ob
+	r.pend = newPendingSet()
+	r.obWake = make(chan struct{}, 1)
+	r.obTorn, r.obTornFile = rec.Torn, rec.TornFile
+	if rec.Torn > 0 {
+		r.log.Error("outbox: a torn record at the end of the file was set aside; the intact records before it will be delivered",
+			"path", r.cfg.OutboxPath, "torn_bytes", rec.Torn, "kept_as", rec.TornFile)
+	}
+	for _, p := range ob.Pending() {
+		v, err := r.limits().Decode(p.Payload)
+		if err != nil { // checked before it was taken: the file was altered
+			r.log.Error("outbox: a pending update does not decode; it will be delivered, and the log will refuse it",
+				"cell", p.Cell, "id", p.ID, "err", err)
+			continue
+		}
+		r.pend.add(p.Cell, p.ID, p.MsgID, v)
+	}
+	if rec.Pending > 0 {
+		r.log.Info("outbox: updates pending from before", "path", r.cfg.OutboxPath, "pending", rec.Pending)
+	}
+	return nil
+}
+
+// unavailable says whether a publish failed because the log could not be
+// reached or could not answer in time (the stream without a leader, a
+// partition, a hung server): what the outbox is for. Refusals, and the
+// stream full or lost, are not.
+func unavailable(err error) bool {
+	return errors.Is(err, ErrNotConnected) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrConnectionDraining)
+}
+
+// takePending keeps msg, an update of cell with value v that the log did
+// not acknowledge, in the outbox: synced to disk, merged into the pending
+// view and announced, before it returns the cell as the replica now shows
+// it. An update carrying a message id already pending is not taken twice.
+func (r *Replica) takePending(cell string, v lattice.Value, msg *nats.Msg, o *refineOptions) (fold.Cell, error) {
+	id := msg.Header.Get(jetstream.MsgIDHeader)
+	if id == "" {
+		// A retried delivery must be stored once: the first attempt
+		// may have reached the stream and only its answer been lost.
+		id = "dprop-outbox-" + uuid.NewString()
+		msg.Header.Set(jetstream.MsgIDHeader, id)
+	}
+	r.mu.RLock()
+	dup := r.pend.hasMsgID(id)
+	r.mu.RUnlock()
+	if !dup {
+		hdr := make(map[string]string, len(msg.Header))
+		for k := range maps.Keys(msg.Header) {
+			if k != jetstream.MsgIDHeader {
+				hdr[k] = msg.Header.Get(k)
+			}
+		}
+		oid, _, err := r.ob.Append(outbox.Record{Cell: cell, Subject: msg.Subject, Payload: msg.Data, MsgID: id, Headers: hdr})
+		if err != nil {
+			if errors.Is(err, outbox.ErrFull) {
+				return fold.Cell{}, fmt.Errorf("refine %q: the log is unreachable and %w", cell, err)
+			}
+			return fold.Cell{}, fmt.Errorf("refine %q: the log is unreachable and the outbox failed: %w", cell, err)
+		}
+		r.obTaken.Add(1)
+		if testHookTaken != nil {
+			testHookTaken(cell)
+		}
+		r.mu.Lock()
+		before, _ := r.viewLocked(cell)
+		r.pend.add(cell, oid, id, v)
+		after, _ := r.viewLocked(cell)
+		if after.ETag != before.ETag {
+			r.announcePending(after)
+		}
+		r.mu.Unlock()
+		select {
+		case r.obWake <- struct{}{}:
+		default:
+		}
+	}
+	c, _ := r.Get(cell)
+	if o.report != nil {
+		*o.report = RefineReport{Pending: true, PendingUpdates: r.ob.Len()}
+	}
+	return c, nil
+}
+
+// testHookTaken, when set by a test, runs once an update is synced in the
+// outbox and before it is answered.
+var testHookTaken func(cell string)
+
+// testHookDelivered, when set by a test, runs once the log acknowledged a
+// pending update and before the outbox forgets it.
+var testHookDelivered func(cell string)
+
+// drain delivers the outbox's updates whenever the log is reachable: in
+// the order taken, each with its message id (a retry is stored once), each
+// removed from the outbox only once acknowledged.
+func (r *Replica) drain() {
+	js, err := jetstream.New(r.cfg.Conn, jetstream.WithPublishAsyncMaxPending(drainWindow))
+	if err != nil {
+		r.log.Error("outbox: no JetStream context; pending updates stay pending", "err", err)
+		return
+	}
+	tick := time.NewTicker(drainRetry)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.obWake:
+		case <-tick.C:
+		}
+		if r.ob.Len() == 0 || !r.cfg.Conn.IsConnected() || r.lost.Load() {
+			continue
+		}
+		if err := r.deliverPending(js); err != nil {
+			r.obLastErr.Store(err.Error())
+			r.log.Warn("outbox: delivery stopped; retrying", "pending", r.ob.Len(), "err", err)
+			continue
+		}
+		r.obLastErr.Store("")
+	}
+}
+
+// deliverPending publishes what the outbox holds, drainWindow at a time.
+func (r *Replica) deliverPending(js jetstream.JetStream) error {
+	start, n := time.Now(), 0
+	for {
+		recs := r.ob.Pending()
+		if len(recs) == 0 {
+			break
+		}
+		if len(recs) > drainWindow {
+			recs = recs[:drainWindow]
+		}
+		futures := make([]jetstream.PubAckFuture, 0, len(recs))
+		var pubErr error
+		for _, rec := range recs {
+			msg := nats.NewMsg(rec.Subject)
+			msg.Data = rec.Payload
+			for k, v := range rec.Headers {
+				msg.Header.Set(k, v)
+			}
+			f, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(rec.MsgID))
+			if err != nil {
+				pubErr = err
+				break
+			}
+			futures = append(futures, f)
+		}
+		for i, f := range futures {
+			var ack *jetstream.PubAck
+			select {
+			case ack = <-f.Ok():
+			case err := <-f.Err():
+				if pubErr == nil {
+					pubErr = fmt.Errorf("update %d of cell %q: %w", recs[i].ID, recs[i].Cell, err)
+				}
+				continue
+			case <-r.ctx.Done():
+				return r.ctx.Err()
+			}
+			if testHookDelivered != nil {
+				testHookDelivered(recs[i].Cell)
+			}
+			r.mu.Lock()
+			r.pend.ack(recs[i].ID, ack.Sequence)
+			r.pend.folded(r.lastFolded)
+			r.mu.Unlock()
+			if err := r.ob.Done(recs[i].ID); err != nil {
+				return err
+			}
+			r.obDelivered.Add(1)
+			n++
+		}
+		if pubErr != nil {
+			return pubErr
+		}
+	}
+	if n > 0 {
+		r.log.Info("outbox: delivered", "updates", n, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// viewLocked is the cell as the replica shows it: the log's state merged
+// with the pending updates. The caller holds r.mu.
+func (r *Replica) viewLocked(cell string) (fold.Cell, bool) {
+	c, ok := r.core.Get(cell)
+	if r.pend == nil {
+		return c, ok
+	}
+	return r.pend.view(cell, c, ok)
+}
+
+// eachView calls fn with every cell as the replica shows it (the log's
+// cells merged with the pending updates, then the cells only pending
+// updates made yet), until fn returns false. The caller holds r.mu.
+func (r *Replica) eachView(fn func(fold.Cell) bool) {
+	more := true
+	r.core.Each(func(c fold.Cell) bool {
+		if r.pend != nil {
+			c, _ = r.pend.view(c.Name, c, true)
+		}
+		more = fn(c)
+		return more
+	})
+	if !more || r.pend == nil {
+		return
+	}
+	for _, name := range r.pend.only(r.core, "", "") {
+		if c, ok := r.pend.view(name, fold.Cell{}, false); ok && !fn(c) {
+			return
+		}
+	}
+}
+
+// announcePending tells the propagators and the watchers of a change of
+// the pending view of c. The caller holds r.mu.
+func (r *Replica) announcePending(c fold.Cell) {
+	if r.rt != nil {
+		r.rt.Changed(c.Name)
+	}
+	r.watchers.notify(Event{Cell: c.Name, Value: c.Value, Type: c.Type, Seq: c.Seq, ETag: c.ETag, Pending: c.Pending})
+}
+
+// Outbox returns what the outbox holds (Enabled false without one).
+func (r *Replica) Outbox() OutboxStatus {
+	if r.ob == nil {
+		return OutboxStatus{}
+	}
+	n, b, oldest := r.ob.Stats()
+	s := OutboxStatus{Enabled: true, Pending: n, Bytes: b, Oldest: oldest,
+		Taken: r.obTaken.Load(), Delivered: r.obDelivered.Load(), Torn: r.obTorn, TornFile: r.obTornFile}
+	if e, _ := r.obLastErr.Load().(string); e != "" {
+		s.LastError = e
+	}
+	return s
+}
+
+// OutboxUpdates returns the pending updates, oldest first (nil without an
+// outbox).
+func (r *Replica) OutboxUpdates() []outbox.Record {
+	if r.ob == nil {
+		return nil
+	}
+	return r.ob.Pending()
+}

@@ -1,0 +1,201 @@
+package replica
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica/fold"
+)
+
+// This file keeps the replica's pending updates: those taken into its
+// outbox (outbox.go) that it has not folded from the log yet. Reads see the
+// log's state merged with them, so a sidecar cut off from its brokers still
+// reads its own writes; once the log has acknowledged an update and the
+// fold has passed it, the log's value includes it and it leaves the set.
+
+// pendingSet is the pending updates by cell. It is guarded by the
+// replica's fold lock (r.mu), like the fold itself, so that a watcher sees
+// a pending change and the log's changes in one order.
+type pendingSet struct {
+	cells map[string]*pendingCell
+	ids   map[uint64]string // outbox id → cell
+	msgs  map[string]uint64 // message id → outbox id
+	// acked are the updates the log has acknowledged, in the order
+	// acknowledged, waiting for the fold to pass their sequence.
+	acked []ackedUpdate
+}
+
+type pendingCell struct {
+	updates []pendingUpdate
+	value   lattice.Value // the join of the updates' values
+}
+
+type pendingUpdate struct {
+	id    uint64
+	msgID string
+	v     lattice.Value
+}
+
+type ackedUpdate struct{ id, seq uint64 }
+
+func newPendingSet() *pendingSet {
+	return &pendingSet{cells: map[string]*pendingCell{}, ids: map[uint64]string{}, msgs: map[string]uint64{}}
+}
+
+// len is the number of pending updates.
+func (p *pendingSet) len() int { return len(p.ids) }
+
+// hasMsgID says whether an update with message id msgID is pending.
+func (p *pendingSet) hasMsgID(msgID string) bool {
+	_, ok := p.msgs[msgID]
+	return ok
+}
+
+// add records an update of cell taken into the outbox under id, published
+// with message id msgID.
+func (p *pendingSet) add(cell string, id uint64, msgID string, v lattice.Value) {
+	pc := p.cells[cell]
+	if pc == nil {
+		pc = &pendingCell{value: lattice.Nothing{}}
+		p.cells[cell] = pc
+	}
+	pc.updates = append(pc.updates, pendingUpdate{id: id, msgID: msgID, v: v})
+	if merged, _, err := lattice.Merge(pc.value, v); err == nil {
+		pc.value = merged
+	}
+	p.ids[id] = cell
+	if msgID != "" {
+		p.msgs[msgID] = id
+	}
+}
+
+// ack notes that the log acknowledged update id at stream sequence seq.
+func (p *pendingSet) ack(id, seq uint64) {
+	if _, ok := p.ids[id]; ok {
+		p.acked = append(p.acked, ackedUpdate{id: id, seq: seq})
+	}
+}
+
+// folded drops the acknowledged updates the fold has passed (done is the
+// last sequence folded) and returns how many it dropped. Cheap when there
+// are none: it is called after every fold.
+func (p *pendingSet) folded(done uint64) int {
+	n := 0
+	for len(p.acked) > 0 && p.acked[0].seq <= done {
+		p.drop(p.acked[0].id)
+		p.acked = p.acked[1:]
+		n++
+	}
+	if len(p.acked) == 0 {
+		p.acked = nil
+	}
+	return n
+}
+
+// drop removes update id.
+func (p *pendingSet) drop(id uint64) {
+	cell, ok := p.ids[id]
+	if !ok {
+		return
+	}
+	delete(p.ids, id)
+	pc := p.cells[cell]
+	if pc == nil {
+		return
+	}
+	kept := pc.updates[:0]
+	var v lattice.Value = lattice.Nothing{}
+	for _, u := range pc.updates {
+		if u.id == id {
+			delete(p.msgs, u.msgID)
+			continue
+		}
+		kept = append(kept, u)
+		if merged, _, err := lattice.Merge(v, u.v); err == nil {
+			v = merged
+		}
+	}
+	if len(kept) == 0 {
+		delete(p.cells, cell)
+		return
+	}
+	pc.updates, pc.value = kept, v
+}
+
+// forget drops every pending update of cell: the cell was forgotten, and
+// what the outbox still delivers starts it afresh in the log.
+func (p *pendingSet) forget(cell string) {
+	pc := p.cells[cell]
+	if pc == nil {
+		return
+	}
+	for _, u := range pc.updates {
+		delete(p.ids, u.id)
+		delete(p.msgs, u.msgID)
+	}
+	delete(p.cells, cell)
+}
+
+// view returns the cell as the log has it (c, ok from the fold) merged
+// with its pending updates, and whether it exists in either. A pending
+// value that does not fit the log's type (another replica typed the cell
+// first; the log will refuse the update) is left out.
+func (p *pendingSet) view(name string, c fold.Cell, ok bool) (fold.Cell, bool) {
+	pc := p.cells[name]
+	if pc == nil {
+		return c, ok
+	}
+	if !ok {
+		c = fold.Cell{Name: name, Value: lattice.Nothing{}}
+	}
+	merged, _, err := lattice.Merge(c.Value, pc.value)
+	if err != nil {
+		return c, ok
+	}
+	c.Value = merged
+	if c.Type == "" {
+		c.Type = merged.Type()
+	}
+	c.Pending = len(pc.updates)
+	c.ETag = fold.ETag(merged)
+	return c, true
+}
+
+// check refuses v for cell when it does not fit the cell's pending value
+// (a type the pending updates did not give it): the pending view could not
+// show it.
+func (p *pendingSet) check(cell string, v lattice.Value) error {
+	pc := p.cells[cell]
+	if pc == nil {
+		return nil
+	}
+	if _, _, err := lattice.Merge(pc.value, v); err != nil {
+		return &fold.RefusedError{Cell: cell, Reason: fold.ReasonOf(err), Err: err}
+	}
+	return nil
+}
+
+// only returns, sorted, the names of the cells with pending updates that
+// the log has none of yet (core has no such cell), that start with prefix
+// and sort after after.
+func (p *pendingSet) only(core *fold.Core, prefix, after string) []string {
+	var out []string
+	for name := range p.cells {
+		if name > after && strings.HasPrefix(name, prefix) {
+			if _, ok := core.Get(name); !ok {
+				out = append(out, name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// value is the join of cell's pending updates (nil when none).
+func (p *pendingSet) value(cell string) lattice.Value {
+	if pc := p.cells[cell]; pc != nil {
+		return pc.value
+	}
+	return nil
+}
