@@ -28,6 +28,8 @@ const (
 	// exitContradiction: refine merged the value and the cell is now a
 	// contradiction.
 	exitContradiction = 3
+	// exitPending: dprop outbox found updates pending.
+	exitPending = 3
 )
 
 // usageError marks an error as the user's invocation being wrong.

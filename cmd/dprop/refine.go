@@ -20,6 +20,7 @@ func newRefineCmd() *cobra.Command {
 		key         string
 		signKeyFile string
 		prefix      string
+		logAck      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "refine CELL JSON|-",
@@ -43,7 +44,13 @@ the value and signs its canonical encoding on the cell's subject under
 signature on. A trust policy may require it: an update it refuses gets 403
 (untrusted_signer, unsigned), a signature that does not verify 400.
 
-Exit status: 0 merged; 3 merged, and the cell is now a contradiction (its
+A sidecar with --data keeps a refine the log cannot take in time (the
+brokers unreachable, the stream without a quorum) in its outbox, synced to
+disk, answers it at once with the merged value, and delivers it once the
+log is back (docs/recovery.md): dprop says so on stderr. --ack-log asks
+for the log's acknowledgement instead, failing when the log cannot give it.
+
+Exit status: 0 merged (into the log, or kept in the outbox); 3 merged, and the cell is now a contradiction (its
 value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 		Example: `  dprop refine weather.boston.temp '{"type":"range","min":34,"max":48}'
   echo '{"type":"flag","value":true}' | dprop refine jobs.done -
@@ -55,6 +62,9 @@ value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 				return err
 			}
 			opts := []httpapi.RefineOption{httpapi.WithIdempotencyKey(key)}
+			if logAck {
+				opts = append(opts, httpapi.WithLogAck())
+			}
 			if signKeyFile != "" {
 				var sign httpapi.RefineOption
 				if body, sign, err = signRefine(cmd, signKeyFile, prefix, args[0], body); err != nil {
@@ -79,6 +89,9 @@ value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 			if err != nil {
 				return clientError(f.url, err)
 			}
+			if cell.Accepted && !f.json {
+				fmt.Fprintf(cmd.ErrOrStderr(), "dprop: the log could not take the update in time; the sidecar keeps it in its outbox, synced, and will deliver it (%s update(s) of the cell pending; see 'dprop outbox')\n", orUnknown(cell.Pending))
+			}
 			if cell.Duplicate && !f.json {
 				fmt.Fprintf(cmd.ErrOrStderr(), "dprop: already stored under --idempotency-key %q: nothing new was stored\n", key)
 			}
@@ -97,6 +110,7 @@ value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&key, "idempotency-key", "", "a key naming this update of the cell: a retry with the same key and value is stored once; another value under the key is refused")
+	cmd.Flags().BoolVar(&logAck, "ack-log", false, "fail rather than let the sidecar keep the update in its outbox when the log cannot take it in time")
 	registerSignKey(cmd, &signKeyFile, "the update")
 	cmd.Flags().StringVar(&prefix, "prefix", cellname.DefaultPrefix, "with --sign-key: the sidecar's subject prefix (a signature names the cell's subject)")
 	return cmd
@@ -124,4 +138,12 @@ func signRefine(cmd *cobra.Command, keyFile, prefix, cell string, body []byte) (
 		return nil, nil, err
 	}
 	return payload, httpapi.WithSignature(signer, sig), nil
+}
+
+// orUnknown prints n, or "some" when the sidecar did not say.
+func orUnknown(n int) string {
+	if n <= 0 {
+		return "some"
+	}
+	return fmt.Sprint(n)
 }

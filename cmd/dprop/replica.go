@@ -34,6 +34,7 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 			}
 			if data != "" {
 				sc.snapshot = filepath.Join(data, "snapshot.jsonl")
+				sc.outbox = filepath.Join(data, "outbox.log")
 			}
 			ln, err := sc.listen(log)
 			if err != nil {
@@ -62,7 +63,7 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 	}
 	nf.register(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&data, "data", "", "directory of the replica's local snapshot (none by default: a restart replays the whole log)")
+	fl.StringVar(&data, "data", "", "directory of the replica's local snapshot and outbox (none by default: a restart replays the whole log, and refines fail while the log is unreachable)")
 	fl.StringVar(&sc.cells, "cells", ">", `cells to hold: a name pattern such as "weather.>"`)
 	fl.IntVar(&sc.streamReplicas, "stream-replicas", 1, "copies of the stream if this replica has to create it: 1 or 3")
 	sc.register(cmd)

@@ -37,6 +37,9 @@ type sidecarFlags struct {
 	stream         string
 	streamReplicas int
 	snapshot       string // local snapshot file; "" for none
+	outbox         string // outbox file; "" for none (see replica.Config.OutboxPath)
+	outboxMaxBytes int64
+	outboxAfter    time.Duration
 	compactEvery   time.Duration
 	maxCellBytes   int
 	network        string
@@ -63,6 +66,8 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.network, "network", "", "network file declaring cells and propagators to run (see docs/networks.md)")
 	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
 	registerMaxCellBytes(cmd, &f.maxCellBytes)
+	fl.Int64Var(&f.outboxMaxBytes, "outbox-max-bytes", defaultOutboxMaxBytes, "with --data: bytes of pending updates the outbox keeps while the log cannot take them; past it refines get 503 outbox_full (see docs/recovery.md)")
+	fl.DurationVar(&f.outboxAfter, "outbox-after", replica.DefaultOutboxAfter, "with --data: how long a refine waits for the log's acknowledgement before the outbox takes it (answered 202)")
 	fl.IntVar(&f.maxStreams, "http-max-streams", httpapi.DefaultMaxStreams, "event streams the HTTP API serves at once; more get 503 busy")
 	fl.IntVar(&f.maxAwaits, "http-max-awaits", httpapi.DefaultMaxAwaits, "threshold reads (?await=) the HTTP API holds at once; more get 503 busy")
 	fl.StringSliceVar(&f.allowOrigins, "http-allow-origin", nil, "origins (scheme://host[:port]) whose web pages may call the HTTP API; pages of any other origin are refused (see docs/api.md, Browsers and Host)")
@@ -99,6 +104,9 @@ func (f *sidecarFlags) loadAccess(log *slog.Logger) error {
 func (f *sidecarFlags) apiOptions() (httpapi.Options, error) {
 	if f.maxStreams < 1 || f.maxAwaits < 1 {
 		return httpapi.Options{}, usagef("--http-max-streams and --http-max-awaits must be at least 1")
+	}
+	if f.outboxMaxBytes < 0 || f.outboxAfter <= 0 {
+		return httpapi.Options{}, usagef("--outbox-max-bytes must be 0 (no bound) or more, and --outbox-after above 0")
 	}
 	opts := httpapi.Options{MaxStreams: f.maxStreams, MaxAwaits: f.maxAwaits, AllowOrigins: f.allowOrigins, AllowHosts: f.allowHosts,
 		Access: f.auth.access}
@@ -181,16 +189,19 @@ func (f *sidecarFlags) listen(log *slog.Logger) (net.Listener, error) {
 // API serves; the resync goes on in the background.
 func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.Listener, f sidecarFlags) (*sidecar, error) {
 	cfg := replica.Config{
-		Conn:         nc,
-		Prefix:       f.prefix,
-		Stream:       f.stream,
-		Cells:        f.cells,
-		Logger:       log,
-		Progress:     progressReporter(log),
-		SnapshotPath: f.snapshot,
-		CompactEvery: f.compactEvery,
-		MaxCellBytes: f.maxCellBytes,
-		Trust:        f.trust,
+		Conn:           nc,
+		Prefix:         f.prefix,
+		Stream:         f.stream,
+		Cells:          f.cells,
+		Logger:         log,
+		Progress:       progressReporter(log),
+		SnapshotPath:   f.snapshot,
+		OutboxPath:     f.outbox,
+		OutboxAfter:    f.outboxAfter,
+		OutboxMaxBytes: f.outboxMaxBytes,
+		CompactEvery:   f.compactEvery,
+		MaxCellBytes:   f.maxCellBytes,
+		Trust:          f.trust,
 	}
 	if f.signKey != nil {
 		cfg.SignKey = f.signKey
@@ -284,3 +295,7 @@ func interrupted(ctx context.Context, log *slog.Logger, err error) error {
 	log.Info("shutting down")
 	return nil
 }
+
+// defaultOutboxMaxBytes bounds a sidecar's outbox: 64 MiB of pending
+// updates, some hundred thousand small ones.
+const defaultOutboxMaxBytes = 64 << 20

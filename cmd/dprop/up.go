@@ -78,6 +78,7 @@ process as the broker itself either way.`,
 			// Provisioned again if someone deletes it.
 			go broker.KeepStream(ctx, nc, stream, 0, log.With("component", "stream"))
 			sc.snapshot = filepath.Join(data, "replica", "snapshot.jsonl")
+			sc.outbox = filepath.Join(data, "replica", "outbox.log")
 			s, err := startSidecar(ctx, log, nc, ln, sc)
 			if err != nil {
 				return interrupted(ctx, log, err)
@@ -89,7 +90,7 @@ process as the broker itself either way.`,
 			return s.wait(ctx)
 		},
 	}
-	cmd.Flags().StringVar(&data, "data", defaultData, "data directory (the JetStream store in DIR/broker, the replica's snapshot in DIR/replica)")
+	cmd.Flags().StringVar(&data, "data", defaultData, "data directory (the JetStream store in DIR/broker, the replica's snapshot and outbox in DIR/replica)")
 	cmd.Flags().StringVar(&listen, "nats-listen", broker.DefaultListen, "host:port the embedded NATS server listens on for clients")
 	cmd.Flags().BoolVar(&auth, "auth", false, "NATS clients must authenticate: make an admin NKey once under --data and say how to use it")
 	cmd.Flags().StringVar(&configFile, "config", "", "nats-server configuration file for the embedded server (accounts, users, permissions, TLS)")

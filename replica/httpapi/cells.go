@@ -58,7 +58,15 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) {
 // writeCell answers with the cell's value in wire form and its headers, or
 // 304 when a GET's If-None-Match matches its ETag.
 func (s *Server) writeCell(w http.ResponseWriter, r *http.Request, c fold.Cell) {
+	s.writeCellStatus(w, r, c, http.StatusOK)
+}
+
+// writeCellStatus is writeCell answering status instead of 200.
+func (s *Server) writeCellStatus(w http.ResponseWriter, r *http.Request, c fold.Cell, status int) {
 	h := w.Header()
+	if c.Pending > 0 {
+		h.Set(HeaderPending, strconv.Itoa(c.Pending))
+	}
 	h.Set("ETag", c.ETag)
 	h.Set("Cache-Control", "no-cache")
 	h.Set(HeaderSeq, strconv.FormatUint(c.Seq, 10))
@@ -76,7 +84,7 @@ func (s *Server) writeCell(w http.ResponseWriter, r *http.Request, c fold.Cell) 
 	body := lattice.Encode(c.Value)
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
 
@@ -242,6 +250,11 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 	if signer != "" || sig != "" {
 		opts = append(opts, replica.WithSignature(signer, sig))
 	}
+	logAck := wantsLogAck(r)
+	if logAck {
+		opts = append(opts, replica.WithLogAck())
+		w.Header().Set("Preference-Applied", PreferLogAck)
+	}
 	c, err := s.r.RefineJSON(ctx, cell, body, opts...)
 	if err != nil {
 		if status, _ := classify(err); status == http.StatusServiceUnavailable {
@@ -253,13 +266,23 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 	if report.Duplicate {
 		w.Header().Set(HeaderDuplicate, "true")
 	}
+	status := http.StatusOK
+	if report.Pending {
+		// Kept in the outbox, synced: accepted, not in the log yet.
+		status = http.StatusAccepted
+		w.Header().Set(HeaderOutbox, strconv.Itoa(report.PendingUpdates))
+	}
 	if p := principalOf(r); p != nil && !p.MayRead(cell) {
 		// Refined, but the value is not the principal's to read: a
 		// writer-only token learns that its update is stored, no more.
+		if report.Pending {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	s.writeCell(w, r, c)
+	s.writeCellStatus(w, r, c, status)
 }
 
 // maxListSkip bounds the cells a page passes over because its principal

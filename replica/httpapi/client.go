@@ -146,10 +146,12 @@ func (c *Client) cellCall(ctx context.Context, method, cell string, query url.Va
 	if err != nil {
 		return Cell{}, fmt.Errorf("reading cell %q: %w", cell, err)
 	}
-	if resp.StatusCode == http.StatusNoContent {
+	if resp.StatusCode == http.StatusNoContent || (resp.StatusCode == http.StatusAccepted && len(b) == 0) {
 		b = nil // a refine whose value the token may not read
 	}
-	return cellFromHeaders(cell, resp.Header, b), nil
+	out := cellFromHeaders(cell, resp.Header, b)
+	out.Accepted = resp.StatusCode == http.StatusAccepted
+	return out, nil
 }
 
 // Get returns the cell: its value in wire form, type, ETag, sequence and
@@ -172,6 +174,13 @@ func WithIdempotencyKey(key string) RefineOption {
 			h.Set(HeaderIdempotencyKey, key)
 		}
 	}
+}
+
+// WithLogAck asks for the log's acknowledgement (Prefer: ack=log): a
+// sidecar with an outbox does not take the refine into it, and answers 503
+// when the log cannot take it.
+func WithLogAck() RefineOption {
+	return func(h http.Header) { h.Set("Prefer", PreferLogAck) }
 }
 
 // WithOrigin names the writer: the update's Dprop-Origin header.
@@ -201,7 +210,10 @@ func WithSignature(signer, signature string) RefineOption {
 // Refine merges body (a value in wire form) into the cell and returns the
 // cell as it is then. Refusals are *APIError (400, 401, 403, 409, 413,
 // 421, 422), and so is a broker outage (503, safe to retry with the same
-// WithIdempotencyKey). A token that may refine the cell but not read it
+// WithIdempotencyKey) — unless the sidecar has an outbox: then it keeps
+// the update, synced, and answers 202 (Cell.Accepted, with the merged
+// value and Cell.Pending), and delivers it once the log is back
+// (WithLogAck asks for the 503 instead). A token that may refine the cell but not read it
 // gets the cell without its value (the server answers 204): Value is
 // empty.
 func (c *Client) Refine(ctx context.Context, cell string, body []byte, opts ...RefineOption) (Cell, error) {
@@ -296,6 +308,14 @@ func (c *Client) Cells(ctx context.Context, match string) ([]Cell, error) {
 		out = append(out, cell)
 	}
 	return out, nil
+}
+
+// Outbox returns what the sidecar's outbox holds, with at most limit of
+// its pending updates. A sidecar without one answers 404.
+func (c *Client) Outbox(ctx context.Context, limit int) (Outbox, error) {
+	var o Outbox
+	err := c.getJSON(ctx, "/v1/outbox", url.Values{"limit": {strconv.Itoa(limit)}}, &o)
+	return o, err
 }
 
 // Ready returns the sidecar's readiness. A sidecar that is not ready

@@ -97,6 +97,8 @@ func classify(err error) (status int, reason string) {
 		return http.StatusMisdirectedRequest, ReasonNotHeld
 	case errors.Is(err, replica.ErrKeyReused):
 		return http.StatusUnprocessableEntity, ReasonKeyReused
+	case errors.Is(err, replica.ErrOutboxFull):
+		return http.StatusServiceUnavailable, ReasonOutboxFull
 	case errors.Is(err, cellname.ErrBad):
 		return http.StatusBadRequest, fold.ReasonBadSubject
 	}

@@ -147,7 +147,7 @@ func appendEvent(dst []byte, ev replica.Event) []byte {
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	// Encode ends with a newline; JSON holds none inside, so data is one line.
-	if err := enc.Encode(Event{Cell: ev.Cell, Type: ev.Type, Seq: ev.Seq, ETag: ev.ETag, Value: lattice.Encode(ev.Value), Forgotten: ev.Forgotten}); err != nil {
+	if err := enc.Encode(Event{Cell: ev.Cell, Type: ev.Type, Seq: ev.Seq, ETag: ev.ETag, Value: lattice.Encode(ev.Value), Forgotten: ev.Forgotten, Pending: ev.Pending}); err != nil {
 		// Unreachable: the value is canonical JSON. Keep the stream sound.
 		return append(dst[:0], ": event of "+ev.Cell+" could not be encoded\n\n"...)
 	}

@@ -65,7 +65,7 @@ func newMetrics(r *replica.Replica, reg prometheus.Registerer, log *slog.Logger,
 		Name: "dprop_http_pending_awaits",
 		Help: "Threshold reads (GET ?await=) waiting now.",
 	}, awaits.inUse)
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.authRefused, streamsGauge, awaitsGauge, &replicaCollector{r: r}} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.authRefused, streamsGauge, awaitsGauge, &replicaCollector{r: r}, &outboxCollector{r: r}} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

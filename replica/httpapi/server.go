@@ -211,6 +211,7 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 		{http.MethodGet, "/v1/cells/{cell}/history", needRead, s.history},
 		{http.MethodGet, "/v1/events", needAuth, s.patternEvents},
 		{http.MethodGet, "/v1/status", needAdmin, s.status},
+		{http.MethodGet, "/v1/outbox", needAdmin, s.outbox},
 		{http.MethodGet, "/v1/network", needAuth, s.network},
 		{http.MethodGet, "/v1/network/graph", needAuth, s.networkGraph},
 		{http.MethodGet, "/ui/", needNothing, s.ui},

@@ -75,6 +75,14 @@ type Cell struct {
 	// only with times=true, and absent when the stream no longer holds
 	// that message.
 	Time time.Time `json:"time,omitzero"`
+	// Pending is the number of the sidecar's updates the value includes
+	// that the log has not acknowledged yet (Dprop-Pending; 0: the value
+	// is the log's).
+	Pending int `json:"pending,omitempty"`
+	// Accepted is true when a refine was answered 202: the log could not
+	// take it in time, and the sidecar keeps it in its outbox, synced, to
+	// deliver (Client only).
+	Accepted bool `json:"-"`
 	// Stale is true when the answer carried Dprop-Stale (Client only).
 	Stale bool `json:"-"`
 	// Duplicate is true when a refine's answer carried Dprop-Duplicate: the
@@ -96,6 +104,9 @@ type Event struct {
 	// "forgotten"): its value is nothing now; what comes next starts it
 	// afresh.
 	Forgotten bool `json:"forgotten,omitempty"`
+	// Pending is the number of this sidecar's updates the value includes
+	// that the log has not acknowledged yet (see Dprop-Pending).
+	Pending int `json:"pending,omitempty"`
 }
 
 // Readiness is the body of GET /readyz.
@@ -135,6 +146,10 @@ type Readiness struct {
 	// Signer is the public key the replica signs what it publishes with,
 	// absent without one.
 	Signer string `json:"signer,omitempty"`
+	// Outbox is what the sidecar's outbox holds, absent without one. A
+	// sidecar with pending updates is still ready: it serves, and shows
+	// them as pending.
+	Outbox *Outbox `json:"outbox,omitempty"`
 }
 
 // errorBody is the JSON body of every error answer.
@@ -156,7 +171,7 @@ type CellsPage struct {
 
 // cellOf converts a replica cell; the value is included when withValue.
 func cellOf(c fold.Cell, withValue bool) Cell {
-	out := Cell{Name: c.Name, Type: c.Type, ETag: c.ETag, Seq: c.Seq, Updates: c.Updates}
+	out := Cell{Name: c.Name, Type: c.Type, ETag: c.ETag, Seq: c.Seq, Updates: c.Updates, Pending: c.Pending}
 	if withValue {
 		out.Value = lattice.Encode(c.Value)
 	}
@@ -200,6 +215,7 @@ func cellFromHeaders(name string, h http.Header, body []byte) Cell {
 		Duplicate: h.Get(HeaderDuplicate) == "true"}
 	c.Seq, _ = strconv.ParseUint(h.Get(HeaderSeq), 10, 64)
 	c.Updates, _ = strconv.ParseUint(h.Get(HeaderUpdates), 10, 64)
+	c.Pending, _ = strconv.Atoi(h.Get(HeaderPending))
 	if r := h.Get(HeaderContradiction); r != "" {
 		if u, err := url.PathUnescape(r); err == nil {
 			r = u
