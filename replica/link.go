@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -47,6 +48,35 @@ var ErrStreamLost = errors.New("the stream is missing")
 // connection is down: nothing is published; retrying is safe.
 var ErrNotConnected = errors.New("not connected to the broker")
 
+// JetStream's error codes for an update refused for want of room.
+const (
+	// jsStoreFailed: the stream's own limit, with discard new ("maximum
+	// bytes exceeded", or messages); the same code covers other storage
+	// failures, told apart by their description.
+	jsStoreFailed jetstream.ErrorCode = 10077
+	// jsInsufficientResources: the servers' store (their JetStream max
+	// store) is full.
+	jsInsufficientResources jetstream.ErrorCode = 10023
+)
+
+// IsStreamFull reports whether err, from Refine, says the stream refused
+// the update for want of room: its byte limit reached (it discards new
+// updates, never old ones) or its servers' store full. Nothing was
+// stored, and a retry succeeds once compaction or an operator makes room.
+func IsStreamFull(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case jsStoreFailed:
+		return strings.HasPrefix(apiErr.Description, "maximum ") // bytes, messages, messages per subject exceeded
+	case jsInsufficientResources:
+		return true
+	}
+	return false
+}
+
 // consumeHeartbeat is how often the server tells the replica's consumer it
 // is alive when there is nothing to deliver: two missed, and the consumer
 // is made again where it was. nats.go's default for ordered consumers is
@@ -74,6 +104,16 @@ type StreamStatus struct {
 	LastIncident string
 	// Checks counts the checks of the stream made so far.
 	Checks uint64
+	// Bytes is the stream's size and MaxBytes its byte limit (0: none),
+	// as of the latest check (zeros before the first).
+	Bytes    uint64
+	MaxBytes int64
+}
+
+// streamSize is the stream's size and limit, as a check saw them.
+type streamSize struct {
+	bytes    uint64
+	maxBytes int64
 }
 
 // linkProblem is why the replica is not attached to its stream.
@@ -102,6 +142,9 @@ func (r *Replica) StreamStatus() StreamStatus {
 	st.LastIncident = r.lastIncident
 	r.mu.RUnlock()
 	st.Checks = r.checks.Load()
+	if sz := r.size.Load(); sz != nil {
+		st.Bytes, st.MaxBytes = sz.bytes, sz.maxBytes
+	}
 	if p := r.problem.Load(); p != nil {
 		st.Problem, st.Since = p.what, p.since
 	}
@@ -311,6 +354,7 @@ func (r *Replica) checkStream() {
 		return // the broker is away: the connection's state says so
 	}
 	info := stream.CachedInfo()
+	r.size.Store(&streamSize{bytes: info.State.Bytes, maxBytes: max(info.Config.MaxBytes, 0)})
 	if !created.IsZero() && !info.Created.Equal(created) {
 		r.replaced(info)
 		return

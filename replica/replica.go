@@ -268,6 +268,7 @@ type Replica struct {
 	problem   atomic.Pointer[linkProblem]
 	incidents map[string]*atomic.Uint64 // by kind; the map is fixed at Start
 	checks    atomic.Uint64
+	size      atomic.Pointer[streamSize] // as of the latest check
 
 	lastCompaction atomic.Pointer[Compaction] // the latest compaction message folded
 	purgeSeen      string

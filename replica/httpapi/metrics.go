@@ -138,6 +138,10 @@ var (
 		"1 while the replica's consumer is attached to its stream, else 0 (not yet, or the stream was deleted).", nil, nil)
 	descIncidents = prometheus.NewDesc("dprop_stream_incidents_total",
 		"Stream incidents noticed by the replica, by kind: deleted, replaced (created anew), purged.", []string{"kind"}, nil)
+	descStreamBytes = prometheus.NewDesc("dprop_stream_bytes",
+		"Size of the stream, as of the replica's latest check of it (every few seconds).", nil, nil)
+	descStreamMaxBytes = prometheus.NewDesc("dprop_stream_max_bytes",
+		"The stream's byte limit (0: none). A full stream refuses refines (503 stream_full) until compaction or an operator makes room.", nil, nil)
 	descQuiescent = prometheus.NewDesc("dprop_quiescent",
 		"1 when no propagator has work queued or running and no refinement is in flight, else 0.", nil, nil)
 )
@@ -145,7 +149,8 @@ var (
 // Describe implements prometheus.Collector.
 func (c *replicaCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFolded, descRefused, descCells, descFraction, descPending, descReady, descApplied,
-		descFires, descPublished, descSuppressed, descFailures, descQuiescent, descAttached, descIncidents} {
+		descFires, descPublished, descSuppressed, descFailures, descQuiescent, descAttached, descIncidents,
+		descStreamBytes, descStreamMaxBytes} {
 		ch <- d
 	}
 }
@@ -184,6 +189,8 @@ func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
 	for kind, n := range ss.Incidents {
 		ch <- prometheus.MustNewConstMetric(descIncidents, prometheus.CounterValue, float64(n), kind)
 	}
+	ch <- prometheus.MustNewConstMetric(descStreamBytes, prometheus.GaugeValue, float64(ss.Bytes))
+	ch <- prometheus.MustNewConstMetric(descStreamMaxBytes, prometheus.GaugeValue, float64(ss.MaxBytes))
 	ps := c.r.PropagatorStats()
 	quiescent := 0.0
 	if c.r.Quiescent() {
