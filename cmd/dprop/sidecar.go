@@ -168,7 +168,10 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 	}
 	opts.Logger, opts.Quiescent = log, rep.Quiescent
 	if f.watch != nil {
+		// Without its connection the sidecar cannot reach the log: /readyz
+		// says why, and reads, still served, are marked stale.
 		opts.Checks = map[string]func(context.Context) error{"nats": func(context.Context) error { return f.watch.Err() }}
+		opts.Stale = func() bool { return f.watch.Err() != nil }
 	}
 	api := httpapi.New(rep, opts)
 	s := &sidecar{
