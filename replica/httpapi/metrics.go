@@ -124,6 +124,8 @@ var (
 		"Messages of the replica's cells in the stream not yet delivered to it: its lag behind the stream.", nil, nil)
 	descReady = prometheus.NewDesc("dprop_ready",
 		"1 once the replica has resynced, else 0.", nil, nil)
+	descStale = prometheus.NewDesc("dprop_stale",
+		"1 while the replica's answers may lag behind the stream (resyncing, cut off from the broker, catching up, its stream missing), else 0.", nil, nil)
 	descApplied = prometheus.NewDesc("dprop_applied_sequence",
 		"Stream sequence of the last message folded.", nil, nil)
 	descFires = prometheus.NewDesc("dprop_propagator_runs_total",
@@ -148,7 +150,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *replicaCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFolded, descRefused, descCells, descFraction, descPending, descReady, descApplied,
+	for _, d := range []*prometheus.Desc{descFolded, descRefused, descCells, descFraction, descPending, descReady, descStale, descApplied,
 		descFires, descPublished, descSuppressed, descFailures, descQuiescent, descAttached, descIncidents,
 		descStreamBytes, descStreamMaxBytes} {
 		ch <- d
@@ -179,6 +181,11 @@ func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descFraction, prometheus.GaugeValue, st.Fraction())
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.Pending))
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
+	stale := 0.0
+	if !st.Ready || c.r.Stale() {
+		stale = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, stale)
 	ch <- prometheus.MustNewConstMetric(descApplied, prometheus.GaugeValue, float64(st.Applied))
 	ss := c.r.StreamStatus()
 	attached := 0.0
