@@ -38,7 +38,7 @@ const defaultHost = "127.0.0.1"
 // flags: a Config field that is set wins over the file; a field left empty
 // takes the file's value; only when neither sets it does the default apply.
 // Everything Config has no field for (accounts, users, permissions, TLS,
-// JetStream limits, route authorization, ...) comes from the file alone.
+// route authorization, ...) comes from the file alone.
 // Two things hold whatever the file says: JetStream is on, and the server
 // installs no signal handlers (the embedding program owns its signals).
 type Config struct {
@@ -77,6 +77,20 @@ type Config struct {
 	// identity, and Users, are made there. Default DefaultAccount when the
 	// configuration has such an account, else the global account.
 	Account string
+
+	// JetStreamMaxMemory bounds the bytes this server's JetStream keeps in
+	// memory-backed streams, JetStreamMaxStore those it keeps on disk in
+	// file-backed streams (dprop's stream is one). JetStream reserves a
+	// stream's byte limit (StreamConfig.MaxBytes, on every server that
+	// keeps a copy) when the stream is created, and refuses a stream that
+	// does not fit; a stream without a byte limit is refused writes once
+	// the store is full (503 "insufficient resources"). Zero: the file's
+	// jetstream max_memory_store and max_file_store, else nats-server's
+	// defaults, which size themselves from the host, not from a
+	// container's limits: 75% of its memory (or of GOMEMLIMIT, if lower)
+	// and 75% of the free disk under StoreDir.
+	JetStreamMaxMemory int64
+	JetStreamMaxStore  int64
 
 	// Monitor is the host:port of nats-server's HTTP monitoring endpoints
 	// (/varz, /jsz, /healthz, ...). Empty: off (unless the file turns it
@@ -154,6 +168,9 @@ func (c *Config) validate() error {
 	if _, _, err := splitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen address: %w", err)
 	}
+	if c.JetStreamMaxMemory < 0 || c.JetStreamMaxStore < 0 {
+		return fmt.Errorf("negative JetStream limit (max memory %d, max store %d)", c.JetStreamMaxMemory, c.JetStreamMaxStore)
+	}
 	if c.Monitor != "" {
 		if _, _, err := splitHostPort(c.Monitor); err != nil {
 			return fmt.Errorf("monitor address: %w", err)
@@ -202,6 +219,12 @@ func (c *Config) fillFromFile(f *server.Options) {
 	if c.ServerName == "" {
 		c.ServerName = f.ServerName
 	}
+	if c.JetStreamMaxMemory == 0 && f.JetStreamMaxMemory > 0 {
+		c.JetStreamMaxMemory = f.JetStreamMaxMemory
+	}
+	if c.JetStreamMaxStore == 0 && f.JetStreamMaxStore > 0 {
+		c.JetStreamMaxStore = f.JetStreamMaxStore
+	}
 	if c.Monitor == "" && f.HTTPPort != 0 {
 		host := f.HTTPHost
 		if host == "" {
@@ -236,6 +259,12 @@ func (c *Config) serverOptions() (*server.Options, error) {
 	opts.ServerName = c.ServerName
 	opts.JetStream = true
 	opts.StoreDir = c.StoreDir
+	if c.JetStreamMaxMemory > 0 {
+		opts.JetStreamMaxMemory = c.JetStreamMaxMemory
+	}
+	if c.JetStreamMaxStore > 0 {
+		opts.JetStreamMaxStore = c.JetStreamMaxStore
+	}
 	opts.NoSigs = true
 	opts.Debug = debugEnabled(c.Logger)
 	opts.Trace = c.Trace && opts.Debug

@@ -27,6 +27,12 @@
 // can be granted by subtree: a user allowed to publish
 // dprop.cell.weather.> may refine the weather cells and nothing else.
 //
+// JetStream's own limits, what it may keep in memory and on disk
+// (Config.JetStreamMaxMemory, JetStreamMaxStore), are best set: left
+// alone, nats-server sizes them from the host (75% of its memory and of
+// its free disk), which in a container is the host's, not the
+// container's.
+//
 // Shutdown closes connections, hands over any leadership, and flushes the
 // store; a server started again on the same directory has every message
 // it had, and keeps its name (chosen on the first start and kept in the
@@ -70,9 +76,17 @@
 //     Nats-Msg-Id, as clients do when a leader moves, is stored once.
 //     Merges are idempotent, so duplicates would be harmless to the state,
 //     but they would lengthen the history.
-//   - Deletes and purges allowed, discard old: operators can repair the
-//     log, and limits (MaxAge, MaxBytes), when set, drop the oldest
-//     updates, which is safe only if cells are compacted more often.
+//   - Deletes and purges allowed: operators can repair the log.
+//   - Discard new: a stream given a byte limit (MaxBytes) refuses new
+//     updates once full, and the publisher is told (JetStream's 503,
+//     "maximum bytes exceeded"); it never drops old ones, which would lose
+//     acknowledged updates silently. Compaction, or an operator, makes
+//     room. An existing stream without a limit may discard old (earlier
+//     versions made theirs so): it never discards anything. One with a
+//     limit and discard old is incompatible. A byte limit other than the
+//     configured one is used as it is, with a warning (KeepStream).
+//     MaxAge, when set, drops updates older than it whatever the policy,
+//     which is safe only if cells are compacted more often.
 //   - One replica, or three in a cluster.
 //
 // Cell names, patterns and the subjects they map to belong to package

@@ -15,12 +15,19 @@ import (
 // besides listening for JetStream's deletion advisories.
 const DefaultKeepEvery = 5 * time.Second
 
+// streamLimitDiffers is KeepStream's warning about a stream whose byte
+// limit is not the configured one.
+const streamLimitDiffers = "the stream's limit is not the configured one; dprop does not change an existing stream"
+
 // KeepStream provisions the stream cfg describes, retrying while the
 // server or cluster cannot hold it yet, and then keeps it: whenever the
 // stream is found deleted — JetStream's deletion advisory says so, or a
 // check every `every` (DefaultKeepEvery if zero) does not find it — it is
 // provisioned again and the deletion is logged at ERROR. Replicas notice
 // the new stream by themselves (see package replica).
+//
+// A stream whose byte limit is not cfg.MaxBytes is kept as it is, with a
+// warning that says how to change it.
 //
 // It returns nil when ctx ends, or an error matching ErrIncompatibleStream
 // if the stream exists with settings dprop cannot work with (it changes
@@ -75,11 +82,15 @@ func KeepStream(ctx context.Context, nc *nats.Conn, cfg StreamConfig, every time
 			wait = min(2*wait, 5*time.Second)
 			continue
 		case !provisioned:
-			logger.Info("stream ready", "stream", cfg.Name, "replicas", cfg.Replicas)
+			logger.Info("stream ready", "stream", cfg.Name, "replicas", cfg.Replicas, "max_bytes", limitText(stream.CachedInfo().Config.MaxBytes))
 			provisioned = true
 			if !CapturesForget(stream.CachedInfo(), cfg.Prefix) {
 				logger.Warn("the stream does not capture forget markers and could not be upgraded to (this connection may not edit it): "+
 					"forgetting cells needs an admin's dprop broker or dprop up to run once", "stream", cfg.Name, "subjects", stream.CachedInfo().Config.Subjects)
+			}
+			for _, d := range limitDiffs(cfg.jetStreamConfig(), stream.CachedInfo().Config) {
+				logger.Warn(streamLimitDiffers, "stream", cfg.Name, "setting", d.Field, "is", d.Got, "configured", d.Want,
+					"to_change", fmt.Sprintf("nats stream edit %s --max-bytes %d", cfg.Name, limit(cfg.MaxBytes)))
 			}
 			if stream.CachedInfo().Config.AllowRollup {
 				logger.Warn("the stream allows rollups: any writer of a cell can erase its history with a Nats-Rollup header. "+

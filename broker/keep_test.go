@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -56,5 +57,42 @@ func TestKeepStreamIncompatible(t *testing.T) {
 	err := broker.KeepStream(ctx, nc, broker.StreamConfig{}, time.Hour, brokertest.Logger())
 	if !errors.Is(err, broker.ErrIncompatibleStream) {
 		t.Fatalf("KeepStream = %v, want ErrIncompatibleStream", err)
+	}
+}
+
+// A stream made by an earlier dprop (no byte limit, discard old) is kept
+// as it is when a byte limit is configured: KeepStream warns that the
+// limit is not the stream's, and how to change it, rather than refuse it.
+func TestKeepStreamOtherLimit(t *testing.T) {
+	srv := brokertest.RunServer(t)
+	nc := brokertest.Connect(t, broker.ConnConfig{URLs: []string{srv.ClientURL()}})
+	js := brokertest.JetStream(t, nc)
+	ctx, cancel := context.WithCancel(brokertest.Context(t))
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cellname.DefaultStream, Subjects: []string{"dprop.cell.>"},
+		Storage: jetstream.FileStorage, Discard: jetstream.DiscardOld, AllowDirect: true, Duplicates: broker.DefaultDuplicates}); err != nil {
+		t.Fatal(err)
+	}
+	rec, log := brokertest.NewRecorder()
+	done := make(chan error, 1)
+	go func() { done <- broker.KeepStream(ctx, nc, broker.StreamConfig{MaxBytes: 1 << 30}, time.Hour, log) }()
+	brokertest.WaitFor(t, "the warning about the byte limit", func() bool {
+		return len(rec.Records("limit is not the configured one")) == 1
+	})
+	w := rec.Records("limit is not the configured one")[0]
+	if w.Level != slog.LevelWarn || brokertest.Attr(w, "setting") != "max bytes" || brokertest.Attr(w, "is") != "unlimited" ||
+		brokertest.Attr(w, "configured") != "1073741824" || brokertest.Attr(w, "to_change") != "nats stream edit DPROP --max-bytes 1073741824" {
+		t.Errorf("warning %v %q: setting %q, is %q, configured %q, to change %q", w.Level, w.Message, brokertest.Attr(w, "setting"),
+			brokertest.Attr(w, "is"), brokertest.Attr(w, "configured"), brokertest.Attr(w, "to_change"))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("KeepStream = %v, want nil (the stream is kept)", err)
+	}
+	s, err := js.Stream(brokertest.Context(t), cellname.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.CachedInfo().Config; c.MaxBytes > 0 || c.Discard != jetstream.DiscardOld {
+		t.Errorf("KeepStream changed the stream: max bytes %d, discard %v", c.MaxBytes, c.Discard)
 	}
 }

@@ -218,6 +218,17 @@ func (s *Server) JetStreamPeers() []string {
 	return s.ns.JetStreamClusterPeers()
 }
 
+// JetStreamLimits returns the bytes this server's JetStream may keep in
+// memory and on disk, as nats-server settled them (see
+// Config.JetStreamMaxMemory), or zeros if JetStream is not running.
+func (s *Server) JetStreamLimits() (maxMemory, maxStore int64) {
+	c := s.ns.JetStreamConfig()
+	if c == nil {
+		return 0, 0
+	}
+	return c.MaxMemory, c.MaxStore
+}
+
 // storedServerName returns the server name kept in dir, making one up and
 // keeping it there on the first call.
 func storedServerName(dir string) (string, error) {

@@ -40,8 +40,17 @@ type StreamConfig struct {
 	// when cells are compacted (rolled up) more often than MaxAge.
 	MaxAge time.Duration
 
-	// MaxBytes drops the oldest updates when the stream grows past this
-	// size. Zero: unlimited. The same caution as for MaxAge applies.
+	// MaxBytes bounds the stream's size (on each server that keeps a
+	// copy). A full stream refuses new updates (discard new): the
+	// publisher gets an error (JetStream's 503 "maximum bytes exceeded",
+	// code 10077) and nothing already stored is dropped, so no update that
+	// was acknowledged is ever lost to the limit. Compaction frees room,
+	// but needs some itself (it publishes each cell's join before it
+	// purges what the join replaces): keep the limit well above the size
+	// of the compacted log. JetStream reserves MaxBytes on every server
+	// that keeps a copy when the stream is created, so it must fit in
+	// their Config.JetStreamMaxStore. Zero: unlimited (the servers' store
+	// limit then applies to the stream as a whole).
 	MaxBytes int64
 }
 
@@ -84,8 +93,11 @@ func (c *StreamConfig) validate() error {
 
 // jetStreamConfig is the stream configuration c asks for. c is valid.
 //
-// Rollups are denied (any writer could erase a cell's history with one
-// header; compaction purges instead, as admin); direct get lets any
+// A full stream refuses new updates rather than drop old ones (discard
+// new), even without a byte limit, so that a limit set later (nats stream
+// edit) never drops an acknowledged update. Rollups are denied (any
+// writer could erase a cell's history with one header; compaction purges
+// instead, as admin); direct get lets any
 // replica answer reads of single messages; the duplicate
 // window makes retried publishes carrying Nats-Msg-Id harmless. Deleting
 // and purging stay allowed so that operators can repair the log.
@@ -100,7 +112,7 @@ func (c *StreamConfig) jetStreamConfig() jetstream.StreamConfig {
 		MaxBytes:          limit(c.MaxBytes),
 		MaxMsgsPerSubject: -1,
 		MaxAge:            c.MaxAge,
-		Discard:           jetstream.DiscardOld,
+		Discard:           jetstream.DiscardNew,
 		Storage:           jetstream.FileStorage,
 		Replicas:          c.Replicas,
 		Duplicates:        c.Duplicates,
@@ -291,7 +303,15 @@ func CapturesForget(info *jetstream.StreamInfo, prefix string) bool {
 
 // diffStream lists the settings of got that differ from want in a way
 // that matters to dprop. Settings that don't (description, compression,
-// metadata, consumer limits, ...) are not compared.
+// metadata, consumer limits, ...) are not compared, nor is the byte limit
+// (dprop works with any: see limitDiffs).
+//
+// The discard policy matters only where there is something to discard: a
+// stream with a byte or message limit must refuse new updates when full
+// (discard new), since discarding old ones would silently lose
+// acknowledged updates; a stream without one never discards, so either
+// policy will do (earlier versions of dprop made theirs with discard
+// old).
 func diffStream(want, got jetstream.StreamConfig) []StreamDiff {
 	var diffs []StreamDiff
 	check := func(field string, w, g any) {
@@ -307,10 +327,12 @@ func diffStream(want, got jetstream.StreamConfig) []StreamDiff {
 	check("retention", want.Retention, got.Retention)
 	check("storage", want.Storage, got.Storage)
 	check("replicas", max(want.Replicas, 1), max(got.Replicas, 1))
-	check("discard policy", want.Discard, got.Discard)
+	if (got.MaxBytes > 0 || got.MaxMsgs > 0) && got.Discard != jetstream.DiscardNew {
+		diffs = append(diffs, StreamDiff{Field: "discard policy", Want: "new (the stream has a size limit: discarding old updates would lose them)",
+			Got: discardText(got.Discard)})
+	}
 	check("duplicate window", want.Duplicates, got.Duplicates)
 	check("max age", ageText(want.MaxAge), ageText(got.MaxAge))
-	check("max bytes", limitText(want.MaxBytes), limitText(got.MaxBytes))
 	check("max messages", limitText(want.MaxMsgs), limitText(got.MaxMsgs))
 	check("max messages per subject", limitText(want.MaxMsgsPerSubject), limitText(got.MaxMsgsPerSubject))
 	// Rollups: either works (see KeepStream's warning), so they are not
@@ -324,6 +346,26 @@ func diffStream(want, got jetstream.StreamConfig) []StreamDiff {
 	check("subject transform", want.SubjectTransform != nil, got.SubjectTransform != nil)
 	check("allow message counter", want.AllowMsgCounter, got.AllowMsgCounter)
 	return diffs
+}
+
+// limitDiffs lists the limits of got that differ from want but that dprop
+// works with all the same: the byte limit. An existing stream is not
+// changed, so the caller says how to change it.
+func limitDiffs(want, got jetstream.StreamConfig) []StreamDiff {
+	if w, g := limitText(want.MaxBytes), limitText(got.MaxBytes); w != g {
+		return []StreamDiff{{Field: "max bytes", Want: w, Got: g}}
+	}
+	return nil
+}
+
+func discardText(p jetstream.DiscardPolicy) string {
+	switch p {
+	case jetstream.DiscardOld:
+		return "old"
+	case jetstream.DiscardNew:
+		return "new"
+	}
+	return p.String()
 }
 
 func limitText(n int64) string {

@@ -35,10 +35,9 @@ func TestDiffStream(t *testing.T) {
 		{"retention", func(c *jetstream.StreamConfig) { c.Retention = jetstream.WorkQueuePolicy }},
 		{"storage", func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage }},
 		{"replicas", func(c *jetstream.StreamConfig) { c.Replicas = 3 }},
-		{"discard policy", func(c *jetstream.StreamConfig) { c.Discard = jetstream.DiscardNew }},
+		{"discard policy", func(c *jetstream.StreamConfig) { c.Discard, c.MaxBytes = jetstream.DiscardOld, 1<<20 }},
 		{"duplicate window", func(c *jetstream.StreamConfig) { c.Duplicates = time.Second }},
 		{"max age", func(c *jetstream.StreamConfig) { c.MaxAge = time.Hour }},
-		{"max bytes", func(c *jetstream.StreamConfig) { c.MaxBytes = 1 << 20 }},
 		{"max messages", func(c *jetstream.StreamConfig) { c.MaxMsgs = 100 }},
 		{"max messages per subject", func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 1 }},
 		{"allow direct", func(c *jetstream.StreamConfig) { c.AllowDirect = false }},
@@ -58,6 +57,55 @@ func TestDiffStream(t *testing.T) {
 		d := diffStream(want, got)
 		if len(d) != 1 || d[0].Field != tt.field {
 			t.Errorf("changing %s: differences %v", tt.field, d)
+		}
+	}
+}
+
+// A byte limit is a matter of configuration, not of compatibility: dprop
+// works with a stream of any size as long as a full one refuses new
+// updates. A stream without a limit may discard old ones: it never does.
+func TestDiffStreamLimits(t *testing.T) {
+	limited := StreamConfig{MaxBytes: 1 << 30}
+	if err := limited.validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := limited.jetStreamConfig()
+	if want.Discard != jetstream.DiscardNew || want.MaxBytes != 1<<30 {
+		t.Fatalf("a stream with a byte limit: discard %v, max bytes %d", want.Discard, want.MaxBytes)
+	}
+	unlimited := StreamConfig{}
+	if err := unlimited.validate(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		want       jetstream.StreamConfig
+		maxBytes   int64
+		discard    jetstream.DiscardPolicy
+		compatible bool
+		limitDiff  bool
+	}{
+		{"unlimited, discard old, of an earlier dprop", unlimited.jetStreamConfig(), -1, jetstream.DiscardOld, true, false},
+		{"unlimited, discard new", unlimited.jetStreamConfig(), -1, jetstream.DiscardNew, true, false},
+		{"limited as configured", want, 1 << 30, jetstream.DiscardNew, true, false},
+		{"limited otherwise than configured", want, 2 << 30, jetstream.DiscardNew, true, true},
+		{"unlimited where a limit is configured", want, -1, jetstream.DiscardOld, true, true},
+		{"limited where none is configured", unlimited.jetStreamConfig(), 1 << 20, jetstream.DiscardNew, true, true},
+		{"limited, discard old", want, 1 << 30, jetstream.DiscardOld, false, false},
+		{"limited by another than configured, discard old", unlimited.jetStreamConfig(), 1 << 20, jetstream.DiscardOld, false, true},
+	}
+	for _, tt := range tests {
+		got := tt.want
+		got.MaxBytes, got.Discard = tt.maxBytes, tt.discard
+		d := diffStream(tt.want, got)
+		if tt.compatible != (len(d) == 0) {
+			t.Errorf("%s: differences %v", tt.name, d)
+		}
+		if !tt.compatible && (len(d) != 1 || d[0].Field != "discard policy" || d[0].Got != "old") {
+			t.Errorf("%s: differences %v, want the discard policy's alone", tt.name, d)
+		}
+		if l := limitDiffs(tt.want, got); tt.limitDiff != (len(l) == 1) {
+			t.Errorf("%s: limit differences %v", tt.name, l)
 		}
 	}
 }

@@ -27,7 +27,7 @@ func TestEnsureStreamTwice(t *testing.T) {
 			t.Errorf("stream %s on %v, want DPROP on [dprop.cell.> dprop.forget.>]", cfg.Name, cfg.Subjects)
 		}
 		if cfg.Storage != jetstream.FileStorage || cfg.AllowRollup || !cfg.AllowDirect ||
-			cfg.DenyDelete || cfg.DenyPurge || cfg.Discard != jetstream.DiscardOld ||
+			cfg.DenyDelete || cfg.DenyPurge || cfg.Discard != jetstream.DiscardNew ||
 			cfg.Duplicates != 2*time.Minute || cfg.Replicas != 1 {
 			t.Errorf("stream settings: %+v", cfg)
 		}

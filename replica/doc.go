@@ -60,6 +60,13 @@
 // restore) and replay the new stream; a purge is reported. StreamStatus
 // says where it stands (see link.go and docs/recovery.md).
 //
+// Cut off: while its connection is down (the client gives a connection up
+// after two unanswered pings, within 6 s, a network cut or a paused broker
+// included), the replica serves what it holds, marked Stale. When the
+// connection is back it makes its consumer again at once, after the last
+// sequence it folded, and stays Stale until it has read what it missed:
+// its catch-up takes about as long as replaying that.
+//
 // Shutdown: Close stops the propagators, the consumer and the watchers, and
 // writes the local snapshot, atomically.
 //

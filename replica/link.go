@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -47,6 +48,35 @@ var ErrStreamLost = errors.New("the stream is missing")
 // connection is down: nothing is published; retrying is safe.
 var ErrNotConnected = errors.New("not connected to the broker")
 
+// JetStream's error codes for an update refused for want of room.
+const (
+	// jsStoreFailed: the stream's own limit, with discard new ("maximum
+	// bytes exceeded", or messages); the same code covers other storage
+	// failures, told apart by their description.
+	jsStoreFailed jetstream.ErrorCode = 10077
+	// jsInsufficientResources: the servers' store (their JetStream max
+	// store) is full.
+	jsInsufficientResources jetstream.ErrorCode = 10023
+)
+
+// IsStreamFull reports whether err, from Refine, says the stream refused
+// the update for want of room: its byte limit reached (it discards new
+// updates, never old ones) or its servers' store full. Nothing was
+// stored, and a retry succeeds once compaction or an operator makes room.
+func IsStreamFull(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case jsStoreFailed:
+		return strings.HasPrefix(apiErr.Description, "maximum ") // bytes, messages, messages per subject exceeded
+	case jsInsufficientResources:
+		return true
+	}
+	return false
+}
+
 // consumeHeartbeat is how often the server tells the replica's consumer it
 // is alive when there is nothing to deliver: two missed, and the consumer
 // is made again where it was. nats.go's default for ordered consumers is
@@ -74,6 +104,16 @@ type StreamStatus struct {
 	LastIncident string
 	// Checks counts the checks of the stream made so far.
 	Checks uint64
+	// Bytes is the stream's size and MaxBytes its byte limit (0: none),
+	// as of the latest check (zeros before the first).
+	Bytes    uint64
+	MaxBytes int64
+}
+
+// streamSize is the stream's size and limit, as a check saw them.
+type streamSize struct {
+	bytes    uint64
+	maxBytes int64
 }
 
 // linkProblem is why the replica is not attached to its stream.
@@ -102,6 +142,9 @@ func (r *Replica) StreamStatus() StreamStatus {
 	st.LastIncident = r.lastIncident
 	r.mu.RUnlock()
 	st.Checks = r.checks.Load()
+	if sz := r.size.Load(); sz != nil {
+		st.Bytes, st.MaxBytes = sz.bytes, sz.maxBytes
+	}
 	if p := r.problem.Load(); p != nil {
 		st.Problem, st.Since = p.what, p.since
 	}
@@ -139,11 +182,14 @@ func (r *Replica) checkSoon() {
 
 // link attaches the replica to its stream, retrying until it succeeds, and
 // then checks the stream periodically, detaching and re-attaching as the
-// stream comes and goes, until the replica closes.
+// stream comes and goes, and as the connection comes back from an outage,
+// until the replica closes.
 func (r *Replica) link() {
 	wait := 250 * time.Millisecond
 	tick := time.NewTicker(r.cfg.StreamCheckEvery)
 	defer tick.Stop()
+	status := r.cfg.Conn.StatusChanged(nats.RECONNECTING, nats.CONNECTED)
+	defer r.cfg.Conn.RemoveStatusListener(status)
 	for attempt := 1; r.ctx.Err() == nil; {
 		if !r.attached() {
 			err := r.attach()
@@ -170,9 +216,69 @@ func (r *Replica) link() {
 			return
 		case <-tick.C:
 		case <-r.checkNow:
+		case s := <-status:
+			if s == nats.CONNECTED {
+				r.reattach()
+			} else {
+				r.disconnected()
+			}
+			continue
 		}
 		r.checkStream()
 	}
+}
+
+// disconnected marks a ready replica stale while its connection is down:
+// it keeps serving what it holds, but cannot know what it misses. The
+// re-attachment when the connection is back ends it.
+func (r *Replica) disconnected() {
+	if r.isReady.Load() && r.attached() {
+		r.catchingUp.Store(true)
+		r.stale.Store(true)
+	}
+}
+
+// reattach makes the consumer again, after the last sequence folded, when
+// the connection comes back from an outage (a network cut, a paused or
+// restarted broker). nats.go's ordered consumer would do it by itself, but
+// only once its resets, tried with a backoff that grows through the
+// outage (1 s, 2 s, 4 s ... 10 s), get round to it: a sidecar cut off for
+// ten seconds then took 4 to 13 s more to read what it missed, and said
+// it was ready meanwhile. Until it has read what was written during the
+// outage the replica is stale (attach decides, from the stream's last
+// sequence).
+func (r *Replica) reattach() {
+	if !r.attached() {
+		return // the link loop is attaching anyway
+	}
+	if r.isReady.Load() {
+		r.catchingUp.Store(true)
+		r.stale.Store(true)
+	}
+	r.detach()
+	r.reconnected.Store(true)
+}
+
+// attachTimeout bounds one attempt to attach to the stream.
+const attachTimeout = 3 * time.Second
+
+// linkContext bounds the link loop's requests to JetStream: to d, the
+// replica's life, and the connection's. A request sent over a connection
+// that has died without closing (a network cut, a paused broker) would
+// otherwise wait its whole timeout after the client has given the
+// connection up, and hold the link loop while the connection comes back.
+func (r *Replica) linkContext(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.ctx, d)
+	lost := r.cfg.Conn.StatusChanged(nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
+	go func() {
+		defer r.cfg.Conn.RemoveStatusListener(lost)
+		select {
+		case <-lost:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 func (r *Replica) attached() bool {
@@ -185,7 +291,11 @@ func (r *Replica) attached() bool {
 // sequence folded. A stream created anew since the replica last saw it (or
 // since its snapshot) first makes the replica set its state aside.
 func (r *Replica) attach() error {
-	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+	// An attempt gives up after attachTimeout, and the link loop tries again
+	// soon: a stream without a leader (its leader's broker paused, until
+	// the others elect a new one, 4 to 9 s) answers nothing, and a longer
+	// wait only delays the attempt after the election.
+	ctx, cancel := r.linkContext(attachTimeout)
 	defer cancel()
 	stream, err := r.js.Stream(ctx, r.cfg.Stream)
 	if err != nil {
@@ -240,9 +350,12 @@ func (r *Replica) attach() error {
 	r.streamCreated = info.Created
 	r.mu.Unlock()
 	r.setProblem("")
-	if back {
+	switch {
+	case back:
 		r.log.Info("stream back; replica attached again", "stream", r.cfg.Stream, "after_seq", after, "target_seq", target)
-	} else {
+	case r.reconnected.Swap(false):
+		r.log.Info("connection back; replica attached again, reading what it missed", "stream", r.cfg.Stream, "after_seq", after, "target_seq", target)
+	default:
 		r.log.Info("replica starting", "stream", r.cfg.Stream, "cells", r.cfg.Cells, "after_seq", after, "target_seq", target)
 	}
 	return nil
@@ -267,14 +380,25 @@ func (r *Replica) consumeError(_ jetstream.ConsumeContext, err error) {
 }
 
 // detach stops the current consumer; deliveries it still makes are
-// ignored.
+// ignored. It is called from the link goroutine only.
+//
+// The consumer is stopped in the background, without the fold lock: an
+// ordered consumer's Stop waits for its own lock, which nats.go holds
+// while it retries a reset of the consumer, and one such attempt, sent
+// over a connection that has died without closing, waits 10 s for its
+// answer and then 1 s more. Stopped inline, under the fold lock, a
+// re-attachment after a network cut waited those 11 s, and every reader
+// of the replica with it. The goroutine touches nothing of the replica's
+// and ends with that attempt; it is not waited for by Close, which would
+// otherwise wait for it too.
 func (r *Replica) detach() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.gen++
-	if r.cons != nil {
-		r.cons.Stop()
-		r.cons = nil
+	cc := r.cons
+	r.cons = nil
+	r.mu.Unlock()
+	if cc != nil {
+		go cc.Stop()
 	}
 }
 
@@ -282,7 +406,7 @@ func (r *Replica) detach() {
 // replica's back.
 func (r *Replica) checkStream() {
 	defer r.checks.Add(1)
-	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	ctx, cancel := r.linkContext(5 * time.Second)
 	defer cancel()
 	r.mu.RLock()
 	applied, held, cells := r.core.LastSeq(), r.core.LogMessages(), r.core.Len()
@@ -306,6 +430,7 @@ func (r *Replica) checkStream() {
 		return // the broker is away: the connection's state says so
 	}
 	info := stream.CachedInfo()
+	r.size.Store(&streamSize{bytes: info.State.Bytes, maxBytes: max(info.Config.MaxBytes, 0)})
 	if !created.IsZero() && !info.Created.Equal(created) {
 		r.replaced(info)
 		return

@@ -305,6 +305,9 @@ type Replica struct {
 	catchingUp atomic.Bool // a resync (the first, or after re-attaching) is under way
 	stale      atomic.Bool // answers may lag behind the stream
 	lost       atomic.Bool // the stream was found missing
+	// reconnected: the consumer was detached because the connection came
+	// back from an outage (link.go's reattach), for attach to say so.
+	reconnected atomic.Bool
 
 	// The link to the stream (link.go): checkNow asks for a check at once;
 	// problem says why the replica is not attached; purgeSeen is used by
@@ -313,6 +316,7 @@ type Replica struct {
 	problem   atomic.Pointer[linkProblem]
 	incidents map[string]*atomic.Uint64 // by kind; the map is fixed at Start
 	checks    atomic.Uint64
+	size      atomic.Pointer[streamSize] // as of the latest check
 
 	lastCompaction atomic.Pointer[Compaction] // the latest compaction message folded
 	purgeSeen      string

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -241,50 +242,59 @@ func TestSidecarClientCertificates(t *testing.T) {
 	}
 }
 
-// The sidecars of the compose files (the demo, and the fault suite, which
-// cannot run here) pass the sidecar's checks: one that listens beyond
-// loopback has tokens or says --insecure-no-auth.
-func TestComposeSidecarsPassAuthChecks(t *testing.T) {
-	for _, file := range []string{"../../docker-compose.yml", "../../internal/faults/docker-compose.yml"} {
-		b, err := os.ReadFile(file)
+// The compose file's commands parse, with its variables at their defaults
+// (so a flag renamed or a size mistyped is caught here, not by a user's
+// docker compose up), and its sidecars pass the sidecar's checks: one that
+// listens beyond loopback has tokens or says --insecure-no-auth. The fault
+// suite runs the same file, with an override that adds no command.
+func TestComposeCommandsParse(t *testing.T) {
+	const file = "../../docker-compose.yml"
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	variable := regexp.MustCompile(`\$\{[A-Z0-9_]+:-([^}]*)\}`)
+	sidecars := 0
+	for name, svc := range compose.Services {
+		args := make([]string, len(svc.Command))
+		for i, a := range svc.Command {
+			args[i] = variable.ReplaceAllString(a, "$1")
+			if strings.Contains(args[i], "$") {
+				t.Errorf("%s: %s: %q: a variable without a default", file, name, a)
+			}
+		}
+		c, rest, err := newRoot().Find(args)
+		if err == nil {
+			err = c.ParseFlags(rest)
+		}
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("%s: %s: %v", file, name, err)
+			continue
 		}
-		var compose struct {
-			Services map[string]struct {
-				Command []string `yaml:"command"`
-			} `yaml:"services"`
+		if args[0] != "replica" && args[0] != "up" {
+			continue
 		}
-		if err := yaml.Unmarshal(b, &compose); err != nil {
-			t.Fatalf("%s: %v", file, err)
+		sidecars++
+		var sc sidecarFlags
+		only := &cobra.Command{}
+		sc.register(only)
+		only.Flags().ParseErrorsAllowlist.UnknownFlags = true
+		if err := only.Flags().Parse(args[1:]); err != nil {
+			t.Fatalf("%s: %s: %v", file, name, err)
 		}
-		sidecars := 0
-		for name, svc := range compose.Services {
-			if len(svc.Command) == 0 || (svc.Command[0] != "replica" && svc.Command[0] != "up") {
-				continue
-			}
-			sidecars++
-			c, rest, err := newRoot().Find(svc.Command)
-			if err == nil {
-				err = c.ParseFlags(rest)
-			}
-			if err != nil {
-				t.Errorf("%s: %s: %v", file, name, err)
-				continue
-			}
-			var sc sidecarFlags
-			only := &cobra.Command{}
-			sc.register(only)
-			only.Flags().ParseErrorsAllowlist.UnknownFlags = true
-			if err := only.Flags().Parse(svc.Command[1:]); err != nil {
-				t.Fatalf("%s: %s: %v", file, name, err)
-			}
-			if err := sc.auth.check(slog.New(slog.DiscardHandler), sc.http); err != nil {
-				t.Errorf("%s: %s would not start: %v", file, name, err)
-			}
+		if err := sc.auth.check(slog.New(slog.DiscardHandler), sc.http); err != nil {
+			t.Errorf("%s: %s would not start: %v", file, name, err)
 		}
-		if sidecars == 0 {
-			t.Errorf("%s: no sidecar found", file)
-		}
+	}
+	if sidecars != 3 {
+		t.Errorf("%s: %d sidecars found, want 3", file, sidecars)
 	}
 }

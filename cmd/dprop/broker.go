@@ -15,9 +15,10 @@ import (
 
 func newBrokerCmd(g *globals) *cobra.Command {
 	var (
-		cfg      broker.Config
-		sc       broker.StreamConfig
-		replicas int
+		cfg                  broker.Config
+		sc                   broker.StreamConfig
+		replicas             int
+		mem, store, maxBytes byteSize
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -36,6 +37,10 @@ once the cluster can hold it.`,
 				return usagef("--stream-replicas %d: use 1 or 3", replicas)
 			}
 			sc.Replicas = replicas
+			if err := checkStreamFits(maxBytes, store); err != nil {
+				return err
+			}
+			cfg.JetStreamMaxMemory, cfg.JetStreamMaxStore, sc.MaxBytes = int64(mem), int64(store), int64(maxBytes)
 			cfg.Logger = log.With("component", "broker")
 			srv, err := broker.Start(cfg)
 			if err != nil {
@@ -61,6 +66,8 @@ once the cluster can hold it.`,
 	fl.IntVar(&replicas, "stream-replicas", 1, "copies of the stream the cluster keeps: 1 or 3")
 	fl.StringVar(&cfg.ConfigFile, "config", "", "nats-server configuration file (accounts, users, permissions, TLS)")
 	fl.StringVar(&cfg.Monitor, "monitor", "", "address of nats-server's HTTP monitoring endpoints (off by default)")
+	registerJetStreamLimits(fl, &mem, &store)
+	registerStreamMaxBytes(fl, &maxBytes)
 	fl.StringVar(&sc.Prefix, "prefix", cellname.DefaultPrefix, "subject prefix of cells")
 	fl.StringVar(&sc.Name, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
 	renameFlags(cmd, map[string]string{"nats": "nats-listen", "replicas": "stream-replicas"})

@@ -47,7 +47,7 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 			}
 			defer nc.Close()
 			sc.watch = nf.conn.Watch
-			if err := ensureStream(ctx, nc, sc.prefix, sc.stream, sc.streamReplicas); err != nil {
+			if err := sc.ensureStream(ctx, nc); err != nil {
 				if ctx.Err() != nil {
 					return interrupted(ctx, log, err)
 				}

@@ -36,8 +36,9 @@ type sidecarFlags struct {
 	prefix         string
 	stream         string
 	streamReplicas int
-	snapshot       string // local snapshot file; "" for none
-	outbox         string // outbox file; "" for none (see replica.Config.OutboxPath)
+	streamMaxBytes byteSize // the stream's byte limit, if this command creates it
+	snapshot       string   // local snapshot file; "" for none
+	outbox         string   // outbox file; "" for none (see replica.Config.OutboxPath)
 	outboxMaxBytes int64
 	outboxAfter    time.Duration
 	compactEvery   time.Duration
@@ -63,6 +64,7 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.prefix, "prefix", cellname.DefaultPrefix, "subject prefix: cell c lives on <prefix>.cell.c")
 	fl.StringVar(&f.stream, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
 	fl.DurationVar(&f.compactEvery, "compact-every", 0, "compact the log about this often (off by default; see docs/recovery.md)")
+	registerStreamMaxBytes(fl, &f.streamMaxBytes)
 	fl.StringVar(&f.network, "network", "", "network file declaring cells and propagators to run (see docs/networks.md)")
 	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
 	registerMaxCellBytes(cmd, &f.maxCellBytes)
@@ -226,7 +228,10 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 		opts.Network = rn.graph // for the web page's network view
 	}
 	if f.watch != nil {
+		// Without its connection the sidecar cannot reach the log: /readyz
+		// says why, and reads, still served, are marked stale.
 		opts.Checks = map[string]func(context.Context) error{"nats": func(context.Context) error { return f.watch.Err() }}
+		opts.Stale = func() bool { return f.watch.Err() != nil }
 	}
 	api := httpapi.New(rep, opts)
 	s := &sidecar{
@@ -247,19 +252,20 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 	return s, nil
 }
 
-// ensureStream creates the stream if it does not exist (with replicas
-// copies); an existing stream is used as it is.
-func ensureStream(ctx context.Context, nc *nats.Conn, prefix, name string, replicas int) error {
+// ensureStream creates the stream if it does not exist (with the flags'
+// replicas and byte limit); an existing stream is used as it is.
+func (f *sidecarFlags) ensureStream(ctx context.Context, nc *nats.Conn) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}
-	if _, err := js.Stream(ctx, name); err == nil {
+	if _, err := js.Stream(ctx, f.stream); err == nil {
 		return nil
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("stream %s: %w", name, err)
+		return fmt.Errorf("stream %s: %w", f.stream, err)
 	}
-	_, err = broker.EnsureStream(ctx, js, broker.StreamConfig{Prefix: prefix, Name: name, Replicas: replicas})
+	_, err = broker.EnsureStream(ctx, js, broker.StreamConfig{Prefix: f.prefix, Name: f.stream, Replicas: f.streamReplicas,
+		MaxBytes: int64(f.streamMaxBytes)})
 	return err
 }
 

@@ -18,6 +18,7 @@ func newUpCmd(g *globals) *cobra.Command {
 		configFile string
 		auth       bool
 		sc         sidecarFlags
+		mem, store byteSize
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -50,11 +51,16 @@ process as the broker itself either way.`,
 				return err
 			}
 			defer ln.Close() // for the early returns; the API's server owns it once serving
+			if err := checkStreamFits(sc.streamMaxBytes, store); err != nil {
+				return err
+			}
 			bcfg := broker.Config{
-				StoreDir:   filepath.Join(data, "broker"),
-				Listen:     listen,
-				Logger:     blog,
-				ConfigFile: configFile,
+				StoreDir:           filepath.Join(data, "broker"),
+				Listen:             listen,
+				Logger:             blog,
+				ConfigFile:         configFile,
+				JetStreamMaxMemory: int64(mem),
+				JetStreamMaxStore:  int64(store),
 			}
 			admin, err := upAuth(data, auth, &bcfg)
 			if err != nil {
@@ -71,7 +77,7 @@ process as the broker itself either way.`,
 				return err
 			}
 			defer nc.Close()
-			stream := broker.StreamConfig{Prefix: sc.prefix, Name: sc.stream}
+			stream := broker.StreamConfig{Prefix: sc.prefix, Name: sc.stream, MaxBytes: int64(sc.streamMaxBytes)}
 			if err := ensure(ctx, nc, stream); err != nil {
 				return interrupted(ctx, log, err)
 			}
@@ -94,6 +100,7 @@ process as the broker itself either way.`,
 	cmd.Flags().StringVar(&listen, "nats-listen", broker.DefaultListen, "host:port the embedded NATS server listens on for clients")
 	cmd.Flags().BoolVar(&auth, "auth", false, "NATS clients must authenticate: make an admin NKey once under --data and say how to use it")
 	cmd.Flags().StringVar(&configFile, "config", "", "nats-server configuration file for the embedded server (accounts, users, permissions, TLS)")
+	registerJetStreamLimits(cmd.Flags(), &mem, &store)
 	sc.register(cmd)
 	renameFlags(cmd, map[string]string{"nats": "nats-listen"})
 	return cmd

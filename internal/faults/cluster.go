@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,29 +22,59 @@ import (
 	"github.com/dprop/dprop/replica/httpapi"
 )
 
-// Cluster is the running compose project of docker-compose.yml here: its
-// brokers, its sidecars, and how the test reaches them from the host.
-// It is safe for concurrent use.
-type Cluster struct {
-	Compose  *Compose
-	Brokers  []string // compose services of the broker nodes
-	Sidecars []string // compose services of the sidecars
-	Mesh     string   // docker network of brokers and sidecars
-	Ctl      string   // docker network where the test reaches the sidecars
-	hc       *http.Client
+// The services of the top-level docker-compose.yml that the test runs,
+// and the part each sidecar plays in the faults.
+var (
+	brokers  = []string{"broker1", "broker2", "broker3"}
+	sidecars = []string{"writer-sidecar", "celsius", "reader-sidecar"}
+)
 
-	mu   sync.Mutex
-	urls map[string]string // sidecar → base URL of its HTTP API
+const (
+	// keeper is killed, then restarted with its data volume and without.
+	keeper = "writer-sidecar"
+	// cutOff is cut off the brokers' network; faults.override.yml gives it
+	// a network of its own where its published port outlives the cut.
+	cutOff = "reader-sidecar"
+	// compactor compacts the log every DPROP_COMPACT_EVERY.
+	compactor = "celsius"
+	// meshNetwork is the compose network of brokers and sidecars.
+	meshNetwork = "nats"
+)
+
+// PortVariable is the variable of docker-compose.yml that sets the host
+// port a service is published on (DPROP_PORT_WRITER_SIDECAR, ...).
+func PortVariable(service string) string {
+	return "DPROP_PORT_" + strings.ToUpper(strings.ReplaceAll(service, "-", "_"))
 }
 
-// NewCluster describes the project c runs; call Resolve for each sidecar
-// once it runs.
-func NewCluster(ctx context.Context, c *Compose) (*Cluster, error) {
+// Cluster is the running compose project: its brokers, its sidecars, and
+// how the test reaches them from the host — the sidecars' APIs and the
+// brokers' monitoring on the ports the compose file publishes on
+// 127.0.0.1, the brokers' NATS port (which it does not publish) at their
+// addresses on the compose network. It is safe for concurrent use.
+type Cluster struct {
+	Compose  *Compose
+	Brokers  []string
+	Sidecars []string
+	// Ports are the host ports services are published on: a broker's
+	// monitoring, a sidecar's API.
+	Ports map[string]int
+	// Held says which cells each sidecar holds (its --cells), as its
+	// /v1/status reports it; set by Describe.
+	Held Holds
+	Mesh string // the docker network of brokers and sidecars
+	hc   *http.Client
+}
+
+// NewCluster describes the project c runs, its services published on
+// ports.
+func NewCluster(ctx context.Context, c *Compose, ports map[string]int) (*Cluster, error) {
 	cl := &Cluster{
 		Compose:  c,
-		Brokers:  []string{"b1", "b2", "b3"},
-		Sidecars: []string{"s1", "s2", "s3"},
-		urls:     map[string]string{},
+		Brokers:  brokers,
+		Sidecars: sidecars,
+		Ports:    ports,
+		Held:     Holds{},
 		hc: &http.Client{Transport: &http.Transport{
 			Proxy:               nil,
 			DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
@@ -50,45 +82,47 @@ func NewCluster(ctx context.Context, c *Compose) (*Cluster, error) {
 		}},
 	}
 	var err error
-	if cl.Mesh, err = c.Network(ctx, "mesh"); err != nil {
-		return nil, err
-	}
-	if cl.Ctl, err = c.Network(ctx, "ctl"); err != nil {
+	if cl.Mesh, err = c.Network(ctx, meshNetwork); err != nil {
 		return nil, err
 	}
 	return cl, nil
 }
 
-// Resolve looks up where the sidecar's API is now (a container that was
-// recreated has another address).
-func (cl *Cluster) Resolve(ctx context.Context, sidecar string) error {
-	ip, err := cl.Compose.IP(ctx, sidecar, cl.Ctl)
-	if err != nil {
-		return err
+// Describe asks each sidecar which cells it holds.
+func (cl *Cluster) Describe(ctx context.Context) error {
+	for _, s := range cl.Sidecars {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := cl.Client(s).Status(ctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s: status: %w", s, err)
+		}
+		cl.Held[s] = st.Replica.Cells
 	}
-	if ip == "" {
-		return fmt.Errorf("sidecar %s has no address on %s (not running?)", sidecar, cl.Ctl)
-	}
-	cl.mu.Lock()
-	cl.urls[sidecar] = "http://" + net.JoinHostPort(ip, "37767")
-	cl.mu.Unlock()
 	return nil
 }
 
-// Client returns a client of the sidecar's API.
+// url is the base URL of a service published on the host.
+func (cl *Cluster) url(service string) string {
+	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(cl.Ports[service]))
+}
+
+// Client returns a client of the sidecar's API, through its published
+// port.
 func (cl *Cluster) Client(sidecar string) *httpapi.Client {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	return httpapi.NewClient(cl.urls[sidecar], cl.hc)
+	return httpapi.NewClient(cl.url(sidecar), cl.hc)
+}
+
+// Monitor GETs path from the broker's monitoring, through its published
+// port, and decodes its JSON answer into v.
+func (cl *Cluster) Monitor(ctx context.Context, broker, path string, v any) error {
+	return cl.getJSON(ctx, cl.url(broker)+path, v)
 }
 
 // State returns every cell the sidecar holds, with its value.
 func (cl *Cluster) State(ctx context.Context, sidecar string) (map[string]lattice.Value, error) {
-	cl.mu.Lock()
-	u := cl.urls[sidecar] + "/v1/cells?values=true"
-	cl.mu.Unlock()
 	var body struct{ Cells []httpapi.Cell }
-	if err := cl.getJSON(ctx, u, &body); err != nil {
+	if err := cl.getJSON(ctx, cl.url(sidecar)+"/v1/cells?values=true", &body); err != nil {
 		return nil, fmt.Errorf("%s: %w", sidecar, err)
 	}
 	st := make(map[string]lattice.Value, len(body.Cells))
@@ -162,7 +196,8 @@ func (cl *Cluster) connect(ctx context.Context, brokers []string) (*nats.Conn, e
 	return nil, errors.Join(errs...)
 }
 
-// Dial opens a NATS connection to the broker, from the host.
+// Dial opens a NATS connection to the broker, from the host, at its
+// address on the compose network.
 func (cl *Cluster) Dial(ctx context.Context, broker string, opts ...nats.Option) (*nats.Conn, error) {
 	ip, err := cl.Compose.IP(ctx, broker, cl.Mesh)
 	if err != nil || ip == "" {
@@ -232,9 +267,9 @@ var ErrPurgedMeanwhile = errors.New("the stream was purged while it was read")
 
 // Fold replays the stream from its start, through the first of brokers
 // that answers: the state any new replica would reach. replica.Replay
-// reads up to the last message present when it starts, so a checkpoint
+// reads up to the last message present when it starts, so a compaction
 // that purges the stream meanwhile can hide information from it (the
-// purged messages are skipped and the checkpoint's joins come after that
+// purged messages are skipped and the compaction's joins come after that
 // last message); Fold reports that case as ErrPurgedMeanwhile.
 func (cl *Cluster) Fold(ctx context.Context, brokers ...string) (map[string]lattice.Value, error) {
 	nc, err := cl.connect(ctx, brokers)
@@ -272,7 +307,10 @@ func (cl *Cluster) Fold(ctx context.Context, brokers ...string) (map[string]latt
 }
 
 // Placement maps each sidecar to the broker its NATS connection is on, as
-// the brokers' monitoring (/connz) reports it.
+// the brokers' monitoring (/connz) reports it. It asks each broker at its
+// address on the compose network: a broker that was cut off and
+// reconnected has lost its published port (docker does not publish it
+// again until the container restarts).
 func (cl *Cluster) Placement(ctx context.Context) (map[string]string, error) {
 	byIP := map[string]string{}
 	for _, s := range cl.Sidecars {
@@ -282,13 +320,18 @@ func (cl *Cluster) Placement(ctx context.Context) (map[string]string, error) {
 		}
 		byIP[ip] = s
 	}
-	out := map[string]string{}
+	out, newest := map[string]string{}, map[string]time.Time{}
 	for _, b := range cl.Brokers {
 		ip, err := cl.Compose.IP(ctx, b, cl.Mesh)
 		if err != nil || ip == "" {
 			continue
 		}
-		var connz struct{ Connections []struct{ IP, Name string } }
+		var connz struct {
+			Connections []struct {
+				IP, Name string
+				Start    time.Time
+			}
+		}
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		err = cl.getJSON(cctx, "http://"+net.JoinHostPort(ip, "8222")+"/connz?limit=1024", &connz)
 		cancel()
@@ -296,8 +339,11 @@ func (cl *Cluster) Placement(ctx context.Context) (map[string]string, error) {
 			return nil, fmt.Errorf("connections of %s: %w", b, err)
 		}
 		for _, c := range connz.Connections {
-			if s, ok := byIP[c.IP]; ok && c.Name == "dprop replica" {
-				out[s] = b
+			// A connection the sidecar gave up (cut off, then back at the
+			// same address) stays listed until the broker notices; the
+			// newest is the live one.
+			if s, ok := byIP[c.IP]; ok && c.Name == "dprop replica" && c.Start.After(newest[s]) {
+				out[s], newest[s] = b, c.Start
 			}
 		}
 	}

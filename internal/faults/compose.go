@@ -17,17 +17,18 @@ import (
 // Containers, networks and volumes are found by the labels both versions
 // put on them, so nothing depends on how a version names them.
 type Compose struct {
-	// Project is the compose project name; File the compose file.
+	// Project is the compose project name; Files the compose file and the
+	// files that override it, in order.
 	Project string
-	File    string
+	Files   []string
 	// Env is added to the environment of every compose command.
 	Env []string
 	cmd []string
 }
 
 // NewCompose finds the compose command. It fails if neither answers.
-func NewCompose(ctx context.Context, project, file string, env []string) (*Compose, error) {
-	c := &Compose{Project: project, File: file, Env: env}
+func NewCompose(ctx context.Context, project string, files, env []string) (*Compose, error) {
+	c := &Compose{Project: project, Files: files, Env: env}
 	for _, cmd := range [][]string{{"docker", "compose"}, {"docker-compose"}} {
 		if _, err := run(ctx, nil, append(cmd, "version")...); err == nil {
 			c.cmd = cmd
@@ -42,8 +43,11 @@ func (c *Compose) Command() string { return strings.Join(c.cmd, " ") }
 
 // Run runs a compose command of the project and returns its output.
 func (c *Compose) Run(ctx context.Context, args ...string) (string, error) {
-	full := append(append(append([]string{}, c.cmd...), "-p", c.Project, "-f", c.File), args...)
-	return run(ctx, c.Env, full...)
+	full := append(append([]string{}, c.cmd...), "-p", c.Project)
+	for _, f := range c.Files {
+		full = append(full, "-f", f)
+	}
+	return run(ctx, c.Env, append(full, args...)...)
 }
 
 // Docker runs a docker command and returns its output.
@@ -149,19 +153,22 @@ func (c *Compose) Disconnect(ctx context.Context, service, network string) error
 	return err
 }
 
-// Connect attaches the service's container to a docker network again, at
-// the address it had (so that its TCP connections can resume) and under
-// its service name.
-func (c *Compose) Connect(ctx context.Context, service, network, ip string) error {
+// Connect attaches the service's container to a docker network again,
+// under its service name. It gets a new address there (a compose network
+// has no fixed subnet to ask for the old one in), as a machine that comes
+// back on a network often does: its TCP connections do not resume, and
+// the NATS clients reconnect.
+func (c *Compose) Connect(ctx context.Context, service, network string) error {
 	id, err := c.Container(ctx, service)
 	if err != nil {
 		return err
 	}
-	_, err = Docker(ctx, "network", "connect", "--ip", ip, "--alias", service, network, id)
+	_, err = Docker(ctx, "network", "connect", "--alias", service, network, id)
 	return err
 }
 
-// Signal runs `docker kill|stop|start` on the services' containers.
+// Signal runs `docker kill|stop|start|pause|unpause` on the services'
+// containers.
 func (c *Compose) Signal(ctx context.Context, verb string, services ...string) error {
 	args := []string{verb}
 	if verb == "stop" {

@@ -1,14 +1,41 @@
 // Package faults checks that dprop loses no acknowledged update when real
-// networks misbehave. Its test, TestFaults, starts three broker nodes and
-// three sidecar replicas from the project's own image with docker compose
-// (docker-compose.yml here, in a project of its own, so it never touches a
-// user's demo), writes through every sidecar all along, and meanwhile kills
-// a broker, cuts a sidecar off, partitions a broker away, restarts every
-// broker, and kills a sidecar with and without its data volume, with one
+// networks misbehave, on the deployment users run: its test, TestFaults,
+// starts the top-level docker-compose.yml (three broker nodes, three
+// sidecars, the limits and published ports that file gives them) from the
+// project's own image, in a compose project of its own, writes through
+// every sidecar all along, and meanwhile kills a broker, cuts a sidecar
+// off, partitions a broker away, pauses a broker, restarts every broker,
+// and kills a sidecar with and without its data volume, with the celsius
 // sidecar compacting the log every two seconds.
 //
+// # What it adds to the compose file
+//
+// Little, and said where it is: faults.override.yml gives the sidecar it
+// cuts off (reader-sidecar) a second network, so that its published port,
+// which Docker carries on the container's first network by name and loses
+// for good when that network is disconnected, outlives the cut. The
+// compose file's own variables do the rest: DPROP_IMAGE, DPROP_PORT_* (free
+// host ports, so that a running demo is never in the way) and
+// DPROP_COMPACT_EVERY=2s. The test reaches the sidecars' APIs and the
+// brokers' monitoring through their published ports on 127.0.0.1, and the
+// brokers' NATS port, which the file does not publish, at their addresses
+// on the compose network (so it runs where those are routed to: on the
+// Docker Engine's own Linux host, as in CI, not through Docker Desktop's
+// VM).
+//
+// The apps (writer, reader) are not started. Their updates (the
+// Fahrenheit cell, and the Celsius cell its propagator derives) would be
+// outside the ledger, and an app shares its sidecar's network namespace,
+// so killing or re-creating the sidecar strands it until compose
+// re-creates it too: the behaviour of the demo, documented in
+// docs/deploy.md, not of dprop. The writers the test runs write through
+// the same sidecars, as the apps would.
+//
+// # What it checks
+//
 // Writers write a max, a range, their own gcounter slot and their own set
-// elements through every sidecar all along; during the partition a
+// elements through every sidecar, to the cells it holds (reader-sidecar
+// holds only weather.boston.temp_c, the range); during the partition a
 // publisher also writes straight to JetStream on a node of the majority.
 // The Ledger records every update attempted and every one acknowledged
 // (HTTP 200 from a sidecar, or JetStream's PubAck). After each scenario
@@ -16,23 +43,31 @@
 //
 //	join(acknowledged) ⊑ state ⊑ join(attempted)
 //
-// for every cell (an update whose answer was lost may or may not have been
-// stored; nothing never written may appear), and all replicas must be
-// equal. The run logs its measurements, and writes them to docs/faults.md
-// when DPROP_FAULTS_REPORT=1 (as .ci/faults sets it).
+// for every cell it holds (an update whose answer was lost may or may not
+// have been stored; nothing never written may appear), and all must agree
+// on the cells they share. The cut-off sidecar's /readyz must turn 503
+// with the reason while its reads go on, marked stale; the test measures
+// how long it took to notice, and how long it took, once the network was
+// back, to hold everything acknowledged before (the catch-up). The
+// sidecars of the paused broker must give its connection up and say so
+// in their logs. Every container must run with a memory and a CPU limit.
+// The run logs its measurements, and writes them to docs/faults.md when
+// DPROP_FAULTS_REPORT=1 (as .ci/faults sets it).
 //
-// The test needs a Docker engine and the image (scripts/build-image.sh);
-// `go test ./...` skips it unless DPROP_FAULTS=1. .ci/faults runs it:
+// # Running it
+//
+// The test needs a Docker engine, docker compose (v2) or docker-compose
+// (v1), and the image (scripts/build-image.sh); `go test ./...` skips it
+// unless DPROP_FAULTS=1. .ci/faults builds the image and runs it:
 //
 //	DPROP_FAULTS=1 go test -count=1 -v -timeout 9m ./internal/faults
 //
-// The test reaches the containers at their addresses on the compose
-// networks, so it runs where those are routed to: on the Docker Engine's
-// own Linux host, as in CI (not through Docker Desktop's VM). With
-// DPROP_FAULTS_KEEP=1 it leaves the cluster running for inspection
-// (remove it with `docker-compose -p dpropfaults -f internal/faults/docker-compose.yml
-// down -v`, FAULTS_MESH_NET set to anything). On a failure it logs the tail
-// of every container's log.
+// DPROP_FAULTS_PROJECT names another compose project (default
+// dpropfaults), DPROP_FAULTS_ONLY=2,4 runs some scenarios only (and
+// writes no report), and DPROP_FAULTS_KEEP=1 leaves the cluster running
+// for inspection (remove it with `docker-compose -p dpropfaults -f
+// docker-compose.yml -f internal/faults/faults.override.yml down -v`). On
+// a failure it logs the tail of every container's log.
 //
 // The Ledger and Judge are plain code with their own tests that need no
 // Docker.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -19,15 +20,21 @@ import (
 )
 
 const (
-	// project is the compose project of the fault tests: not the demo's.
-	project = "dpropfaults"
+	// defaultProject is the compose project of the fault tests: not the
+	// demo's (DPROP_FAULTS_PROJECT chooses another).
+	defaultProject = "dpropfaults"
 	// writeEvery is the pause of each writer between two updates.
 	writeEvery = 250 * time.Millisecond
+	// compactEvery is how often the compactor compacts during the test.
+	compactEvery = "2s"
 	// report is where a passing run writes its measurements when
 	// DPROP_FAULTS_REPORT=1 asks it to (.ci/faults does); otherwise they
 	// are only logged, so that a test run never dirties the tree.
 	report = "../../docs/faults.md"
 )
+
+// composeFiles are the demo's compose file and what the test adds to it.
+var composeFiles = []string{"../../docker-compose.yml", "faults.override.yml"}
 
 // harness is one run of the fault tests: the cluster, the ledger, and the
 // rows measured so far.
@@ -43,55 +50,97 @@ type harness struct {
 // scenario is a fault with writes going on throughout.
 type scenario struct {
 	name string
-	// fault injects the fault and returns once it has lasted long enough,
-	// with how to heal it and what to say about it.
-	fault func(h *harness, load *Load) (heal func() error, notes string)
+	// fault injects the fault and returns once it has lasted long enough.
+	fault func(h *harness, load *Load) *fault
 	// brokers makes the stream's full strength (a leader and two current
 	// followers) part of the recovery.
 	brokers bool
-	// check, if set, runs after the convergence, given when the heal began,
-	// and adds to the notes.
-	check func(h *harness, healing time.Time) string
+}
+
+// fault is a fault injected: how to heal it, and what was seen of it.
+type fault struct {
+	heal  func() error
+	notes string
+	// detected is how long the sidecars it concerned took to notice it
+	// (0: not measured).
+	detected time.Duration
+	// after, if set, runs once every replica has converged, and adds what
+	// it measured since the heal to the scenario's row.
+	after func(row *Row)
 }
 
 func TestFaults(t *testing.T) {
 	if os.Getenv("DPROP_FAULTS") != "1" {
 		t.Skip("SKIPPED: the fault tests drive docker compose; run .ci/faults, or DPROP_FAULTS=1 go test ./internal/faults with a Docker engine and the image of scripts/build-image.sh")
 	}
+	only := selected(os.Getenv("DPROP_FAULTS_ONLY"))
 	start := time.Now()
 	h := setUp(t)
 	compactFrom := time.Now()
 	firstSeq := h.stream().State.FirstSeq
-	for _, sc := range []scenario{
-		{name: "1. a broker node killed, then restarted", fault: (*harness).killBroker, brokers: true},
-		{name: "2. a sidecar cut off the network, then reconnected", fault: (*harness).cutSidecar},
-		{name: "3. a partition leaves one broker node alone", fault: (*harness).isolateBroker, brokers: true},
-	} {
-		h.rows = append(h.rows, h.run(sc))
+	ran := h.runAll(only,
+		scenario{name: "1. a broker node killed, then restarted", fault: (*harness).killBroker, brokers: true},
+		scenario{name: "2. a sidecar cut off the network, then reconnected", fault: (*harness).cutSidecar},
+		scenario{name: "3. a partition leaves one broker node alone", fault: (*harness).isolateBroker, brokers: true},
+		scenario{name: "4. a broker node paused, then resumed", fault: (*harness).pauseBroker, brokers: true},
+	)
+	var compaction Row
+	if ran > 0 {
+		compaction = h.compaction(compactFrom, firstSeq)
 	}
-	compaction := h.compaction(compactFrom, firstSeq)
-	for _, sc := range []scenario{
-		{name: "4. every broker node restarted", fault: (*harness).restartBrokers, brokers: true},
-		{name: "5a. a sidecar killed, restarted with its data volume", fault: (*harness).killSidecar, check: (*harness).snapshotUsed},
-		{name: "5b. a sidecar killed, restarted without its data volume", fault: (*harness).wipeSidecar, check: (*harness).fullReplay},
-	} {
-		h.rows = append(h.rows, h.run(sc))
+	ran += h.runAll(only,
+		scenario{name: "5. every broker node restarted", fault: (*harness).restartBrokers, brokers: true},
+		scenario{name: "6a. a sidecar killed, restarted with its data volume", fault: (*harness).killSidecar},
+		scenario{name: "6b. a sidecar killed, restarted without its data volume", fault: (*harness).wipeSidecar},
+	)
+	if compaction.Scenario != "" {
+		h.rows = append(h.rows, compaction)
 	}
-	h.rows = append(h.rows, compaction)
 	m := DescribeMachine(h.ctx, h.cl.Compose)
-	m.Total, m.WriteInterval = time.Since(start), writeEvery
+	m.Total, m.WriteInterval, m.Deployment = time.Since(start), writeEvery, h.deployment()
 	var b bytes.Buffer
 	if err := WriteReport(&b, m, h.rows); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", b.String())
-	if os.Getenv("DPROP_FAULTS_REPORT") != "1" {
+	switch {
+	case os.Getenv("DPROP_FAULTS_REPORT") != "1":
 		t.Logf("not writing %s (set DPROP_FAULTS_REPORT=1 to)", report)
-		return
+	case only != nil:
+		t.Logf("not writing %s: DPROP_FAULTS_ONLY ran some scenarios only", report)
+	default:
+		if err := os.WriteFile(report, b.Bytes(), 0o644); err != nil {
+			t.Fatalf("writing the report: %v", err)
+		}
 	}
-	if err := os.WriteFile(report, b.Bytes(), 0o644); err != nil {
-		t.Fatalf("writing the report: %v", err)
+}
+
+// selected parses DPROP_FAULTS_ONLY, a comma-separated list of scenario
+// numbers ("2,4", "6a"); nil runs them all.
+func selected(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return nil
 	}
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		out = append(out, strings.TrimSpace(f))
+	}
+	return out
+}
+
+// runAll runs the scenarios selected by only (every one if nil), and
+// returns how many ran.
+func (h *harness) runAll(only []string, scs ...scenario) int {
+	n := 0
+	for _, sc := range scs {
+		num, _, _ := strings.Cut(sc.name, ".")
+		if only != nil && !slices.Contains(only, num) && !slices.Contains(only, strings.TrimRight(num, "ab")) {
+			continue
+		}
+		h.rows = append(h.rows, h.run(sc))
+		n++
+	}
+	return n
 }
 
 // setUp starts the cluster, waits until it serves, and arranges for it to
@@ -105,12 +154,22 @@ func setUp(t *testing.T) *harness {
 	if _, err := Docker(ctx, "image", "inspect", image); err != nil {
 		t.Fatalf("image %s not found: build it with scripts/build-image.sh (.ci/faults does)\n%v", image, err)
 	}
-	subnet, err := FreeSubnet(ctx)
+	project := os.Getenv("DPROP_FAULTS_PROJECT")
+	if project == "" {
+		project = defaultProject
+	}
+	services := append(slices.Clone(brokers), sidecars...)
+	ports, err := freePorts(len(services))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewCompose(ctx, project, "docker-compose.yml",
-		[]string{"DPROP_IMAGE=" + image, "FAULTS_MESH_NET=" + strings.TrimSuffix(subnet, ".0/24")})
+	env := []string{"DPROP_IMAGE=" + image, "DPROP_COMPACT_EVERY=" + compactEvery}
+	published := map[string]int{}
+	for i, s := range services {
+		published[s] = ports[i]
+		env = append(env, fmt.Sprintf("%s=%d", PortVariable(s), ports[i]))
+	}
+	c, err := NewCompose(ctx, project, composeFiles, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,21 +190,47 @@ func setUp(t *testing.T) *harness {
 			down()
 		}
 	})
-	t.Logf("%s up (project %s, image %s, mesh subnet %s)", c.Command(), project, image, subnet)
+	t.Logf("%s up (project %s, image %s, files %v, published on 127.0.0.1: %v)", c.Command(), project, image, composeFiles, published)
 	uctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	if _, err := c.Run(uctx, "up", "-d"); err != nil {
+	// The brokers and sidecars, not the apps: see doc.go.
+	if _, err := c.Run(uctx, append([]string{"up", "-d"}, services...)...); err != nil {
 		t.Fatalf("compose up: %v", err)
 	}
-	if h.cl, err = NewCluster(ctx, c); err != nil {
+	if h.cl, err = NewCluster(ctx, c, published); err != nil {
 		t.Fatal(err)
-	}
-	for _, s := range h.cl.Sidecars {
-		h.must(h.cl.Resolve(ctx, s))
 	}
 	d := h.waitFor("every sidecar ready and the stream at full strength", 2*time.Minute, h.allReady)
 	t.Logf("cluster ready in %v", d.Round(time.Millisecond))
+	h.must(h.cl.Describe(ctx))
+	for _, b := range h.cl.Brokers {
+		var health struct{ Status string }
+		if err := h.cl.Monitor(ctx, b, "/healthz?js-enabled-only=true", &health); err != nil {
+			t.Fatalf("%s's monitoring, published on 127.0.0.1:%d: %v", b, published[b], err)
+		}
+	}
+	t.Logf("sidecars hold %v", h.cl.Held)
 	return h
+}
+
+// freePorts returns n ports of 127.0.0.1 that nothing listens on now.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 func (h *harness) dumpLogs(c *Compose) {
@@ -232,10 +317,8 @@ func (h *harness) run(sc scenario) Row {
 	h.waitFor("writes acknowledged through every sidecar", time.Minute, func() (string, error) {
 		return everyAcked(load.AcksSince(begin), h.cl.Sidecars, 3), nil
 	})
-	heal, notes := sc.fault(h, load)
-	healing := time.Now()
-	recovery, how := h.heal(load, heal, sc.brokers)
-	notes += how
+	f := sc.fault(h, load)
+	recovery, how := h.heal(load, f.heal, sc.brokers)
 	more := time.Now()
 	h.waitFor("writes acknowledged after the recovery", time.Minute, func() (string, error) {
 		if n := total(load.AcksSince(more)); n < 20 {
@@ -253,13 +336,14 @@ func (h *harness) run(sc scenario) Row {
 	if lost > 0 {
 		t.Fatalf("%d acknowledged updates are missing from the converged state", lost)
 	}
-	if sc.check != nil {
-		notes += "; " + sc.check(h, healing)
-	}
 	row := Row{Scenario: sc.name, Attempted: st.Attempted, Acked: len(st.Acked), Lost: lost,
-		Recovery: recovery, Converge: converge, Notes: notes}
-	t.Logf("%s: %d attempted, %d acknowledged, %d lost, recovery %v, converged in %v; %s", sc.name,
-		row.Attempted, row.Acked, row.Lost, recovery.Round(time.Millisecond), converge.Round(time.Millisecond), notes)
+		Detected: f.detected, Recovery: recovery, Converge: converge, Notes: f.notes + how}
+	if f.after != nil {
+		f.after(&row)
+	}
+	t.Logf("%s: %d attempted, %d acknowledged, %d lost, detected in %v, recovery %v, catch-up %v, converged in %v; %s", sc.name,
+		row.Attempted, row.Acked, row.Lost, row.Detected.Round(time.Millisecond), recovery.Round(time.Millisecond),
+		row.CatchUp.Round(time.Millisecond), converge.Round(time.Millisecond), row.Notes)
 	return row
 }
 
@@ -354,22 +438,22 @@ func (h *harness) recovered(load *Load, rec *recovery) (string, error) {
 	if err != nil {
 		return err.Error(), nil
 	}
-	if v := Judge(states, nil, h.led.Attempted()); len(v.Violations) > 0 {
+	if v := Judge(states, h.cl.Held, nil, h.led.Attempted()); len(v.Violations) > 0 {
 		return "", errors.New(strings.Join(v.Violations, "\n"))
 	}
-	if lag := Covers(states, rec.before); len(lag) > 0 {
+	if lag := Covers(states, h.cl.Held, rec.before); len(lag) > 0 {
 		return fmt.Sprintf("%d cells behind, e.g. %s", len(lag), lag[0]), nil
 	}
 	return "", nil
 }
 
-// converge waits until every sidecar holds the same state, between the
-// acknowledged and the attempted joins, and returns how long that took
-// and the state. A fresh fold of the stream must then be that state too.
+// converge waits until every sidecar holds the same state on the cells
+// it holds, between the acknowledged and the attempted joins, and returns
+// how long that took. A fresh fold of the stream must then agree with
+// them; its state, which holds every cell, is returned.
 func (h *harness) converge() (time.Duration, map[string]lattice.Value) {
-	var final map[string]lattice.Value
 	judge := func(states States) (string, error) {
-		v := Judge(states, h.led.Acked(), h.led.Attempted())
+		v := Judge(states, h.cl.Held, h.led.Acked(), h.led.Attempted())
 		if len(v.Violations) > 0 {
 			return "", errors.New(strings.Join(v.Violations, "\n"))
 		}
@@ -383,9 +467,9 @@ func (h *harness) converge() (time.Duration, map[string]lattice.Value) {
 		if err != nil {
 			return err.Error(), nil
 		}
-		final = states[h.cl.Sidecars[0]]
 		return judge(states)
 	})
+	var final map[string]lattice.Value
 	h.waitFor("a fresh fold of the stream equal to the sidecars", 30*time.Second, func() (string, error) {
 		fold, err := h.cl.Fold(h.ctx, h.cl.Brokers...)
 		if err != nil {
@@ -396,6 +480,7 @@ func (h *harness) converge() (time.Duration, map[string]lattice.Value) {
 			return err.Error(), nil
 		}
 		states["stream"] = fold
+		final = fold
 		return judge(states)
 	})
 	return d, final
@@ -415,26 +500,71 @@ func (h *harness) stream() *jetstream.StreamInfo {
 	return info
 }
 
-// compaction reports what the compacting sidecar did while scenarios 1–3
+// compactionDone is the compactor's log line of a compaction that
+// compacted cells.
+var compactionDone = regexp.MustCompile(`msg="compaction done" mode=(\S+) .*rolled_up=([1-9][0-9]*)`)
+
+// compaction reports what the compacting sidecar did while scenarios 1–4
 // ran, and fails unless it purged the log meanwhile.
 func (h *harness) compaction(from time.Time, firstSeq uint64) Row {
-	logs, err := h.cl.Compose.Logs(h.ctx, "s3", from)
+	logs, err := h.cl.Compose.Logs(h.ctx, compactor, from)
 	h.must(err)
-	done := regexp.MustCompile(`msg="compaction done" mode=checkpoint .*purged_below=([1-9][0-9]*)`)
-	n := len(done.FindAllString(logs, -1))
+	done := compactionDone.FindAllStringSubmatch(logs, -1)
 	info := h.stream()
-	if n == 0 || info.State.FirstSeq <= firstSeq {
-		h.t.Fatalf("no checkpoint purged the log during scenarios 1–3 (first sequence %d → %d); s3's log:\n%s",
-			firstSeq, info.State.FirstSeq, logs)
+	if len(done) == 0 || info.State.FirstSeq <= firstSeq {
+		h.t.Fatalf("no compaction purged the log during scenarios 1–4 (first sequence %d → %d); %s's log:\n%s",
+			firstSeq, info.State.FirstSeq, compactor, logs)
 	}
-	row := Row{Scenario: "6. compaction during 1–3"}
+	row := Row{Scenario: "7. compaction during 1–4"}
 	for _, r := range h.rows {
 		row.Attempted += r.Attempted
 		row.Acked += r.Acked
 		row.Lost += r.Lost
 	}
-	row.Notes = fmt.Sprintf("s3 checkpointed and purged the log %d times while 1–3 ran: the stream's first sequence went from %d to %d (%d messages kept of %d); every check above held",
-		n, firstSeq, info.State.FirstSeq, info.State.Msgs, info.State.LastSeq)
+	row.Notes = fmt.Sprintf("%s compacted the log %d times (%s mode: it holds weather.>, not every cell) while 1–4 ran: the stream's first sequence went from %d to %d (%d messages kept of %d); every check above held",
+		compactor, len(done), done[0][1], firstSeq, info.State.FirstSeq, info.State.Msgs, info.State.LastSeq)
 	h.t.Logf("%s: %s", row.Scenario, row.Notes)
 	return row
+}
+
+// deployment describes the limits the compose file gave: each container's
+// memory and CPUs (and what it used at the end), JetStream's and the
+// stream's.
+func (h *harness) deployment() []string {
+	var out []string
+	for _, s := range append(slices.Clone(h.cl.Brokers), h.cl.Sidecars...) {
+		id, err := h.cl.Compose.Container(h.ctx, s)
+		if err != nil {
+			continue
+		}
+		limits, _ := Docker(h.ctx, "inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}", id)
+		used, _ := Docker(h.ctx, "stats", "--no-stream", "--format", "{{.MemUsage}}", id)
+		var mem, cpus int64
+		var restart string
+		fmt.Sscan(limits, &mem, &cpus, &restart)
+		if mem == 0 || cpus == 0 {
+			h.t.Errorf("%s runs without a memory or CPU limit (%q)", s, limits)
+		}
+		out = append(out, fmt.Sprintf("%s: %d MiB, %.2g CPU, restart %s; %s in use at the end", s, mem>>20, float64(cpus)/1e9, restart, strings.TrimSpace(strings.Split(used, "/")[0])))
+	}
+	var jsz struct {
+		Config struct {
+			MaxMemory  int64 `json:"max_memory"`
+			MaxStorage int64 `json:"max_storage"`
+		}
+	}
+	if err := h.cl.Monitor(h.ctx, h.cl.Brokers[0], "/jsz", &jsz); err == nil {
+		out = append(out, fmt.Sprintf("JetStream on each node: %d MiB of memory, %d MiB of storage", jsz.Config.MaxMemory>>20, jsz.Config.MaxStorage>>20))
+	}
+	if info, err := h.cl.Stream(h.ctx, h.cl.Brokers...); err == nil {
+		out = append(out, fmt.Sprintf("stream: at most %d MiB per copy, discard %s", info.Config.MaxBytes>>20, discardName(info.Config.Discard)))
+	}
+	return out
+}
+
+func discardName(p jetstream.DiscardPolicy) string {
+	if p == jetstream.DiscardNew {
+		return "new"
+	}
+	return "old"
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
 )
 
@@ -70,6 +71,18 @@ func (l *Ledger) Attempted() map[string]lattice.Value {
 // States maps a replica's name to its cells' values.
 type States map[string]map[string]lattice.Value
 
+// Holds maps a replica's name to the pattern of the cells it holds
+// (cellname.Match); a replica it does not name holds every cell. Replicas
+// are judged on the cells they hold: one must hold every acknowledged
+// update of those, and two are compared on the cells both hold.
+type Holds map[string]string
+
+// holds reports whether replica holds cell.
+func (h Holds) holds(replica, cell string) bool {
+	p, ok := h[replica]
+	return !ok || cellname.Match(p, cell)
+}
+
 // Verdict is what Judge found.
 type Verdict struct {
 	// Violations are states above the attempted join: information nobody
@@ -86,8 +99,9 @@ type Verdict struct {
 func (v Verdict) Converged() bool { return len(v.Violations) == 0 && len(v.Lagging) == 0 }
 
 // Judge compares the replicas' states with the joins of the acknowledged
-// and attempted updates. attempted must have been read after states.
-func Judge(states States, acked, attempted map[string]lattice.Value) Verdict {
+// and attempted updates, each replica on the cells it holds. attempted
+// must have been read after states.
+func Judge(states States, held Holds, acked, attempted map[string]lattice.Value) Verdict {
 	var v Verdict
 	names := slices.Sorted(maps.Keys(states))
 	for _, name := range names {
@@ -98,19 +112,23 @@ func Judge(states States, acked, attempted map[string]lattice.Value) Verdict {
 					name, cell, lattice.Encode(st[cell]), lattice.Encode(attempted[cell])))
 			}
 		}
-		v.Lagging = append(v.Lagging, missing(name, st, acked)...)
+		v.Lagging = append(v.Lagging, missing(name, held, st, acked)...)
 	}
-	for _, name := range names[min(1, len(names)):] {
-		v.Lagging = append(v.Lagging, differences(names[0], name, states[names[0]], states[name])...)
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			both := func(cell string) bool { return held.holds(a, cell) && held.holds(b, cell) }
+			v.Lagging = append(v.Lagging, differences(a, b, states[a], states[b], both)...)
+		}
 	}
 	return v
 }
 
-// missing describes the cells of want that st does not hold all of.
-func missing(name string, st, want map[string]lattice.Value) []string {
+// missing describes the cells of want held by the replica name that its
+// state st does not hold all of.
+func missing(name string, held Holds, st, want map[string]lattice.Value) []string {
 	var out []string
 	for _, cell := range slices.Sorted(maps.Keys(want)) {
-		if !lattice.Leq(want[cell], st[cell]) {
+		if held.holds(name, cell) && !lattice.Leq(want[cell], st[cell]) {
 			out = append(out, fmt.Sprintf("%s: cell %s is %s, not yet ⊒ %s",
 				name, cell, short(st[cell]), short(want[cell])))
 		}
@@ -118,8 +136,9 @@ func missing(name string, st, want map[string]lattice.Value) []string {
 	return out
 }
 
-// differences describes the cells on which replicas a and b differ.
-func differences(a, b string, sa, sb map[string]lattice.Value) []string {
+// differences describes the cells, of those both hold, on which replicas a
+// and b differ.
+func differences(a, b string, sa, sb map[string]lattice.Value, both func(cell string) bool) []string {
 	var out []string
 	cells := slices.Sorted(maps.Keys(sa))
 	for c := range maps.Keys(sb) {
@@ -128,18 +147,19 @@ func differences(a, b string, sa, sb map[string]lattice.Value) []string {
 		}
 	}
 	for _, c := range cells {
-		if !lattice.Equal(sa[c], sb[c]) {
+		if both(c) && !lattice.Equal(sa[c], sb[c]) {
 			out = append(out, fmt.Sprintf("cell %s differs: %s has %s, %s has %s", c, a, short(sa[c]), b, short(sb[c])))
 		}
 	}
 	return out
 }
 
-// Covers returns what keeps every replica from holding at least want.
-func Covers(states States, want map[string]lattice.Value) []string {
+// Covers returns what keeps every replica from holding at least want, on
+// the cells it holds.
+func Covers(states States, held Holds, want map[string]lattice.Value) []string {
 	var out []string
 	for _, name := range slices.Sorted(maps.Keys(states)) {
-		out = append(out, missing(name, states[name], want)...)
+		out = append(out, missing(name, held, states[name], want)...)
 	}
 	return out
 }

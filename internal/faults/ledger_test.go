@@ -56,7 +56,7 @@ func TestJudge(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			v := Judge(c.states, acked, attempted)
+			v := Judge(c.states, nil, acked, attempted)
 			if v.Converged() != c.converged {
 				t.Fatalf("converged = %v, want %v: %+v", v.Converged(), c.converged, v)
 			}
@@ -67,6 +67,34 @@ func TestJudge(t *testing.T) {
 				t.Errorf("lagging %q lacks %q", v.Lagging, c.lagging)
 			}
 		})
+	}
+}
+
+// Replicas of a subtree are judged on their subtree: they need not hold
+// the other cells, and are compared with the others on theirs alone.
+func TestJudgeHeld(t *testing.T) {
+	l := NewLedger()
+	for _, u := range []Update{{"w.a", val(t, `{"type":"max","value":1}`)}, {"w.b.c", val(t, `{"type":"max","value":2}`)}} {
+		if err := l.Attempt(u); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Ack(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acked, attempted := l.Acked(), l.Attempted()
+	all := map[string]lattice.Value{"w.a": val(t, `{"type":"max","value":1}`), "w.b.c": val(t, `{"type":"max","value":2}`)}
+	held := Holds{"sub": "w.b.>"}
+	v := Judge(States{"all": all, "sub": {"w.b.c": val(t, `{"type":"max","value":2}`)}, "other": all}, held, acked, attempted)
+	if !v.Converged() {
+		t.Errorf("a subtree replica holding its subtree: %+v", v)
+	}
+	v = Judge(States{"all": all, "sub": {"w.b.c": val(t, `{"type":"max","value":1}`)}}, held, acked, attempted)
+	if v.Converged() || len(v.Lagging) != 2 || !strings.Contains(v.Lagging[0], "sub: cell w.b.c") || !strings.Contains(v.Lagging[1], "cell w.b.c differs") {
+		t.Errorf("a subtree replica behind on its subtree: %+v", v)
+	}
+	if got := Covers(States{"sub": {}}, held, map[string]lattice.Value{"w.a": val(t, `{"type":"max","value":1}`)}); len(got) != 0 {
+		t.Errorf("Covers asks a subtree replica for a cell outside it: %q", got)
 	}
 }
 
@@ -84,11 +112,11 @@ func TestLostAndCovers(t *testing.T) {
 		t.Errorf("Lost = %d, want 1 (set element b)", n)
 	}
 	want := map[string]lattice.Value{"c": val(t, `{"type":"gcounter","counts":{"w1":3}}`)}
-	if got := Covers(States{"r": state}, want); len(got) != 0 {
+	if got := Covers(States{"r": state}, nil, want); len(got) != 0 {
 		t.Errorf("Covers = %q, want nothing", got)
 	}
 	want["c"] = val(t, `{"type":"gcounter","counts":{"w1":4}}`)
-	if got := Covers(States{"r": state}, want); len(got) != 1 {
+	if got := Covers(States{"r": state}, nil, want); len(got) != 1 {
 		t.Errorf("Covers = %q, want one cell behind", got)
 	}
 }

@@ -17,13 +17,20 @@ import (
 	"github.com/dprop/dprop/replica/httpapi"
 )
 
-// Cells the writers write, one of each kind.
+// Cells the writers write, one of each kind, where the demo's sidecars
+// hold them: writer-sidecar and celsius hold weather.>, reader-sidecar
+// only weather.boston.temp_c, a range cell (the network file declares it),
+// which the test writes directly (nobody writes the Fahrenheit cell, so
+// the propagator that derives it stays idle).
 var Cells = map[string]string{
-	"max":      "faults.max",
-	"range":    "faults.range",
-	"gcounter": "faults.count",
-	"set":      "faults.set",
+	"max":      "weather.faults.max",
+	"range":    "weather.boston.temp_c",
+	"gcounter": "weather.faults.count",
+	"set":      "weather.faults.set",
 }
+
+// kinds are the kinds of Cells, in a fixed order.
+var kinds = []string{"max", "range", "gcounter", "set"}
 
 // refineTimeout bounds one refine: longer than a sidecar's own 30 s wait
 // for JetStream's acknowledgement, so that the sidecar answers first.
@@ -35,10 +42,10 @@ const refineTimeout = 40 * time.Second
 type endpoint func(ctx context.Context, u Update, body []byte) (bool, error)
 
 // Load writes until stopped: through every sidecar, and through any
-// publisher added, one writer per kind of cell, each writing an update
-// every interval (after the previous one's answer). Every update is
+// publisher added, one writer per kind of cell it holds, each writing an
+// update every interval (after the previous one's answer). Every update is
 // recorded in the ledger as attempted before it is sent and as
-// acknowledged when it is.
+// acknowledged when it is, and how long its answer took.
 type Load struct {
 	name   string
 	cl     *Cluster
@@ -53,8 +60,16 @@ type Load struct {
 	attempted int
 	acked     []Update
 	ackTimes  map[string][]time.Time // by endpoint
+	answers   []answer
 	refused   []string
 	conns     []*nats.Conn
+}
+
+// answer is how long an endpoint took to answer an update sent at a time.
+type answer struct {
+	endpoint string
+	sent     time.Time
+	took     time.Duration
 }
 
 // StartLoad starts writing through every sidecar. name makes the writers'
@@ -69,6 +84,12 @@ func StartLoad(cl *Cluster, led *Ledger, name string, every time.Duration, seria
 		l.start(s, l.sidecar(s))
 	}
 	return l
+}
+
+// holds reports whether the sidecar or publisher holds the cell of kind
+// (a publisher writes every cell).
+func (l *Load) holds(endpoint, kind string) bool {
+	return l.cl.Held.holds(endpoint, Cells[kind])
 }
 
 // AddPublisher adds writers that publish straight to JetStream on nc, as
@@ -106,7 +127,10 @@ func (l *Load) sidecar(s string) endpoint {
 }
 
 func (l *Load) start(name string, ep endpoint) {
-	for kind := range Cells {
+	for _, kind := range kinds {
+		if !l.holds(name, kind) {
+			continue
+		}
 		l.wg.Go(func() {
 			slot := l.name + "-" + name
 			for n := int64(1); l.ctx.Err() == nil; n++ {
@@ -132,7 +156,13 @@ func (l *Load) send(ctx context.Context, name string, ep endpoint, kind, slot st
 	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	sent := time.Now()
 	ok, err := ep(ctx, u, body)
+	if l.ctx.Err() == nil { // an answer, or the timeout; not the load's stop
+		l.mu.Lock()
+		l.answers = append(l.answers, answer{endpoint: name, sent: sent, took: time.Since(sent)})
+		l.mu.Unlock()
+	}
 	switch {
 	case err != nil:
 		l.refuse(err)
@@ -150,10 +180,35 @@ func (l *Load) send(ctx context.Context, name string, ep endpoint, kind, slot st
 }
 
 // Probe writes once through the sidecar, apart from its writers (which
-// may be waiting for answers to writes sent during a fault), and reports
-// whether the write was acknowledged within timeout.
+// may be waiting for answers to writes sent during a fault), to the first
+// cell of Cells it holds of a kind that needs no writer of its own (max,
+// else range), and reports whether the write was acknowledged within
+// timeout.
 func (l *Load) Probe(sidecar string, timeout time.Duration) bool {
-	return l.send(l.ctx, sidecar, l.sidecar(sidecar), "max", "", 0, timeout)
+	kind := "max"
+	if !l.holds(sidecar, kind) {
+		kind = "range"
+	}
+	return l.send(l.ctx, sidecar, l.sidecar(sidecar), kind, "", 0, timeout)
+}
+
+// SlowestAnswer returns the longest an update through the endpoint that
+// was waiting for its answer (acknowledgement, refusal or error) at some
+// time from from to to waited, and how many such updates there were:
+// with a fault going on, a bound on how long a writer is kept waiting.
+// Ask once the answers are in.
+func (l *Load) SlowestAnswer(endpoint string, from, to time.Time) (time.Duration, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var longest time.Duration
+	n := 0
+	for _, a := range l.answers {
+		if a.endpoint == endpoint && a.sent.Before(to) && a.sent.Add(a.took).After(from) {
+			longest = max(longest, a.took)
+			n++
+		}
+	}
+	return longest, n
 }
 
 // update makes the n-th update of a writer of kind; the counter slot and

@@ -17,9 +17,17 @@ type Row struct {
 	Attempted int
 	Acked     int
 	Lost      int
+	// Detected is the time from the fault until the sidecars it concerned
+	// noticed it: /readyz 503 for a sidecar cut off, the connection given
+	// up for the sidecars of a paused broker (0: not measured).
+	Detected time.Duration
 	// Recovery is the time from the heal until every sidecar holds every
 	// write acknowledged before it and has acknowledged a new one.
 	Recovery time.Duration
+	// CatchUp is the time from the heal until the sidecar that was cut
+	// off holds every write acknowledged before the heal (0: not
+	// measured).
+	CatchUp time.Duration
 	// Converge is the time from the writers' stop until every replica,
 	// and a fresh fold of the stream, are equal and hold every
 	// acknowledged write.
@@ -39,6 +47,8 @@ type Machine struct {
 	Go            string
 	Total         time.Duration
 	WriteInterval time.Duration
+	// Deployment lists the limits the containers ran with.
+	Deployment []string
 }
 
 // DescribeMachine reads what the report says about this machine.
@@ -80,35 +90,49 @@ Written by the fault tests themselves (`+"`.ci/faults`"+`, which runs
 `+"`internal/faults/`"+`); do not edit by hand. How the scenarios work:
 [internal/faults/doc.go](../internal/faults/doc.go) and
 [internal/faults/scenarios_test.go](../internal/faults/scenarios_test.go); the deployment
-they test: [deploy.md](deploy.md).
+they test is the demo's own, [docker-compose.yml](../docker-compose.yml)
+([deploy.md](deploy.md)), with
+[internal/faults/faults.override.yml](../internal/faults/faults.override.yml).
 
 - Run: %s, %s in all (image build not included)
 - Machine: %s, %d CPUs (%s), %s
 - Docker engine %s, %s, %s
-- Cluster: three broker nodes (stream at three replicas), three sidecars
-  (s1 with a data volume, s2 without, s3 compacting every 2 s); writers on
-  every sidecar write a max, a range, a gcounter slot of their own and set
-  elements of their own, one update every %v per writer, throughout each
-  scenario.
-
-Every row passed these checks: every replica, and a fresh fold of the
-stream, reached the same state, with join(acknowledged) ⊑ state ⊑
-join(attempted) for every cell; *lost* counts acknowledged updates missing
-from it. *Recovery* is the time from the heal (the moment `+"`docker start`"+`,
-`+"`docker network connect`"+` or `+"`compose up`"+` returned) until every sidecar
-holds every write acknowledged before the heal and has acknowledged a new
-write (a probe, apart from the writers, which may still wait for answers
-to writes sent during the fault); for broker faults, also until the
-stream has a leader and two current followers again. *Converge* is the time from the writers' stop
-until every replica is equal and holds every acknowledged write.
-
-| scenario | writes attempted | acknowledged | lost | recovery | converge | notes |
-| --- | ---: | ---: | ---: | ---: | ---: | --- |
+- Cluster: the three broker nodes of docker-compose.yml (stream at three
+  replicas) and its three sidecars: writer-sidecar (killed, then wiped),
+  reader-sidecar (cut off), celsius (compacting every 2 s); the apps are
+  not started. Writers on every sidecar write, to the cells it holds, a
+  max, a range, a gcounter slot of their own and set elements of their
+  own, one update every %v per writer, throughout each scenario.
+- Limits, as docker-compose.yml sets them:
 `, m.Date.Format("2006-01-02 15:04 MST"), m.Total.Round(time.Second), m.Host, m.CPUs, m.CPU, m.OS,
 		m.Docker, m.Compose, m.Go, m.WriteInterval)
+	for _, d := range m.Deployment {
+		fmt.Fprintf(b, "  - %s\n", d)
+	}
+	b.WriteString(`
+Every row passed these checks: every replica, and a fresh fold of the
+stream, reached the same state on the cells it holds, with
+join(acknowledged) ⊑ state ⊑ join(attempted) for every cell; *lost*
+counts acknowledged updates missing from it. *Detected* is the time from
+the fault until the sidecars it concerned noticed it: the cut-off
+sidecar's ` + "`/readyz`" + ` answering 503, the sidecars of a paused broker
+logging that they gave its connection up. *Recovery* is the time from the
+heal (the moment ` + "`docker start`" + `, ` + "`docker unpause`" + `, ` + "`docker network connect`" + `
+or ` + "`compose up`" + ` returned) until every sidecar holds every write
+acknowledged before the heal and has acknowledged a new write (a probe,
+apart from the writers, which may still wait for answers to writes sent
+during the fault); for broker faults, also until the stream has a leader
+and two current followers again. *Catch-up* is the time from the heal
+until the sidecar that was cut off holds every write acknowledged before
+the heal. *Converge* is the time from the writers' stop until every
+replica is equal and holds every acknowledged write.
+
+| scenario | writes attempted | acknowledged | lost | detected | recovery | catch-up | converge | notes |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+`)
 	for _, r := range rows {
-		fmt.Fprintf(b, "| %s | %d | %d | %d | %s | %s | %s |\n", r.Scenario, r.Attempted, r.Acked, r.Lost,
-			duration(r.Recovery), duration(r.Converge), r.Notes)
+		fmt.Fprintf(b, "| %s | %d | %d | %d | %s | %s | %s | %s | %s |\n", r.Scenario, r.Attempted, r.Acked, r.Lost,
+			duration(r.Detected), duration(r.Recovery), duration(r.CatchUp), duration(r.Converge), r.Notes)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -257,7 +257,10 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := s.r.RefineJSON(ctx, cell, body, opts...)
 	if err != nil {
-		if status, _ := classify(err); status == http.StatusServiceUnavailable {
+		switch status, reason := classify(err); {
+		case reason == ReasonStreamFull:
+			err = fmt.Errorf("%w (the stream is full: nothing was stored; retrying succeeds once compaction or an operator makes room, see docs/deploy.md)", err)
+		case status == http.StatusServiceUnavailable:
 			err = fmt.Errorf("%w (is the broker reachable? retrying is safe; the same %s stores the update once)", err, HeaderIdempotencyKey)
 		}
 		s.fail(w, r, cell, err)

@@ -27,6 +27,7 @@ const (
 	ReasonKeyReused    = "idempotency_key_reused" // 422: the Idempotency-Key names another update of the cell
 	ReasonTimeout      = "timeout"                // 504: a threshold read timed out
 	ReasonUnavailable  = "unavailable"            // 503: broker or replica unavailable; retry
+	ReasonStreamFull   = "stream_full"            // 503: the stream refused the update for want of room; retry once compaction or an operator made some
 	ReasonInternal     = "internal"               // 500: a bug; see the server's log
 )
 
@@ -101,6 +102,11 @@ func classify(err error) (status int, reason string) {
 		return http.StatusServiceUnavailable, ReasonOutboxFull
 	case errors.Is(err, cellname.ErrBad):
 		return http.StatusBadRequest, fold.ReasonBadSubject
+	case replica.IsStreamFull(err):
+		// Nothing was stored: a retry is safe, and succeeds once room is
+		// made. 503 rather than 507, so that clients that retry 503s
+		// (dprop feed) keep the update until then.
+		return http.StatusServiceUnavailable, ReasonStreamFull
 	}
 	// Anything else comes from the broker or a closed replica: publishing
 	// failed or timed out, and a retry may succeed.
@@ -122,7 +128,8 @@ func (s *Server) busy(w http.ResponseWriter, r *http.Request, cell, what string,
 
 // writeError writes an error answer and logs it: a 5xx that says something
 // is wrong here once at error level (503, the broker away, at warn: many
-// alike, and expected to pass); 4xx and a threshold read's timeout, which
+// alike, and expected to pass; but a full stream at error: it needs an
+// operator); 4xx and a threshold read's timeout, which
 // are the clients' business, at debug level. A client that has gone away
 // gets nothing.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, reason, cell string, err error) {
@@ -138,6 +145,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, 
 	case reason == ReasonTimeout:
 		// A threshold read that times out (504) is an answer like any
 		// other: the cell has not reached the threshold yet.
+	case reason == ReasonStreamFull:
+		level = slog.LevelError // it does not pass by itself: an operator must make room
 	case status == http.StatusServiceUnavailable:
 		level = slog.LevelWarn
 	case status >= 500:

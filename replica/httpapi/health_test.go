@@ -145,7 +145,7 @@ func TestMetrics(t *testing.T) {
 	for _, name := range []string{
 		"dprop_updates_folded_total 3", `dprop_updates_refused_total{reason="malformed_json"} 1`,
 		`dprop_updates_refused_total{reason="type_mismatch"} 1`, `dprop_updates_refused_total{reason="too_deep"} 0`,
-		"dprop_cells 1", "dprop_resync_fraction 1", "dprop_resync_pending 0", "dprop_ready 1", "dprop_applied_sequence 5",
+		"dprop_cells 1", "dprop_resync_fraction 1", "dprop_resync_pending 0", "dprop_ready 1", "dprop_stale 0", "dprop_applied_sequence 5",
 		`dprop_http_requests_total{code="200",method="POST",route="POST /v1/cells/{cell}"} 3`,
 		`dprop_http_requests_total{code="404",method="GET",route="GET /v1/cells/{cell}"} 1`,
 		`dprop_http_requests_total{code="400",method="POST",route="POST /v1/cells/{cell}"} 1`,
@@ -207,6 +207,9 @@ func TestReadyzStreamDeleted(t *testing.T) {
 	if got := metric(t, sc.reg, "dprop_stream_attached"); got != 0 {
 		t.Errorf("dprop_stream_attached = %v during the outage", got)
 	}
+	if got := metric(t, sc.reg, "dprop_stale"); got != 1 {
+		t.Errorf("dprop_stale = %v during the outage", got)
+	}
 	if got := metric(t, sc.reg, "dprop_stream_incidents_total", "kind", "deleted"); got != 1 {
 		t.Errorf("deleted incidents = %v", got)
 	}
@@ -216,6 +219,9 @@ func TestReadyzStreamDeleted(t *testing.T) {
 	waitFor(t, "the sidecar to be ready again", func() bool { return sc.do(t, "GET", "/readyz", "").status == http.StatusOK })
 	if got := metric(t, sc.reg, "dprop_stream_attached"); got != 1 {
 		t.Errorf("dprop_stream_attached = %v after the stream came back", got)
+	}
+	if got := metric(t, sc.reg, "dprop_stale"); got != 0 {
+		t.Errorf("dprop_stale = %v after the stream came back", got)
 	}
 	sc.do(t, "POST", "/v1/cells/k", `{"type":"max","value":5}`).want(t, http.StatusOK)
 }

@@ -124,6 +124,8 @@ var (
 		"Messages of the replica's cells in the stream not yet delivered to it: its lag behind the stream.", nil, nil)
 	descReady = prometheus.NewDesc("dprop_ready",
 		"1 once the replica has resynced, else 0.", nil, nil)
+	descStale = prometheus.NewDesc("dprop_stale",
+		"1 while the replica's answers may lag behind the stream (resyncing, cut off from the broker, catching up, its stream missing), else 0.", nil, nil)
 	descApplied = prometheus.NewDesc("dprop_applied_sequence",
 		"Stream sequence of the last message folded.", nil, nil)
 	descFires = prometheus.NewDesc("dprop_propagator_runs_total",
@@ -138,6 +140,10 @@ var (
 		"1 while the replica's consumer is attached to its stream, else 0 (not yet, or the stream was deleted).", nil, nil)
 	descIncidents = prometheus.NewDesc("dprop_stream_incidents_total",
 		"Stream incidents noticed by the replica, by kind: deleted, replaced (created anew), purged.", []string{"kind"}, nil)
+	descStreamBytes = prometheus.NewDesc("dprop_stream_bytes",
+		"Size of the stream, as of the replica's latest check of it (every few seconds).", nil, nil)
+	descStreamMaxBytes = prometheus.NewDesc("dprop_stream_max_bytes",
+		"The stream's byte limit (0: none). A full stream refuses refines (503 stream_full) until compaction or an operator makes room.", nil, nil)
 	descQuiescent = prometheus.NewDesc("dprop_quiescent",
 		"1 when no propagator has work queued or running and no refinement is in flight, else 0.", nil, nil)
 	descTrust = prometheus.NewDesc("dprop_trust_policy_info",
@@ -147,8 +153,9 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *replicaCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFolded, descRefused, descCells, descFraction, descPending, descReady, descApplied,
-		descFires, descPublished, descSuppressed, descFailures, descQuiescent, descAttached, descIncidents, descTrust} {
+	for _, d := range []*prometheus.Desc{descFolded, descRefused, descCells, descFraction, descPending, descReady, descStale, descApplied,
+		descFires, descPublished, descSuppressed, descFailures, descQuiescent, descAttached, descIncidents,
+		descStreamBytes, descStreamMaxBytes, descTrust} {
 		ch <- d
 	}
 }
@@ -177,6 +184,11 @@ func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descFraction, prometheus.GaugeValue, st.Fraction())
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.Pending))
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
+	stale := 0.0
+	if !st.Ready || c.r.Stale() {
+		stale = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, stale)
 	ch <- prometheus.MustNewConstMetric(descApplied, prometheus.GaugeValue, float64(st.Applied))
 	ss := c.r.StreamStatus()
 	attached := 0.0
@@ -187,6 +199,8 @@ func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
 	for kind, n := range ss.Incidents {
 		ch <- prometheus.MustNewConstMetric(descIncidents, prometheus.CounterValue, float64(n), kind)
 	}
+	ch <- prometheus.MustNewConstMetric(descStreamBytes, prometheus.GaugeValue, float64(ss.Bytes))
+	ch <- prometheus.MustNewConstMetric(descStreamMaxBytes, prometheus.GaugeValue, float64(ss.MaxBytes))
 	ps := c.r.PropagatorStats()
 	quiescent := 0.0
 	if c.r.Quiescent() {
