@@ -31,7 +31,7 @@ var ErrOutboxFull = outbox.ErrFull
 
 // drainWindow bounds the updates the drain has published and awaits the
 // acknowledgement of.
-const drainWindow = 512
+const drainWindow = 4096
 
 // drainRetry is how long the drain waits after a failed round.
 const drainRetry = time.Second
@@ -195,12 +195,9 @@ func (r *Replica) drain() {
 func (r *Replica) deliverPending(js jetstream.JetStream) error {
 	start, n := time.Now(), 0
 	for {
-		recs := r.ob.Pending()
+		recs := r.ob.Oldest(drainWindow)
 		if len(recs) == 0 {
 			break
-		}
-		if len(recs) > drainWindow {
-			recs = recs[:drainWindow]
 		}
 		futures := make([]jetstream.PubAckFuture, 0, len(recs))
 		var pubErr error
@@ -217,30 +214,35 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 			}
 			futures = append(futures, f)
 		}
+		ids := make([]uint64, 0, len(futures))
+		seqs := make([]uint64, 0, len(futures))
 		for i, f := range futures {
-			var ack *jetstream.PubAck
 			select {
-			case ack = <-f.Ok():
+			case ack := <-f.Ok():
+				if testHookDelivered != nil {
+					testHookDelivered(recs[i].Cell)
+				}
+				ids, seqs = append(ids, recs[i].ID), append(seqs, ack.Sequence)
 			case err := <-f.Err():
 				if pubErr == nil {
 					pubErr = fmt.Errorf("update %d of cell %q: %w", recs[i].ID, recs[i].Cell, err)
 				}
-				continue
 			case <-r.ctx.Done():
 				return r.ctx.Err()
 			}
-			if testHookDelivered != nil {
-				testHookDelivered(recs[i].Cell)
-			}
+		}
+		if len(ids) > 0 {
 			r.mu.Lock()
-			r.pend.ack(recs[i].ID, ack.Sequence)
+			for i, id := range ids {
+				r.pend.ack(id, seqs[i])
+			}
 			r.pend.folded(r.lastFolded)
 			r.mu.Unlock()
-			if err := r.ob.Done(recs[i].ID); err != nil {
+			if err := r.ob.Done(ids...); err != nil {
 				return err
 			}
-			r.obDelivered.Add(1)
-			n++
+			r.obDelivered.Add(uint64(len(ids)))
+			n += len(ids)
 		}
 		if pubErr != nil {
 			return pubErr

@@ -91,8 +91,14 @@ type Outbox struct {
 	mu      sync.Mutex // guards what follows
 	f       *os.File
 	w       *bufio.Writer
-	pending []Record // in the order added
+	// pending are the records in the order added, with holes (ID 0)
+	// where delivered ones were; index maps an id to its position plus
+	// base (the positions trimmed off the front), so that removing from
+	// the front, the usual order, costs O(1).
+	pending []Record
 	index   map[uint64]int
+	base    int
+	holes   int
 	bytes   int64 // of the pending records (size)
 	fileLen int64 // bytes in the file
 	nextID  uint64
@@ -120,7 +126,7 @@ func Open(path string, maxBytes int64) (*Outbox, Recovered, error) {
 	if err := o.rewrite(); err != nil { // a fresh file of the pending records alone
 		return nil, rec, err
 	}
-	rec.Pending = len(o.pending)
+	rec.Pending = o.count()
 	return o, rec, nil
 }
 
@@ -135,6 +141,21 @@ func (o *Outbox) replay() (Recovered, error) {
 	if err != nil {
 		return rec, fmt.Errorf("outbox: %w", err)
 	}
+	off := o.load(data)
+	if off < len(data) {
+		rec.Torn = int64(len(data) - off)
+		rec.TornFile = o.path + ".torn-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		if err := os.WriteFile(rec.TornFile, data[off:], 0o600); err != nil {
+			return rec, fmt.Errorf("outbox: setting aside a torn tail of %d bytes: %w", rec.Torn, err)
+		}
+	}
+	o.compactIndex(true)
+	return rec, nil
+}
+
+// load takes in the records at the start of data, up to the first that
+// does not read back whole, and returns where that one starts.
+func (o *Outbox) load(data []byte) int {
 	off := 0
 	for off < len(data) {
 		b, n, ok := readRecord(data[off:])
@@ -144,7 +165,13 @@ func (o *Outbox) replay() (Recovered, error) {
 		off += n
 		switch b.Kind {
 		case "add":
-			o.index[b.ID] = len(o.pending)
+			if b.ID == 0 {
+				return off - n // ids start at 1: not a record of ours
+			}
+			if _, dup := o.index[b.ID]; dup {
+				break // added twice: keep the first
+			}
+			o.index[b.ID] = o.base + len(o.pending)
 			o.pending = append(o.pending, b.Record)
 			o.bytes += b.size()
 		case "done":
@@ -152,15 +179,8 @@ func (o *Outbox) replay() (Recovered, error) {
 		}
 		o.nextID = max(o.nextID, b.ID+1)
 	}
-	if off < len(data) {
-		rec.Torn = int64(len(data) - off)
-		rec.TornFile = o.path + ".torn-" + time.Now().UTC().Format("20060102T150405.000000000Z")
-		if err := os.WriteFile(rec.TornFile, data[off:], 0o600); err != nil {
-			return rec, fmt.Errorf("outbox: setting aside a torn tail of %d bytes: %w", rec.Torn, err)
-		}
-	}
-	o.compactIndex()
-	return rec, nil
+	o.compactIndex(true)
+	return off
 }
 
 // readRecord reads one record at the start of data: the body, its length
@@ -181,30 +201,47 @@ func readRecord(data []byte) (body, int, bool) {
 	return b, 8 + n, true
 }
 
-// drop removes a pending record (o.index may be stale until compactIndex).
+// drop removes a pending record, leaving a hole: holes at the front are
+// trimmed at once, the others by compactIndex once they are half the
+// slice.
 func (o *Outbox) drop(id uint64) bool {
-	i, ok := o.index[id]
+	a, ok := o.index[id]
 	if !ok {
 		return false
 	}
 	delete(o.index, id)
+	i := a - o.base
 	o.bytes -= o.pending[i].size()
-	o.pending[i].ID = 0 // a hole, compacted away by compactIndex
+	o.pending[i] = Record{} // a hole
+	o.holes++
+	for len(o.pending) > 0 && o.pending[0].ID == 0 {
+		o.pending = o.pending[1:]
+		o.base++
+		o.holes--
+	}
+	if len(o.pending) == 0 {
+		o.pending, o.base = nil, 0
+	}
 	return true
 }
 
-// compactIndex removes the holes drop left.
-func (o *Outbox) compactIndex() {
-	kept := o.pending[:0]
+// compactIndex removes the holes drop left, once they are half the
+// records (always, with all).
+func (o *Outbox) compactIndex(all bool) {
+	if o.holes == 0 || (!all && 2*o.holes < len(o.pending)) {
+		return
+	}
+	kept := make([]Record, 0, len(o.pending)-o.holes)
 	for _, r := range o.pending {
 		if r.ID != 0 {
 			o.index[r.ID] = len(kept)
 			kept = append(kept, r)
 		}
 	}
-	clear(o.pending[len(kept):])
-	o.pending = kept
+	o.pending, o.base, o.holes = kept, 0, 0
 }
+
+
 
 // rewrite writes the pending records to a fresh file, atomically, and
 // opens it for appending: everything pending is synced then. o.mu is held
@@ -221,6 +258,9 @@ func (o *Outbox) rewrite() error {
 	w := bufio.NewWriter(f)
 	var n int64
 	for _, r := range o.pending {
+		if r.ID == 0 {
+			continue // a hole
+		}
 		m, err := writeRecord(w, body{Kind: "add", Record: r})
 		if err != nil {
 			f.Close()
@@ -281,7 +321,7 @@ func (o *Outbox) Append(r Record) (uint64, int, error) {
 		return 0, 0, ErrClosed
 	}
 	if o.maxBytes > 0 && o.bytes+r.size() > o.maxBytes {
-		n := len(o.pending)
+		n := o.count()
 		o.mu.Unlock()
 		return 0, n, fmt.Errorf("%w: %d updates pending take %d bytes, the limit is %d", ErrFull, n, o.bytes, o.maxBytes)
 	}
@@ -296,13 +336,13 @@ func (o *Outbox) Append(r Record) (uint64, int, error) {
 		return 0, 0, fmt.Errorf("outbox: %w", err)
 	}
 	o.fileLen += n
-	o.index[r.ID] = len(o.pending)
+	o.index[r.ID] = o.base + len(o.pending)
 	o.pending = append(o.pending, r)
 	o.bytes += r.size()
 	o.written++
 	mine := o.written
 	err = o.syncUpTo(mine)
-	pending := len(o.pending)
+	pending := o.count()
 	o.mu.Unlock()
 	if err != nil {
 		return 0, 0, err
@@ -343,41 +383,68 @@ func (o *Outbox) syncUpTo(mine uint64) error {
 	return nil
 }
 
-// Done removes a delivered update. The removal need not be synced at once:
-// lost in a crash, the update is delivered again, which is harmless.
-func (o *Outbox) Done(id uint64) error {
+// Done removes delivered updates. The removal need not be synced at once:
+// lost in a crash, an update is delivered again, which is harmless.
+func (o *Outbox) Done(ids ...uint64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		return ErrClosed
 	}
-	if !o.drop(id) {
+	var dropped []uint64
+	for _, id := range ids {
+		if o.drop(id) {
+			dropped = append(dropped, id)
+		}
+	}
+	if len(dropped) == 0 {
 		return nil
 	}
-	o.compactIndex()
-	if len(o.pending) == 0 || o.fileLen > 4*o.bytes+64<<10 {
+	o.compactIndex(false)
+	if o.count() == 0 || o.fileLen > 4*o.bytes+64<<10 {
 		return o.rewrite() // nothing pending, or mostly delivered records
 	}
-	n, err := writeRecord(o.w, body{Kind: "done", Record: Record{ID: id}})
-	if err != nil {
-		return fmt.Errorf("outbox: %w", err)
+	for _, id := range dropped {
+		n, err := writeRecord(o.w, body{Kind: "done", Record: Record{ID: id}})
+		if err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		o.fileLen += n
 	}
-	o.fileLen += n
 	return o.w.Flush()
 }
 
+// count is the number of pending updates. o.mu is held.
+func (o *Outbox) count() int { return len(o.pending) - o.holes }
+
 // Pending returns the pending updates, oldest first (a copy).
-func (o *Outbox) Pending() []Record {
+func (o *Outbox) Pending() []Record { return o.Oldest(-1) }
+
+// Oldest returns the n oldest pending updates (all for n < 0), oldest
+// first (a copy).
+func (o *Outbox) Oldest(n int) []Record {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return append([]Record(nil), o.pending...)
+	if n < 0 {
+		n = o.count()
+	}
+	out := make([]Record, 0, min(n, o.count()))
+	for _, r := range o.pending {
+		if len(out) == n {
+			break
+		}
+		if r.ID != 0 {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Len is the number of pending updates.
 func (o *Outbox) Len() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.pending)
+	return o.count()
 }
 
 // Stats says how many updates are pending, their bytes, and when the
@@ -386,9 +453,9 @@ func (o *Outbox) Stats() (count int, bytes int64, oldest time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if len(o.pending) > 0 {
-		oldest = o.pending[0].Added
+		oldest = o.pending[0].Added // the front is never a hole
 	}
-	return len(o.pending), o.bytes, oldest
+	return o.count(), o.bytes, oldest
 }
 
 // Close syncs and closes the file.

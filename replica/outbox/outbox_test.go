@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -157,4 +158,108 @@ func TestConcurrentAppends(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
 		t.Fatalf("file after every delivery: %v bytes, %v", fi.Size(), err)
 	}
+}
+
+// Removing in batches, out of order and from the front keeps the order of
+// what is left, in memory and across a reopen, and Oldest reads the front.
+func TestDoneBatchesAndHoles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox")
+	o, _ := open(t, path, 0)
+	var ids []uint64
+	for i := range 100 {
+		id, _, err := o.Append(rec("a", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	// From the front, a batch in the middle, single ones out of order.
+	if err := o.Done(ids[:10]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Done(ids[50:90]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Done(ids[95], ids[11], ids[95]); err != nil { // a repeat is ignored
+		t.Fatal(err)
+	}
+	want := func(o *Outbox) {
+		t.Helper()
+		var got []uint64
+		for _, p := range o.Pending() {
+			got = append(got, p.ID)
+		}
+		var exp []uint64
+		for i, id := range ids {
+			if i >= 10 && i != 11 && (i < 50 || i >= 90) && i != 95 {
+				exp = append(exp, id)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(exp) || o.Len() != len(exp) {
+			t.Fatalf("pending %v (len %d), want %v", got, o.Len(), exp)
+		}
+		if first := o.Oldest(2); len(first) != 2 || first[0].ID != ids[10] || first[1].ID != ids[12] {
+			t.Fatalf("oldest two: %+v", first)
+		}
+		if _, _, oldest := o.Stats(); !oldest.Equal(o.Pending()[0].Added) {
+			t.Fatalf("oldest %v", oldest)
+		}
+	}
+	want(o)
+	o.Close()
+	o2, _ := open(t, path, 0)
+	want(o2)
+}
+
+// Whatever the file holds, reading it back does not panic: the records
+// that read back whole are kept, in order, the rest is the torn tail.
+func FuzzLoad(f *testing.F) {
+	seed := filepath.Join(f.TempDir(), "seed")
+	o, _, err := Open(seed, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i := range 3 {
+		if _, _, err := o.Append(rec("a", i)); err != nil {
+			f.Fatal(err)
+		}
+	}
+	if err := o.Done(1); err != nil {
+		f.Fatal(err)
+	}
+	o.Close()
+	good, err := os.ReadFile(seed)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)-3])
+	f.Add([]byte{0, 0, 0, 2, 0, 0, 0, 0, '{', '}'})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		o := &Outbox{index: map[uint64]int{}, nextID: 1}
+		off := o.load(data)
+		if off < 0 || off > len(data) {
+			t.Fatalf("torn tail at %d of %d bytes", off, len(data))
+		}
+		if o.holes != 0 || len(o.index) != o.count() {
+			t.Fatalf("%d holes, %d indexed, %d pending", o.holes, len(o.index), o.count())
+		}
+		for i, p := range o.Pending() {
+			if p.ID == 0 || p.ID >= o.nextID || o.index[p.ID]-o.base != i {
+				t.Fatalf("pending record %d: %+v (next id %d)", i, p, o.nextID)
+			}
+		}
+		// What loaded reads back the same once written anew.
+		var buf bytes.Buffer
+		for _, p := range o.Pending() {
+			if _, err := writeRecord(&buf, body{Kind: "add", Record: p}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o2 := &Outbox{index: map[uint64]int{}, nextID: 1}
+		if n := o2.load(buf.Bytes()); n != buf.Len() || o2.count() != o.count() {
+			t.Fatalf("rewritten: %d of %d bytes read, %d records, want %d", n, buf.Len(), o2.count(), o.count())
+		}
+	})
 }
