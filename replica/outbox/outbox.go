@@ -88,9 +88,9 @@ type Outbox struct {
 	path     string
 	maxBytes int64
 
-	mu      sync.Mutex // guards what follows
-	f       *os.File
-	w       *bufio.Writer
+	mu sync.Mutex // guards what follows
+	f  *os.File
+	w  *bufio.Writer
 	// pending are the records in the order added, with holes (ID 0)
 	// where delivered ones were; index maps an id to its position plus
 	// base (the positions trimmed off the front), so that removing from
@@ -240,8 +240,6 @@ func (o *Outbox) compactIndex(all bool) {
 	}
 	o.pending, o.base, o.holes = kept, 0, 0
 }
-
-
 
 // rewrite writes the pending records to a fresh file, atomically, and
 // opens it for appending: everything pending is synced then. o.mu is held
