@@ -50,6 +50,9 @@ type OutboxStatus struct {
 	// TornFile where it was kept.
 	Torn     int64
 	TornFile string
+	// Salvaged counts the records found whole after damage in the middle
+	// of the file (outbox.Recovered.Salvaged): not a torn write.
+	Salvaged int
 	// LastError is why the last delivery round stopped ("" when it did
 	// not fail).
 	LastError string
@@ -65,8 +68,13 @@ func (r *Replica) openOutbox() error {
 	r.ob = ob
 	r.pend = newPendingSet()
 	r.obWake = make(chan struct{}, 1)
-	r.obTorn, r.obTornFile = rec.Torn, rec.TornFile
-	if rec.Torn > 0 {
+	r.obTorn, r.obTornFile, r.obSalvaged = rec.Torn, rec.TornFile, rec.Salvaged
+	switch {
+	case rec.Salvaged > 0:
+		r.log.Error("outbox: the file is damaged in the middle (not a torn write): the record at the damage is lost, and may have been acknowledged; "+
+			"the whole records before and after it will be delivered. Compare the damaged part, set aside, with the cells (docs/recovery.md)",
+			"path", r.cfg.OutboxPath, "damaged_bytes", rec.Torn, "records_after_damage", rec.Salvaged, "kept_as", rec.TornFile)
+	case rec.Torn > 0:
 		r.log.Error("outbox: a torn record at the end of the file was set aside; the intact records before it will be delivered",
 			"path", r.cfg.OutboxPath, "torn_bytes", rec.Torn, "kept_as", rec.TornFile)
 	}
@@ -191,67 +199,85 @@ func (r *Replica) drain() {
 	}
 }
 
-// deliverPending publishes what the outbox holds, drainWindow at a time.
+// deliverPending publishes what the outbox holds, in the order taken,
+// keeping up to drainWindow acknowledgements outstanding, and removes what
+// is acknowledged in batches. It stops at the first failure.
 func (r *Replica) deliverPending(js jetstream.JetStream) error {
+	type inFlight struct {
+		rec outbox.Record
+		f   jetstream.PubAckFuture
+	}
 	start, n := time.Now(), 0
+	var (
+		flight []inFlight
+		last   uint64 // the id of the last record published
+		ids    []uint64
+		seqs   []uint64
+		failed error
+	)
+	settle := func() error {
+		if len(ids) == 0 {
+			return nil
+		}
+		r.mu.Lock()
+		for i, id := range ids {
+			r.pend.ack(id, seqs[i])
+		}
+		r.pend.folded(r.lastFolded)
+		r.mu.Unlock()
+		err := r.ob.Done(ids...)
+		r.obDelivered.Add(uint64(len(ids)))
+		n += len(ids)
+		ids, seqs = ids[:0], seqs[:0]
+		return err
+	}
 	for {
-		recs := r.ob.Oldest(drainWindow)
-		if len(recs) == 0 {
+		if failed == nil && len(flight) < drainWindow/2 {
+			for _, rec := range r.ob.After(last, drainWindow-len(flight)) {
+				msg := nats.NewMsg(rec.Subject)
+				msg.Data = rec.Payload
+				for k, v := range rec.Headers {
+					msg.Header.Set(k, v)
+				}
+				f, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(rec.MsgID))
+				if err != nil {
+					failed = err
+					break
+				}
+				flight, last = append(flight, inFlight{rec, f}), rec.ID
+			}
+		}
+		if len(flight) == 0 {
 			break
 		}
-		futures := make([]jetstream.PubAckFuture, 0, len(recs))
-		var pubErr error
-		for _, rec := range recs {
-			msg := nats.NewMsg(rec.Subject)
-			msg.Data = rec.Payload
-			for k, v := range rec.Headers {
-				msg.Header.Set(k, v)
+		head := flight[0]
+		flight = flight[1:]
+		select {
+		case ack := <-head.f.Ok():
+			if testHookDelivered != nil {
+				testHookDelivered(head.rec.Cell)
 			}
-			f, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(rec.MsgID))
-			if err != nil {
-				pubErr = err
-				break
+			ids, seqs = append(ids, head.rec.ID), append(seqs, ack.Sequence)
+		case err := <-head.f.Err():
+			if failed == nil {
+				failed = fmt.Errorf("update %d of cell %q: %w", head.rec.ID, head.rec.Cell, err)
 			}
-			futures = append(futures, f)
+		case <-r.ctx.Done():
+			return r.ctx.Err()
 		}
-		ids := make([]uint64, 0, len(futures))
-		seqs := make([]uint64, 0, len(futures))
-		for i, f := range futures {
-			select {
-			case ack := <-f.Ok():
-				if testHookDelivered != nil {
-					testHookDelivered(recs[i].Cell)
-				}
-				ids, seqs = append(ids, recs[i].ID), append(seqs, ack.Sequence)
-			case err := <-f.Err():
-				if pubErr == nil {
-					pubErr = fmt.Errorf("update %d of cell %q: %w", recs[i].ID, recs[i].Cell, err)
-				}
-			case <-r.ctx.Done():
-				return r.ctx.Err()
-			}
-		}
-		if len(ids) > 0 {
-			r.mu.Lock()
-			for i, id := range ids {
-				r.pend.ack(id, seqs[i])
-			}
-			r.pend.folded(r.lastFolded)
-			r.mu.Unlock()
-			if err := r.ob.Done(ids...); err != nil {
+		if len(ids) >= drainWindow/4 || len(flight) == 0 {
+			if err := settle(); err != nil {
 				return err
 			}
-			r.obDelivered.Add(uint64(len(ids)))
-			n += len(ids)
 		}
-		if pubErr != nil {
-			return pubErr
-		}
+	}
+	if err := settle(); err != nil {
+		return err
 	}
 	if n > 0 {
 		r.log.Info("outbox: delivered", "updates", n, "took", time.Since(start).Round(time.Millisecond))
 	}
-	return nil
+	return failed
 }
 
 // viewLocked is the cell as the replica shows it: the log's state merged
@@ -302,7 +328,7 @@ func (r *Replica) Outbox() OutboxStatus {
 	}
 	n, b, oldest := r.ob.Stats()
 	s := OutboxStatus{Enabled: true, Pending: n, Bytes: b, Oldest: oldest,
-		Taken: r.obTaken.Load(), Delivered: r.obDelivered.Load(), Torn: r.obTorn, TornFile: r.obTornFile}
+		Taken: r.obTaken.Load(), Delivered: r.obDelivered.Load(), Torn: r.obTorn, TornFile: r.obTornFile, Salvaged: r.obSalvaged}
 	if e, _ := r.obLastErr.Load().(string); e != "" {
 		s.LastError = e
 	}

@@ -331,6 +331,7 @@ type Replica struct {
 	obLastErr            atomic.Value // string
 	obTorn               int64
 	obTornFile           string
+	obSalvaged           int
 	lastFolded           uint64
 
 	rt          *propagators.Runtime // nil without propagators

@@ -75,8 +75,11 @@ type Outbox struct {
 	Taken     uint64  `json:"taken"`
 	Delivered uint64  `json:"delivered"`
 	// Torn and TornFile: the torn tail set aside at start, if any.
-	Torn      int64  `json:"torn_bytes,omitempty"`
-	TornFile  string `json:"torn_file,omitempty"`
+	Torn     int64  `json:"torn_bytes,omitempty"`
+	TornFile string `json:"torn_file,omitempty"`
+	// Salvaged: records found whole after damage in the middle of the
+	// file, which a torn write does not make (see docs/recovery.md).
+	Salvaged  int    `json:"salvaged,omitempty"`
 	LastError string `json:"last_error,omitempty"`
 	// Updates are the pending updates, oldest first (at most limit).
 	Updates []OutboxUpdate `json:"updates,omitempty"`
@@ -89,7 +92,7 @@ func outboxOf(st replica.OutboxStatus) *Outbox {
 		return nil
 	}
 	o := &Outbox{Pending: st.Pending, Bytes: st.Bytes, Taken: st.Taken, Delivered: st.Delivered,
-		Torn: st.Torn, TornFile: st.TornFile, LastError: st.LastError}
+		Torn: st.Torn, TornFile: st.TornFile, Salvaged: st.Salvaged, LastError: st.LastError}
 	if !st.Oldest.IsZero() {
 		o.OldestAge = time.Since(st.Oldest).Seconds()
 	}

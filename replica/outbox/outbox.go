@@ -15,10 +15,13 @@
 // message id and headers) or one delivered (kind "done", with the id).
 // Opening the file replays it: the pending updates are those added and not
 // delivered, in the order they were added. A record cut short or whose
-// checksum does not match ends the replay: that torn tail (a write
-// interrupted by a power loss) is set aside in a file of its own, reported,
-// and cut off; everything before it is intact, and nothing acknowledged to
-// a client is in it, since a record is acknowledged only once synced. When
+// checksum does not match is damage: from there to the end, the file is
+// set aside as it was in a file of its own, reported, and cut off. A torn
+// write (a power loss) damages the last record only, which no client was
+// told of, since a record is acknowledged only once synced: everything
+// before it is intact. Whole records found after the damage (the file
+// damaged in the middle, by the disk or a hand) are taken in too, so only
+// the damaged record is lost (Recovered.Salvaged). When
 // nothing is pending, or when delivered records outweigh pending ones, the
 // file is written anew (atomically) with the pending ones alone.
 //
@@ -77,9 +80,17 @@ type Recovered struct {
 	// Pending is the number of updates still to deliver.
 	Pending int
 	// Torn is the number of bytes of a torn tail set aside (0 if none),
-	// and TornFile where.
+	// and TornFile where: the file from the first record that does not
+	// read back whole to its end, as it was.
 	Torn     int64
 	TornFile string
+	// Salvaged counts the records found whole after the damage and taken
+	// in all the same. A torn write (a power loss) damages only the last
+	// record, which was never acknowledged, and leaves none after it;
+	// records after a damaged one mean the file was damaged in the middle
+	// (the disk, a hand), and the damaged record itself may have been
+	// acknowledged: compare the torn file with what the cells hold.
+	Salvaged int
 }
 
 // Outbox is a durable queue of pending updates. Its methods are safe for
@@ -141,7 +152,8 @@ func (o *Outbox) replay() (Recovered, error) {
 	if err != nil {
 		return rec, fmt.Errorf("outbox: %w", err)
 	}
-	off := o.load(data)
+	off, salvaged := o.load(data)
+	rec.Salvaged = salvaged
 	if off < len(data) {
 		rec.Torn = int64(len(data) - off)
 		rec.TornFile = o.path + ".torn-" + time.Now().UTC().Format("20060102T150405.000000000Z")
@@ -153,21 +165,29 @@ func (o *Outbox) replay() (Recovered, error) {
 	return rec, nil
 }
 
-// load takes in the records at the start of data, up to the first that
-// does not read back whole, and returns where that one starts.
-func (o *Outbox) load(data []byte) int {
+// load takes in the records of data. At the first that does not read
+// back whole it looks further for records that do (a frame whose length,
+// checksum and body hold), and takes those in too. It returns where the
+// damage starts (len(data) if there is none) and how many records it
+// took in after it.
+func (o *Outbox) load(data []byte) (damaged, salvaged int) {
+	damaged = len(data)
 	off := 0
 	for off < len(data) {
 		b, n, ok := readRecord(data[off:])
-		if !ok {
-			break
+		if !ok || (b.Kind == "add" && b.ID == 0) { // ids start at 1
+			if damaged == len(data) {
+				damaged = off
+			}
+			off++
+			continue
+		}
+		if damaged < off {
+			salvaged++
 		}
 		off += n
 		switch b.Kind {
 		case "add":
-			if b.ID == 0 {
-				return off - n // ids start at 1: not a record of ours
-			}
 			if _, dup := o.index[b.ID]; dup {
 				break // added twice: keep the first
 			}
@@ -180,7 +200,7 @@ func (o *Outbox) load(data []byte) int {
 		o.nextID = max(o.nextID, b.ID+1)
 	}
 	o.compactIndex(true)
-	return off
+	return damaged, salvaged
 }
 
 // readRecord reads one record at the start of data: the body, its length
@@ -192,7 +212,7 @@ func readRecord(data []byte) (body, int, bool) {
 	}
 	n := int(binary.BigEndian.Uint32(data[0:4]))
 	sum := binary.BigEndian.Uint32(data[4:8])
-	if n > len(data)-8 || crc32.Checksum(data[8:8+n], castagnoli) != sum {
+	if n > len(data)-8 || n < 2 || data[8] != '{' || crc32.Checksum(data[8:8+n], castagnoli) != sum {
 		return b, 0, false
 	}
 	if err := json.Unmarshal(data[8:8+n], &b); err != nil || (b.Kind != "add" && b.Kind != "done") {
@@ -432,6 +452,23 @@ func (o *Outbox) Oldest(n int) []Record {
 			break
 		}
 		if r.ID != 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// After returns up to n pending updates added after the one with id
+// after (0: from the oldest), in the order added (a copy).
+func (o *Outbox) After(after uint64, n int) []Record {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []Record
+	for _, r := range o.pending {
+		if len(out) == n {
+			break
+		}
+		if r.ID > after { // ids grow in the order added; holes are 0
 			out = append(out, r)
 		}
 	}
