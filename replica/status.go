@@ -43,6 +43,17 @@ type ReplicaStatus struct {
 	// LastCompaction is the latest compaction message this replica folded
 	// (since it started), if any.
 	LastCompaction *Compaction `json:"last_compaction,omitempty"`
+	// Outbox is what its outbox holds (absent without one): updates
+	// taken while the log could not acknowledge them, not yet delivered.
+	Outbox *OutboxSummary `json:"outbox,omitempty"`
+}
+
+// OutboxSummary is a replica's outbox in its status.
+type OutboxSummary struct {
+	Pending   int       `json:"pending"`
+	Bytes     int64     `json:"bytes"`
+	Oldest    time.Time `json:"oldest,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
 }
 
 // Compaction is a compaction as a replica saw it: the sequence and time of
@@ -104,6 +115,9 @@ func (r *Replica) Status(ctx context.Context) Status {
 	}
 	if c := r.lastCompaction.Load(); c != nil {
 		st.Replica.LastCompaction = c
+	}
+	if ob := r.Outbox(); ob.Enabled {
+		st.Replica.Outbox = &OutboxSummary{Pending: ob.Pending, Bytes: ob.Bytes, Oldest: ob.Oldest, LastError: ob.LastError}
 	}
 	stream, err := r.js.Stream(ctx, r.cfg.Stream)
 	if err != nil {

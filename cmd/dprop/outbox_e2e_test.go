@@ -44,6 +44,17 @@ func TestEndToEndOutbox(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "1 update(s) pending") || !strings.Contains(out, "ob.jobs") {
 		t.Fatalf("dprop outbox: exit %d:\n%s", code, out)
 	}
+	st, _, _ := runCmd(t, dpropBin, "status", "--url", api, "--json")
+	var sts []struct {
+		Status struct {
+			Replica struct {
+				Outbox *struct{ Pending int } `json:"outbox"`
+			} `json:"replica"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(st), &sts); err != nil || len(sts) != 1 || sts[0].Status.Replica.Outbox == nil || sts[0].Status.Replica.Outbox.Pending != 1 {
+		t.Fatalf("dprop status --json: %v\n%s", err, st)
+	}
 	if errOut, code := refine(`{"type":"max","value":9}`, "--ack-log"); code != 1 {
 		t.Fatalf("refine --ack-log without the broker: exit %d, %q; want 1", code, errOut)
 	}

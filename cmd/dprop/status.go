@@ -119,7 +119,7 @@ func printStatus(w io.Writer, sts []sidecarStatus) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SIDECAR\tREADY\tAPPLIED\tLAG\tCELLS\tSERVER\tORIGIN\tPROBLEM")
+	fmt.Fprintln(tw, "SIDECAR\tREADY\tAPPLIED\tLAG\tCELLS\tOUTBOX\tSERVER\tORIGIN\tPROBLEM")
 	for _, s := range sts {
 		r := s.Status.Replica
 		problem := s.Error
@@ -142,7 +142,17 @@ func printStatus(w io.Writer, sts []sidecarStatus) {
 		case r.Ready:
 			ready = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", s.URL, ready, r.Applied, r.Pending, r.Held, orNone(server), orNone(r.Origin), orNone(problem))
+		outbox := "-" // none
+		if ob := r.Outbox; ob != nil {
+			outbox = fmt.Sprint(ob.Pending)
+			if ob.Pending > 0 {
+				outbox += fmt.Sprintf(" (%s)", time.Since(ob.Oldest).Round(time.Second))
+			}
+			if problem == "" && ob.LastError != "" {
+				problem = "outbox: " + ob.LastError
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", s.URL, ready, r.Applied, r.Pending, r.Held, outbox, orNone(server), orNone(r.Origin), orNone(problem))
 	}
 	tw.Flush()
 }
