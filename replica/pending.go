@@ -43,9 +43,6 @@ func newPendingSet() *pendingSet {
 	return &pendingSet{cells: map[string]*pendingCell{}, ids: map[uint64]string{}, msgs: map[string]uint64{}}
 }
 
-// len is the number of pending updates.
-func (p *pendingSet) len() int { return len(p.ids) }
-
 // hasMsgID says whether an update with message id msgID is pending.
 func (p *pendingSet) hasMsgID(msgID string) bool {
 	_, ok := p.msgs[msgID]
@@ -192,10 +189,3 @@ func (p *pendingSet) only(core *fold.Core, prefix, after string) []string {
 	return out
 }
 
-// value is the join of cell's pending updates (nil when none).
-func (p *pendingSet) value(cell string) lattice.Value {
-	if pc := p.cells[cell]; pc != nil {
-		return pc.value
-	}
-	return nil
-}
