@@ -46,7 +46,11 @@ reported as FILE:LINE:COLUMN: message; the exit status is 1 if there is any.`,
 			if len(groups) > 0 {
 				desc = " (groups: " + strings.Join(groups, ", ") + ")"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d cells, %d propagators%s\n", args[0], len(b.Types), len(b.Propagators), desc)
+			tmpl := ""
+			if len(b.Templates) > 0 || len(b.Patterns) > 0 {
+				tmpl = fmt.Sprintf(", %d cell patterns, %d templates", len(b.Patterns), len(b.Templates))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d cells, %d propagators%s%s\n", args[0], len(b.Types), len(b.Propagators), tmpl, desc)
 			return nil
 		},
 	})

@@ -24,6 +24,35 @@ type Built struct {
 	// Expire are the expiries, in file order (the first that matches a
 	// cell decides).
 	Expire []Expiry
+	// Templates are the selected propagators declared over patterns, in
+	// file order: each makes an instance per matching cell (see Template).
+	Templates []*Template
+	// Patterns are the cells declared over patterns, with their types.
+	Patterns []CellPattern
+}
+
+// CellPattern is a cell declaration over a pattern, such as
+// weather.<city>.temp_c.
+type CellPattern struct {
+	Pattern, Type string
+	pat           pattern
+}
+
+// Match reports whether cell matches the pattern.
+func (p CellPattern) Match(cell string) bool { return p.pat.match(cell, nil) }
+
+// TypeOf returns the declared type of cell: its own declaration's, or that
+// of the first cell pattern that matches it.
+func (b *Built) TypeOf(cell string) (string, bool) {
+	if t, ok := b.Types[cell]; ok {
+		return t, true
+	}
+	for _, p := range b.Patterns {
+		if p.Match(cell) {
+			return p.Type, true
+		}
+	}
+	return "", false
 }
 
 // Expiry forgets the cells matching Cells that no update has refined for
@@ -44,6 +73,11 @@ func (n *Network) Build(selectors ...string) (*Built, error) {
 	}
 	b := &Built{Types: map[string]string{}, Initial: map[string]lattice.Value{}}
 	for _, c := range n.Cells {
+		if isTemplateName(c.Name) {
+			p, _ := parsePattern(c.Name, false) // checked
+			b.Patterns = append(b.Patterns, CellPattern{Pattern: c.Name, Type: c.Type, pat: p})
+			continue
+		}
 		b.Types[c.Name] = c.Type
 		if c.Value != nil {
 			b.Initial[c.Name] = c.Value
@@ -62,6 +96,19 @@ func (n *Network) Build(selectors ...string) (*Built, error) {
 			if s == bp.p.Name() || (bp.decl.Group != "" && s == bp.decl.Group) {
 				used[s] = true
 				b.Propagators = append(b.Propagators, bp.p)
+				break
+			}
+		}
+	}
+	for _, t := range n.templates {
+		if len(selectors) == 0 {
+			b.Templates = append(b.Templates, t)
+			continue
+		}
+		for _, s := range selectors {
+			if s == t.name || (t.decl.Group != "" && s == t.decl.Group) {
+				used[s] = true
+				b.Templates = append(b.Templates, t)
 				break
 			}
 		}

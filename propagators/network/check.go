@@ -27,6 +27,8 @@ type checker struct {
 	cells    map[string]*CellDecl
 	broken   map[string]bool // declared without a usable type
 	built    []builtProp
+	tcells   []cellTemplate // cells declared over patterns
+	tmpls    []*Template
 }
 
 func (c *checker) problem(at Pos, format string, args ...any) {
@@ -48,6 +50,7 @@ func (n *Network) Check() error {
 	for _, d := range n.Cells {
 		c.cell(d)
 	}
+	c.typeConflicts()
 	names := map[string]Pos{}
 	for _, d := range n.Propagators {
 		c.propagator(d, names)
@@ -58,7 +61,7 @@ func (n *Network) Check() error {
 	slices.SortStableFunc(c.problems, func(a, b Problem) int {
 		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
 	})
-	n.checked, n.built = true, c.built
+	n.checked, n.built, n.templates = true, c.built, c.tmpls
 	if len(c.problems) > 0 {
 		n.checkErr = c.problems
 	}
@@ -102,6 +105,8 @@ func (c *checker) cell(d *CellDecl) {
 	switch {
 	case d.Name == "" && d.namePos == Pos{}:
 		c.problem(d.Pos, "cell: missing field \"name\"")
+	case isTemplateName(d.Name):
+		c.templateCell(d)
 	case d.Name != "":
 		if err := cellname.Validate(d.Name); err != nil {
 			c.problem(d.namePos, "%v", err)
@@ -159,7 +164,13 @@ func (c *checker) propagator(d *PropagatorDecl, names map[string]Pos) {
 	if !arityOK || !inOK || !outOK || !paramsOK {
 		return
 	}
-	p, err := k.build(s)
+	var t *Template
+	if slices.ContainsFunc(d.Inputs, isTemplateName) || slices.ContainsFunc(d.Outputs, isTemplateName) {
+		if t = c.template(d, k); t == nil {
+			return
+		}
+	}
+	p, err := k.build(s) // of a template: over its patterns, to check its types
 	if err != nil {
 		c.buildErrors(d, err)
 		return
@@ -173,6 +184,11 @@ func (c *checker) propagator(d *PropagatorDecl, names map[string]Pos) {
 		return
 	}
 	names[p.Name()] = d.Pos
+	if t != nil {
+		t.name, t.params = p.Name(), s.params
+		c.tmpls = append(c.tmpls, t)
+		return
+	}
 	c.built = append(c.built, builtProp{decl: d, p: p})
 }
 
@@ -181,6 +197,16 @@ func (c *checker) refs(ns []string, at []Pos, out *[]propagators.Cell) bool {
 	ok := true
 	for i, name := range ns {
 		d, found := c.cells[name]
+		if !found && isTemplateName(name) {
+			if _, err := parsePattern(name, true); err != nil {
+				c.problem(at[i], "%v", err)
+				ok = false
+				continue
+			}
+		}
+		if !found {
+			d, found = c.resolveTemplate(name)
+		}
 		if !found {
 			c.problem(at[i], "unknown cell %q", name)
 			ok = false
@@ -190,7 +216,7 @@ func (c *checker) refs(ns []string, at []Pos, out *[]propagators.Cell) bool {
 			ok = false
 			continue
 		}
-		*out = append(*out, propagators.Cell{Name: d.Name, Type: d.Type})
+		*out = append(*out, propagators.Cell{Name: name, Type: d.Type})
 	}
 	return ok
 }
