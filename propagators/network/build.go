@@ -29,6 +29,11 @@ type Built struct {
 	Templates []*Template
 	// Patterns are the cells declared over patterns, with their types.
 	Patterns []CellPattern
+	// Fingerprints identify the definition of each selected propagator
+	// and template, by name: its kind, cells with their types, and
+	// parameters. Two networks give a propagator the same fingerprint
+	// when it would compute the same.
+	Fingerprints map[string]string
 }
 
 // CellPattern is a cell declaration over a pattern, such as
@@ -71,7 +76,7 @@ func (n *Network) Build(selectors ...string) (*Built, error) {
 	if err := n.Check(); err != nil {
 		return nil, err
 	}
-	b := &Built{Types: map[string]string{}, Initial: map[string]lattice.Value{}}
+	b := &Built{Types: map[string]string{}, Initial: map[string]lattice.Value{}, Fingerprints: map[string]string{}}
 	for _, c := range n.Cells {
 		if isTemplateName(c.Name) {
 			p, _ := parsePattern(c.Name, false) // checked
@@ -90,12 +95,14 @@ func (n *Network) Build(selectors ...string) (*Built, error) {
 	for _, bp := range n.built {
 		if len(selectors) == 0 {
 			b.Propagators = append(b.Propagators, bp.p)
+			b.Fingerprints[bp.p.Name()] = bp.fp
 			continue
 		}
 		for _, s := range selectors {
 			if s == bp.p.Name() || (bp.decl.Group != "" && s == bp.decl.Group) {
 				used[s] = true
 				b.Propagators = append(b.Propagators, bp.p)
+				b.Fingerprints[bp.p.Name()] = bp.fp
 				break
 			}
 		}
@@ -103,12 +110,14 @@ func (n *Network) Build(selectors ...string) (*Built, error) {
 	for _, t := range n.templates {
 		if len(selectors) == 0 {
 			b.Templates = append(b.Templates, t)
+			b.Fingerprints[t.name] = t.fp
 			continue
 		}
 		for _, s := range selectors {
 			if s == t.name || (t.decl.Group != "" && s == t.decl.Group) {
 				used[s] = true
 				b.Templates = append(b.Templates, t)
+				b.Fingerprints[t.name] = t.fp
 				break
 			}
 		}

@@ -1,9 +1,13 @@
 package network
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+
 	"cmp"
 	"errors"
 	"fmt"
+	"go.yaml.in/yaml/v3"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +22,7 @@ import (
 type builtProp struct {
 	decl *PropagatorDecl
 	p    propagators.Propagator
+	fp   string
 }
 
 // checker validates a network, collecting every problem.
@@ -184,12 +189,13 @@ func (c *checker) propagator(d *PropagatorDecl, names map[string]Pos) {
 		return
 	}
 	names[p.Name()] = d.Pos
+	fp := fingerprint(d, s)
 	if t != nil {
-		t.name, t.params = p.Name(), s.params
+		t.name, t.params, t.fp = p.Name(), s.params, fp
 		c.tmpls = append(c.tmpls, t)
 		return
 	}
-	c.built = append(c.built, builtProp{decl: d, p: p})
+	c.built = append(c.built, builtProp{decl: d, p: p, fp: fp})
 }
 
 // refs resolves cell names; it reports unknown ones.
@@ -316,4 +322,22 @@ func cellPos(d *PropagatorDecl, cell string) Pos {
 		return d.inputPos[i]
 	}
 	return d.Pos
+}
+
+// fingerprint hashes what a propagator computes: its kind, its cells with
+// their types, and its parameters as written.
+func fingerprint(d *PropagatorDecl, s *spec) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", d.Kind, s.name)
+	for _, cs := range [][]propagators.Cell{s.in, s.out} {
+		for _, c := range cs {
+			fmt.Fprintf(h, "%s:%s\x00", c.Name, c.Type)
+		}
+		h.Write([]byte{1})
+	}
+	for _, p := range d.params {
+		b, _ := yaml.Marshal(p.node)
+		fmt.Fprintf(h, "%s=%s\x00", p.name, b)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }

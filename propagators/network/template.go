@@ -26,6 +26,7 @@ type Template struct {
 	outTypes []string
 	params   map[string]any
 	captures []string // in order of first appearance in the inputs
+	fp       string
 }
 
 // Name names the template: its declared name, or one derived from its kind
