@@ -150,6 +150,10 @@ type Readiness struct {
 	// sidecar with pending updates is still ready: it serves, and shows
 	// them as pending.
 	Outbox *Outbox `json:"outbox,omitempty"`
+	// Networks says what runs here of each live network (replicas with
+	// --networks, or a network file with templates): its shared members,
+	// and the instances of each template known and running here.
+	Networks []replica.NetworkStatus `json:"networks,omitempty"`
 }
 
 // errorBody is the JSON body of every error answer.
