@@ -86,27 +86,30 @@ func (rt *Runtime) Remove(names ...string) int {
 	return gone
 }
 
-// AddInput makes cell an input of the named propagator, and wakes it with
-// cell changed. It is for propagators that read only Inputs.Changed, such
+// AddInput makes cells inputs of the named propagator, and wakes it with
+// them changed. It is for propagators that read only Inputs.Changed, such
 // as the aggregates (Hull, Max, Min, Union): an aggregate over a pattern
 // gains the cells that match it as they appear. The propagator's own
 // Inputs are not changed; Inputs.All lists the cells added. It reports
 // whether the propagator runs here (false: not added).
-func (rt *Runtime) AddInput(name, cell string) bool {
+func (rt *Runtime) AddInput(name string, cells ...string) bool {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	n, ok := rt.byName[name]
 	if !ok {
 		return false
 	}
-	if slices.Contains(rt.byInput[cell], n) {
-		return true
-	}
-	// A run may hold the old slice (job.all): append to a copy.
-	n.inputs = append(n.inputs[:len(n.inputs):len(n.inputs)], cell)
-	rt.byInput[cell] = append(rt.byInput[cell], n)
-	if !n.first {
-		n.pending[cell] = struct{}{}
+	for _, cell := range cells {
+		if slices.Contains(rt.byInput[cell], n) {
+			continue
+		}
+		// A run holds n.inputs cut at its length (job.all): appending
+		// writes only past it.
+		n.inputs = append(n.inputs, cell)
+		rt.byInput[cell] = append(rt.byInput[cell], n)
+		if !n.first {
+			n.pending[cell] = struct{}{}
+		}
 	}
 	rt.wakeLocked(n)
 	return true

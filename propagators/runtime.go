@@ -274,10 +274,10 @@ func (rt *Runtime) take() (*node, job, bool) {
 	rt.queue = rt.queue[1:]
 	n.queued, n.running = false, true
 	rt.running++
-	j := job{first: n.first, all: n.inputs}
+	j := job{first: n.first, all: n.inputs[:len(n.inputs):len(n.inputs)]}
 	if n.first {
 		n.first = false
-		j.changed = n.inputs
+		j.changed = j.all
 		clear(n.pending)
 	} else {
 		j.changed = make([]string, 0, len(n.pending))

@@ -122,8 +122,28 @@ func (ms *members) live(network string) []string {
 
 // run announces this replica and follows the others until done is closed,
 // calling rebalance after every change of the live members (and once
-// settled). It says goodbye on its way out.
+// settled), from a goroutine of its own so that a long rebalance never
+// holds up a heartbeat (the others would take this replica for dead). It
+// says goodbye on its way out.
 func (ms *members) run(done <-chan struct{}, rebalance func(), logf func(msg string, args ...any)) {
+	need := make(chan struct{}, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-need:
+				rebalance()
+			}
+		}
+	}()
+	defer func() { <-finished }()
+	ms.loop(done, func() { signal(need) }, logf)
+}
+
+func (ms *members) loop(done <-chan struct{}, rebalance func(), logf func(msg string, args ...any)) {
 	sub, err := ms.nc.Subscribe(ms.subject, ms.hear)
 	if err != nil {
 		logf("cannot follow the other replicas: every shared propagator runs here", "subject", ms.subject, "err", err)
@@ -137,6 +157,8 @@ func (ms *members) run(done <-chan struct{}, rebalance func(), logf func(msg str
 	ms.publish(false)
 	tick := time.NewTicker(ms.interval)
 	defer tick.Stop()
+	check := time.NewTicker(ms.timeout / 6) // a dead member is noticed within 7/6 of the timeout
+	defer check.Stop()
 	settle := time.NewTimer(ms.interval)
 	defer settle.Stop()
 	for {
@@ -151,6 +173,7 @@ func (ms *members) run(done <-chan struct{}, rebalance func(), logf func(msg str
 			rebalance()
 		case <-tick.C:
 			ms.publish(false)
+		case <-check.C:
 			if ms.expire(time.Now()) {
 				rebalance()
 			}

@@ -196,8 +196,8 @@ func (m *netManager) start(t Template, in *instance) {
 		return
 	}
 	in.running = true
-	for _, c := range in.grown[min(1, len(in.grown)):] {
-		m.rt.AddInput(in.name, c)
+	if len(in.grown) > 1 {
+		m.rt.AddInput(in.name, in.grown[1:]...)
 	}
 }
 
@@ -343,6 +343,7 @@ func (nr *netRun) each(fn func(Template, *instance)) {
 // rebalance starts what this replica owns and stops what it no longer
 // does, after the live members changed.
 func (m *netManager) rebalance() {
+	begin := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var stop []string
@@ -364,7 +365,8 @@ func (m *netManager) rebalance() {
 	}
 	m.rt.Remove(stop...)
 	if started > 0 || len(stop) > 0 {
-		m.r.log.Info("propagators rebalanced over the live replicas", "started", started, "stopped", len(stop))
+		m.r.log.Info("propagators rebalanced over the live replicas", "started", started, "stopped", len(stop),
+			"took", time.Since(begin).Round(time.Millisecond))
 	}
 }
 
