@@ -61,9 +61,9 @@ func BenchmarkTemplateInstances(b *testing.B) {
 		h0 = heap()
 		start = time.Now()
 		reps := startMembers(b, url, members, &net)
-		waitFor(b, "every instance to run on one replica", func() bool { return runningSum(reps) == n })
+		waitLong(b, "every instance to run on one replica", func() bool { return runningSum(reps) == n })
 		cold := time.Since(start)
-		waitFor(b, "every temp_c", func() bool { return len(reps[0].rep.Cells("weather.*.temp_c")) == n })
+		waitLong(b, "every temp_c", func() bool { return len(reps[0].rep.Cells("weather.*.temp_c")) == n })
 		converge := time.Since(start)
 		if err := reps[0].rep.WaitQuiescent(ctxT(b)); err != nil {
 			b.Fatal(err)
@@ -75,7 +75,7 @@ func BenchmarkTemplateInstances(b *testing.B) {
 			start := time.Now()
 			publish(b, url, updates, func(i int) (string, lattice.Value) { return city(i), lattice.Range{Min: 32, Max: hi} })
 			celsius := (hi - 32) * 5 / 9
-			waitFor(b, "the live updates to propagate", func() bool {
+			waitLong(b, "the live updates to propagate", func() bool {
 				for i := updates - 1; i >= 0; i -= max(1, updates/100) {
 					if v, ok := reps[0].rep.Value(fmt.Sprintf("weather.c%d.temp_c", i)).(lattice.Range); !ok || v.Max < celsius {
 						return false
@@ -92,7 +92,7 @@ func BenchmarkTemplateInstances(b *testing.B) {
 		publish(b, url, updates, func(i int) (string, lattice.Value) {
 			return fmt.Sprintf("other.c%d", i), lattice.Range{Min: 32, Max: 300}
 		})
-		waitFor(b, "the baseline updates to fold", func() bool { return len(reps[0].rep.Cells("other.*")) == updates })
+		waitLong(b, "the baseline updates to fold", func() bool { return len(reps[0].rep.Cells("other.*")) == updates })
 		baseLive := time.Since(start)
 
 		// A replica dies: its connection is cut, so it says no goodbye.
@@ -100,7 +100,7 @@ func BenchmarkTemplateInstances(b *testing.B) {
 		start = time.Now()
 		victim.nc.Close()
 		victim.rep.Close() // what a dead process does not do: its propagators' failed refines
-		waitFor(b, "the survivors to run every instance", func() bool { return runningSum(reps[:len(reps)-1]) == n })
+		waitLong(b, "the survivors to run every instance", func() bool { return runningSum(reps[:len(reps)-1]) == n })
 		takeover := time.Since(start)
 
 		b.ReportMetric(cold.Seconds(), "cold-s")
@@ -193,4 +193,17 @@ func heap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// waitLong waits for cond like waitFor, but for up to ten minutes: a
+// large run on a loaded machine takes longer than a test's wait.
+func waitLong(b *testing.B, what string, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
