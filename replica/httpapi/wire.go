@@ -154,6 +154,9 @@ type Readiness struct {
 	// --networks, or a network file with templates): its shared members,
 	// and the instances of each template known and running here.
 	Networks []replica.NetworkStatus `json:"networks,omitempty"`
+	// Writer is the replica's writer id (replica.Replica.WriterID): the
+	// writer its operations count, add and assign under.
+	Writer string `json:"writer"`
 }
 
 // errorBody is the JSON body of every error answer.
