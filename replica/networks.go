@@ -436,12 +436,12 @@ func (r *Replica) RemoveNetwork(name string) bool {
 }
 
 // Networks says what runs of each named network, sorted by name (nil
-// without Config.LiveNetworks).
+// without Config.LiveNetworks; empty, not nil, with it and none set).
 func (r *Replica) Networks() []NetworkStatus {
 	if r.nets == nil {
 		return nil
 	}
-	return r.nets.status()
+	return append([]NetworkStatus{}, r.nets.status()...)
 }
 
 // ErrNoLiveNetworks is returned by SetNetwork on a replica started without

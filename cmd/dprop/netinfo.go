@@ -101,7 +101,17 @@ func (s *sidecar) checkPropagators() {
 	if s.net != nil {
 		running, declared = s.net.running, s.net.declared
 	}
-	if level, msg, names := propagatorNotice(s.rep.LogPropagators(), running, declared); msg != "" {
+	inLog := s.rep.LogPropagators()
+	if s.rep.Networks() != nil {
+		// Live networks: template instances, and propagators shared with
+		// other replicas, are named in the log without running here, by
+		// design; and the networks of the log may not be loaded yet.
+		for _, n := range s.rep.PropagatorNodes() {
+			running = append(running, n.Name)
+		}
+		declared = inLog
+	}
+	if level, msg, names := propagatorNotice(inLog, running, declared); msg != "" {
 		s.log.Log(context.Background(), level, msg, "propagators", names)
 	}
 }
