@@ -37,6 +37,9 @@ func newRunningNetwork(file string, n *network.Network, all *network.Built, runn
 	for _, p := range all.Propagators {
 		rn.declared = append(rn.declared, p.Name())
 	}
+	for _, t := range all.Templates { // a template counts as one: its instances follow the cells
+		rn.declared = append(rn.declared, t.Name())
+	}
 	for _, p := range running {
 		rn.running = append(rn.running, p.Name())
 	}

@@ -169,6 +169,11 @@ func (f *sidecarFlags) loadNetwork(log *slog.Logger, cfg *replica.Config) (*runn
 		}
 	}
 	rn := newRunningNetwork(f.network, n, all, cfg.Propagators, f.propagators)
+	if !none {
+		for _, t := range b.Templates {
+			rn.running = append(rn.running, t.Name())
+		}
+	}
 	if rn.graph, err = graph.FromNetwork(n); err != nil {
 		return nil, err
 	}
