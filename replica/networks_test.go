@@ -197,3 +197,25 @@ func TestSharedNetworkSplitsAndTakesOver(t *testing.T) {
 		t.Errorf("members: %v", reps[0].Networks()[0].Members)
 	}
 }
+
+// A network that declares a cell with another type than the one the log
+// established is reported, and the cell keeps its type.
+func TestNetworkTypeConflictIsReported(t *testing.T) {
+	s := runBroker(t)
+	r := startReplica(t, s.ClientURL(), func(c *replica.Config) { c.LiveNetworks = true })
+	if _, err := r.Refine(ctxT(t), "weather.oslo.temp_f", lattice.Number{Value: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetNetwork(liveNetwork(t, "weather", weatherYAML("5/9"), false)); err != nil {
+		t.Fatal(err)
+	}
+	if ns := r.Networks(); len(ns) != 1 || ns[0].Conflicts != 1 {
+		t.Fatalf("networks %+v: want one type conflict", ns)
+	}
+	if c, _ := r.Get("weather.oslo.temp_f"); c.Type != lattice.TypeNumber {
+		t.Fatalf("the cell's type became %q", c.Type)
+	}
+	if err := r.SetNetwork(replica.Network{}); err == nil {
+		t.Error("a network without a name was set")
+	}
+}

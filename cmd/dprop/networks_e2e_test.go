@@ -44,6 +44,12 @@ func TestEndToEndNetworksInTheLog(t *testing.T) {
 		_, _, code := runCmd(t, natsBin, "-s", natsURL, "stream", "info", "DPROP")
 		return code == 0
 	})
+	// A network that does not check is not applied: its problems, placed.
+	invalid := filepath.Join("..", "..", "testdata", "networks", "invalid", "templates.yaml")
+	if _, errOut, code := runCmd(t, dpropBin, "network", "apply", "--nats-url", natsURL, invalid); code != 1 ||
+		!strings.Contains(errOut, "templates.yaml:22:15: output \"weather.<town>.temp_c\" uses <town>, which no input captures") {
+		t.Fatalf("network apply of an invalid file: exit %d, %s", code, errOut)
+	}
 	file := filepath.Join("..", "..", "testdata", "networks", "weather.yaml")
 	if out, errOut, code := runCmd(t, dpropBin, "network", "apply", "--nats-url", natsURL, file); code != 0 || !strings.Contains(out, "network weather applied") {
 		t.Fatalf("network apply: %d %s %s", code, out, errOut)
@@ -109,7 +115,8 @@ func TestEndToEndNetworksInTheLog(t *testing.T) {
 			waitRange(t, apis[1], fmt.Sprintf("weather.%s%d.temp_k", prefix, i), celsius(i)+273.15, celsius(100*i)+273.15)
 		}
 	}
-	if out, _, code := runCmd(t, dpropBin, "network", "ls", "--nats-url", natsURL); code != 0 || !strings.Contains(out, "3 cell patterns, 0 propagators, 3 templates") {
+	if out, _, code := runCmd(t, dpropBin, "network", "ls", "--nats-url", natsURL); code != 0 || !strings.Contains(out, "3 cell patterns, 0 propagators, 3 templates") ||
+		strings.Contains(out, "templates.yaml") {
 		t.Errorf("network ls after the change: %d %s", code, out)
 	}
 	if out, _, code := runCmd(t, dpropBin, "network", "get", "--nats-url", natsURL, "weather"); code != 0 || out != weatherK {
