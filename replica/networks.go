@@ -120,9 +120,10 @@ type netRun struct {
 }
 
 type tmplRun struct {
-	t    Template
-	fp   string
-	inst map[string]*instance // by key
+	t       Template
+	fp      string
+	inst    map[string]*instance // by key
+	running int                  // instances running here, kept as they start and stop
 }
 
 // instance is a concrete propagator or a template's instance.
@@ -130,8 +131,21 @@ type instance struct {
 	name    string
 	key     string
 	p       propagators.Propagator // concrete only; instances are built when started
+	tr      *tmplRun               // the template of an instance; nil for a concrete one
 	grown   []string               // wildcard inputs seen, in order
 	running bool
+}
+
+// setRunning records whether the instance runs here.
+func (in *instance) setRunning(run bool) {
+	if in.tr != nil && run != in.running {
+		if run {
+			in.tr.running++
+		} else {
+			in.tr.running--
+		}
+	}
+	in.running = run
 }
 
 func newNetManager(r *Replica, rt *propagators.Runtime) *netManager {
@@ -163,7 +177,7 @@ func (m *netManager) match(nr *netRun, tr *tmplRun, cell string) {
 	}
 	in := tr.inst[key]
 	if in == nil {
-		in = &instance{name: tr.t.InstanceName(key), key: key}
+		in = &instance{name: tr.t.InstanceName(key), key: key, tr: tr}
 		tr.inst[key] = in
 	}
 	if grows {
@@ -195,7 +209,7 @@ func (m *netManager) start(t Template, in *instance) {
 		m.r.log.Error("propagator not started", "propagator", in.name, "err", err)
 		return
 	}
-	in.running = true
+	in.setRunning(true)
 	if len(in.grown) > 1 {
 		m.rt.AddInput(in.name, in.grown[1:]...)
 	}
@@ -358,7 +372,7 @@ func (m *netManager) rebalance() {
 				m.start(t, in)
 				started++
 			case !own && in.running:
-				in.running = false
+				in.setRunning(false)
 				stop = append(stop, in.name)
 			}
 		})
@@ -399,12 +413,7 @@ func (m *netManager) status() []NetworkStatus {
 			}
 		}
 		for _, tr := range nr.tmpls {
-			ts := TemplateStatus{Network: name, Name: tr.t.Name(), Instances: len(tr.inst)}
-			for _, in := range tr.inst {
-				if in.running {
-					ts.Running++
-				}
-			}
+			ts := TemplateStatus{Network: name, Name: tr.t.Name(), Instances: len(tr.inst), Running: tr.running}
 			s.Templates = append(s.Templates, ts)
 		}
 		slices.SortFunc(s.Templates, func(a, b TemplateStatus) int { return cmp.Compare(a.Name, b.Name) })
