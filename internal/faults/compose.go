@@ -210,14 +210,15 @@ func (c *Compose) CopyOut(ctx context.Context, service, path string) ([]byte, er
 }
 
 // CopyIn extracts a tar archive into a directory of the service's
-// container (running or not), keeping the owners the archive gives
-// (docker cp -a): the container's user must still own what it wrote.
+// container (running or not). The files it writes are root's, with the
+// modes the archive gives: docker cp keeps owners only with -a, which
+// needs a passwd database in the container, and the image has none.
 func (c *Compose) CopyIn(ctx context.Context, service, dir string, archive []byte) error {
 	id, err := c.Container(ctx, service)
 	if err != nil {
 		return err
 	}
-	_, err = runIO(ctx, archive, "docker", "cp", "-a", "-", id+":"+dir)
+	_, err = runIO(ctx, archive, "docker", "cp", "-", id+":"+dir)
 	return err
 }
 

@@ -364,8 +364,10 @@ func (h *harness) run(sc scenario) Row {
 func (h *harness) heal(load *Load, heal func() error, brokers bool) (time.Duration, string) {
 	before, healing := h.led.Acked(), time.Now()
 	h.must(heal())
-	rec := &recovery{healed: time.Now(), before: before, brokers: brokers, writes: map[string]time.Duration{}}
+	rec := &recovery{healed: time.Now(), before: before, brokers: brokers, writes: map[string]time.Duration{}, drain: make(chan struct{}),
+		waiting: "the outboxes not read yet"}
 	h.t.Logf("healed (%v)", rec.healed.Sub(healing).Round(time.Millisecond))
+	go h.watchDrain(rec)
 	h.waitFor("recovery after the heal", 2*time.Minute, func() (string, error) {
 		return h.recovered(load, rec)
 	})
@@ -399,8 +401,34 @@ type recovery struct {
 	brokers bool                     // the stream's full strength is part of it
 	stream  time.Duration            // when the stream was seen at full strength
 	writes  map[string]time.Duration // when the log acknowledged a probe write through each sidecar
-	drained time.Duration            // when every sidecar's outbox was seen empty
-	pending int                      // the most updates pending in the outboxes seen after the heal
+	// drain is closed once every sidecar's outbox has been seen empty
+	// (watchDrain); then drained is when, and pending the most updates
+	// they held together after the heal, and waiting, before, why they
+	// were not empty.
+	drain   chan struct{}
+	drained time.Duration
+	pending int
+	mu      sync.Mutex
+	waiting string
+}
+
+// watchDrain polls the sidecars' outboxes from the heal until all are
+// empty, and closes rec.drain then (or when the test's time is out).
+func (h *harness) watchDrain(rec *recovery) {
+	defer close(rec.drain)
+	for time.Since(rec.healed) < 3*time.Minute {
+		n, why := h.pending()
+		rec.mu.Lock()
+		rec.pending, rec.waiting = max(rec.pending, n), why
+		if why == "" {
+			rec.drained = time.Since(rec.healed)
+		}
+		rec.mu.Unlock()
+		if why == "" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func (r *recovery) String() string {
@@ -411,6 +439,8 @@ func (r *recovery) String() string {
 	s := fmt.Sprintf("; every sidecar took writes again %.1f s after the heal", last.Seconds())
 	if r.pending > 0 {
 		s += fmt.Sprintf("; the outboxes, holding %s after the heal, were empty %.1f s after it", plural(r.pending, "update"), r.drained.Seconds())
+	} else {
+		s += "; the outboxes were empty at the heal"
 	}
 	if r.brokers {
 		s = fmt.Sprintf("; the stream had a leader and two current followers again %.1f s after the heal", r.stream.Seconds()) + s
@@ -451,13 +481,15 @@ func (h *harness) recovered(load *Load, rec *recovery) (string, error) {
 			return s + " has not acknowledged a probe write yet", nil
 		}
 	}
+	select {
+	case <-rec.drain:
+	default:
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.waiting, nil
+	}
 	if rec.drained == 0 {
-		n, why := h.pending()
-		rec.pending = max(rec.pending, n)
-		if why != "" {
-			return why, nil
-		}
-		rec.drained = time.Since(rec.healed)
+		return "", fmt.Errorf("the outboxes were still not empty %v after the heal: %s", time.Since(rec.healed).Round(time.Second), rec.waiting)
 	}
 	states, err := h.cl.States(h.ctx, h.cl.Sidecars...)
 	if err != nil {

@@ -64,8 +64,9 @@ func ReadOutboxFile(data []byte) ([]OutboxRecord, error) {
 // CONTAINER:PATH -` writes, and returns the archive of the same file (same
 // name, owner and mode) with its last record cut in the middle of its
 // body, as a write torn by a power loss leaves it, and that record. The
-// file must hold records, all whole.
-func TearLastRecord(archive []byte) ([]byte, OutboxRecord, error) {
+// file must hold records, all whole. mode, unless 0, replaces the file's
+// mode in the archive.
+func TearLastRecord(archive []byte, mode int64) ([]byte, OutboxRecord, error) {
 	tr := tar.NewReader(bytes.NewReader(archive))
 	hdr, err := tr.Next()
 	if err != nil {
@@ -91,6 +92,9 @@ func TearLastRecord(archive []byte) ([]byte, OutboxRecord, error) {
 	tw := tar.NewWriter(&out)
 	h := *hdr
 	h.Size = int64(len(data))
+	if mode != 0 {
+		h.Mode = mode
+	}
 	if err := tw.WriteHeader(&h); err != nil {
 		return nil, OutboxRecord{}, err
 	}

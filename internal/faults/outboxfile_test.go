@@ -49,7 +49,7 @@ func TestTearLastRecord(t *testing.T) {
 	tw.Write(data)
 	tw.Close()
 
-	torn, last, err := TearLastRecord(arch.Bytes())
+	torn, last, err := TearLastRecord(arch.Bytes(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +65,11 @@ func TestTearLastRecord(t *testing.T) {
 		t.Errorf("the torn file's header is %+v: name, owner or mode changed", h)
 	}
 	cut, _ := io.ReadAll(tr)
+	if again, _, err := TearLastRecord(arch.Bytes(), 0o666); err != nil {
+		t.Fatal(err)
+	} else if h, err := tar.NewReader(bytes.NewReader(again)).Next(); err != nil || h.Mode != 0o666 {
+		t.Errorf("the mode asked for was not given: %+v, %v", h, err)
+	}
 	if len(cut) <= recs[2].Offset+8 || len(cut) >= len(data) {
 		t.Fatalf("the torn file has %d bytes; the last record spans %d to %d", len(cut), recs[2].Offset, len(data))
 	}
