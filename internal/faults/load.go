@@ -279,6 +279,25 @@ func (l *Load) SlowestAnswer(endpoint string, from, to time.Time) (time.Duration
 	return longest, n
 }
 
+// MedianAnswer returns the median time the endpoint took to answer the
+// updates its writers (not the probes) sent from from to to with the
+// status given, and how many there were.
+func (l *Load) MedianAnswer(endpoint string, status int, from, to time.Time) (time.Duration, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var took []time.Duration
+	for _, a := range l.answers {
+		if a.endpoint == endpoint && !a.probe && a.status == status && !a.sent.Before(from) && a.sent.Before(to) {
+			took = append(took, a.took)
+		}
+	}
+	if len(took) == 0 {
+		return 0, 0
+	}
+	slices.Sort(took)
+	return took[len(took)/2], len(took)
+}
+
 // update makes the n-th update of a writer of kind; the counter slot and
 // the set elements are the writer's own.
 func (l *Load) update(kind, slot string, n int64) (Update, []byte) {

@@ -174,8 +174,9 @@ func (h *harness) cutSidecar(load *Load) *fault {
 			h.t.Fatalf("%s, cut off, answered the refines sent to it %v (by status); want every one 202, and at least 20", victim, answers)
 		}
 		d, answered := load.SlowestAnswer(victim, cut, healing)
-		row.Notes += fmt.Sprintf("; every one of the %s sent to %s while it was cut off was answered 202 (its outbox), none 503; the slowest of the %d that waited for an answer then took %.1f s",
-			plural(answers[http.StatusAccepted], "refine"), victim, answered, d.Seconds())
+		median, _ := load.MedianAnswer(victim, http.StatusAccepted, isCut, healing)
+		row.Notes += fmt.Sprintf("; every one of the %s sent to %s while it was cut off was answered 202 (its outbox), none 503, in %.2f s (median); the slowest of the %d that waited for an answer then took %.1f s",
+			plural(answers[http.StatusAccepted], "refine"), victim, median.Seconds(), answered, d.Seconds())
 		select {
 		case d := <-catchUp:
 			row.CatchUp = d[0]
@@ -513,7 +514,8 @@ func (h *harness) stopTwoBrokers(load *Load) *fault {
 				if answers[http.StatusAccepted] == 0 || len(answers) != 1 {
 					h.t.Fatalf("%s answered the refines sent to it while the stream had no quorum %v (by status); want every one 202", s, answers)
 				}
-				parts = append(parts, fmt.Sprintf("%s %d", s, answers[http.StatusAccepted]))
+				median, _ := load.MedianAnswer(s, http.StatusAccepted, quiet, healing)
+				parts = append(parts, fmt.Sprintf("%s %d, in %.2f s (median)", s, answers[http.StatusAccepted], median.Seconds()))
 			}
 			row.Notes += "; every refine sent while the stream had no quorum was answered 202, none 503 (" + strings.Join(parts, ", ") + ")"
 		},
