@@ -105,6 +105,7 @@ func unavailable(err error) bool {
 		errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrConnectionClosed) ||
 		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrReconnectBufExceeded) ||
 		errors.Is(err, nats.ErrConnectionDraining)
 }
 
@@ -193,7 +194,7 @@ func (r *Replica) drain() {
 		case <-r.obWake:
 		case <-tick.C:
 		}
-		if r.ob.Len() == 0 || !r.cfg.Conn.IsConnected() || r.lost.Load() {
+		if r.ob.Len() == 0 || !r.connUp() || r.lost.Load() {
 			continue
 		}
 		if err := r.deliverPending(js); err != nil {
