@@ -14,8 +14,9 @@ import (
 // Angle brackets need no quoting in YAML flow lists, where { would start a
 // mapping.
 type pattern struct {
-	text string
-	toks []ptok
+	text  string
+	toks  []ptok
+	ncaps int // how many captures
 }
 
 // ptok is one token of a pattern: a literal, a capture or a wildcard.
@@ -63,6 +64,7 @@ func parsePattern(s string, wild bool) (pattern, error) {
 				return p, fmt.Errorf("cell %q: capture <%s> appears twice", s, name)
 			}
 			seen[name] = true
+			p.ncaps++
 			p.toks = append(p.toks, ptok{capture: name})
 			shape = append(shape, "x")
 		default:

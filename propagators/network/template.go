@@ -56,7 +56,7 @@ func (t *Template) Outputs() []string { return t.decl.Outputs }
 func (t *Template) Match(cell string) (key string, grows, ok bool) {
 	vals := make([]string, len(t.captures))
 	for _, p := range t.ins {
-		if len(p.captures()) != len(t.captures) && len(t.captures) > 0 {
+		if p.ncaps != len(t.captures) && len(t.captures) > 0 {
 			continue
 		}
 		if !p.match(cell, func(c, v string) { vals[slices.Index(t.captures, c)] = v }) {

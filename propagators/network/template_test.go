@@ -125,3 +125,24 @@ propagators:
 		t.Errorf("named instance: %q", got)
 	}
 }
+
+// BenchmarkTemplateMatch measures what every new cell costs a replica
+// running the weather templates: matching it against both.
+func BenchmarkTemplateMatch(b *testing.B) {
+	n, err := network.Load(filepath.Join(dir, "weather.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	built, err := n.Build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cells := []string{"weather.boston.temp_f", "weather.boston.temp_c", "news.today"}
+	i := 0
+	for b.Loop() {
+		for _, t := range built.Templates {
+			t.Match(cells[i%len(cells)])
+		}
+		i++
+	}
+}
