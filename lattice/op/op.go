@@ -230,3 +230,47 @@ func elem(r json.RawMessage) (lattice.Elem, error) {
 	}
 	return lattice.Elem{}, fmt.Errorf("%s: an element is a string or a number", bytes.TrimSpace(r))
 }
+
+// MarshalJSON encodes the operation canonically: the same operation gives
+// the same bytes, whatever spacing or field order it was sent with, so a
+// hash of it tells a retry from another operation.
+func (o Op) MarshalJSON() ([]byte, error) {
+	b := []byte(`{"op":`)
+	b = strconv.AppendQuote(b, o.Name)
+	switch o.Name {
+	case Inc, Dec:
+		b = append(b, `,"by":`...)
+		b = strconv.AppendInt(b, o.By, 10)
+	case Set, Refine:
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, o.Value); err != nil {
+			return nil, fmt.Errorf("op: value: %w", err)
+		}
+		b = append(b, `,"value":`...)
+		b = append(b, buf.Bytes()...)
+	case Update:
+		inner, err := o.With.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"key":`...)
+		b = strconv.AppendQuote(b, o.Key)
+		b = append(b, `,"with":`...)
+		b = append(b, inner...)
+	}
+	if o.Name == Remove && o.Key != "" {
+		b = append(b, `,"key":`...)
+		b = strconv.AppendQuote(b, o.Key)
+	}
+	if len(o.Elems) > 0 {
+		b = append(b, `,"elems":[`...)
+		for i, e := range o.Elems {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = e.AppendJSON(b)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}

@@ -192,3 +192,24 @@ func TestNaturalType(t *testing.T) {
 		}
 	}
 }
+
+func TestMarshalRoundTrip(t *testing.T) {
+	for _, s := range []string{
+		`{"op":"inc","by":3}`, `{"op":"dec","by":1}`, `{"op":"add","elems":[1,"a"]}`, `{"op":"remove","key":"k"}`,
+		`{"op":"set","value":{"a":1}}`, `{"op":"update","key":"k","with":{"op":"add","elems":["x"]}}`, `{"op":"clear"}`,
+	} {
+		o := mustParse(t, s)
+		b, err := o.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != s {
+			t.Errorf("MarshalJSON(Parse(%s)) = %s", s, b)
+		}
+	}
+	a, _ := mustParse(t, `{ "by": 1, "op": "inc" }`).MarshalJSON()
+	b, _ := mustParse(t, `{"op":"inc"}`).MarshalJSON()
+	if string(a) != string(b) {
+		t.Errorf("the same operation encodes differently: %s and %s", a, b)
+	}
+}
