@@ -83,6 +83,11 @@ func parseAPIError(status int, body []byte) *APIError {
 	return &APIError{Status: status, Message: msg}
 }
 
+// Classify maps an error of the replica to the HTTP status and the reason
+// the API answers it with. Other interfaces to a replica (the NATS
+// service, package natsapi) answer with the same.
+func Classify(err error) (status int, reason string) { return classify(err) }
+
 // classify maps an error of the replica to a status and a reason.
 func classify(err error) (status int, reason string) {
 	var re *fold.RefusedError
