@@ -324,3 +324,60 @@ func TestEndToEndORSetThroughTwoSidecars(t *testing.T) {
 		}
 	}
 }
+
+// The operations from the command line: dprop inc, dec, add, remove and
+// set, and the nats CLI's request to the NATS service, with its errors;
+// the writer id is the same on /readyz and in dprop version --json.
+func TestEndToEndOperationsCLI(t *testing.T) {
+	c := startOpsCluster(t, 1)
+	api := "http://" + c.https[0]
+	dprop := func(args ...string) (string, string, int) {
+		t.Helper()
+		return runCmd(t, dpropBin, append(args[:1:1], append([]string{"--url", api}, args[1:]...)...)...)
+	}
+	if out, errOut, code := dprop("inc", "jobs.done"); code != 0 || !strings.Contains(out, `"type":"gcounter"`) {
+		t.Fatalf("dprop inc: %d %s %s", code, out, errOut)
+	}
+	for i := range 2 {
+		out, errOut, code := dprop("inc", "jobs.done", "4", "--idempotency-key", "batch-9")
+		if code != 0 || !strings.Contains(out, ":5}") || (i == 1) != strings.Contains(errOut, "already applied") {
+			t.Fatalf("dprop inc 4 (try %d): %d %s %s", i, code, out, errOut)
+		}
+	}
+	if _, errOut, code := dprop("dec", "jobs.done"); code != 1 || !strings.Contains(errOut, "pncounter") || !strings.Contains(errOut, "409") {
+		t.Fatalf("dprop dec on a gcounter: %d %s", code, errOut)
+	}
+	if _, errOut, code := dprop("inc", "jobs.done", "-3"); code != 2 {
+		t.Fatalf("dprop inc -3: exit %d %s, want a usage error", code, errOut)
+	}
+	if out, _, code := dprop("add", "tags", "go", "nats", "3"); code != 0 || !strings.Contains(out, `"elem":3`) || !strings.Contains(out, `"elem":"go"`) {
+		t.Fatalf("dprop add: %d %s", code, out)
+	}
+	if out, _, code := dprop("remove", "tags", "go"); code != 0 || strings.Contains(out, `"go"`) || !strings.Contains(out, `"nats"`) {
+		t.Fatalf("dprop remove: %d %s", code, out)
+	}
+	if out, _, code := dprop("set", "motd", `"hello"`); code != 0 || !strings.Contains(out, `"value":"hello"`) {
+		t.Fatalf("dprop set: %d %s", code, out)
+	}
+
+	out, errOut, code := runCmd(t, natsBin, "-s", c.natsURL, "req", "dprop.op.jobs.done", `{"op":"inc"}`)
+	if code != 0 || !strings.Contains(out, `:6}`) {
+		t.Fatalf("nats req inc: %d %s %s", code, out, errOut)
+	}
+	_, errOut, _ = runCmd(t, natsBin, "-s", c.natsURL, "req", "dprop.op.jobs.done", `{"op":"dec"}`)
+	if !strings.Contains(errOut, "Nats-Service-Error-Code: 409") || !strings.Contains(errOut, "not_applicable") {
+		t.Fatalf("nats req dec: %s", errOut)
+	}
+	out, _, code = runCmd(t, natsBin, "-s", c.natsURL, "micro", "list", "--json")
+	if code != 0 || !strings.Contains(out, `"dprop"`) {
+		t.Fatalf("nats micro list: %s", out)
+	}
+
+	_, _, rd := httpGet(t, api+"/readyz")
+	var ready struct{ Writer string }
+	_ = json.Unmarshal([]byte(rd), &ready)
+	ver, _, _ := runCmd(t, dpropBin, "version", "--json", "--data", filepath.Join(c.dir, "sidecar0"))
+	if ready.Writer == "" || !strings.Contains(ver, `"writer":"`+ready.Writer+`"`) {
+		t.Fatalf("writer: /readyz %s, version %s", rd, ver)
+	}
+}

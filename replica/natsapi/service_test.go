@@ -100,6 +100,23 @@ func TestService(t *testing.T) {
 		}
 	}
 
+	statsMsg := request(t, nc, "$SRV.STATS."+natsapi.Name, "")
+	var stats struct {
+		Endpoints []struct{ Data natsapi.Stats } `json:"endpoints"`
+	}
+	if err := json.Unmarshal(statsMsg.Data, &stats); err != nil {
+		t.Fatal(err)
+	}
+	var ops, errs uint64
+	for _, e := range stats.Endpoints {
+		ops, errs = ops+e.Data.Operations, errs+e.Data.Errors
+	}
+	if stats := len(stats.Endpoints); stats != 1 { // one of the two answered
+		t.Fatalf("stats from %d endpoints", stats)
+	}
+	if ops == 0 || ops > 18 {
+		t.Fatalf("stats of one sidecar: %d operations, %d errors (of 18 and 3)", ops, errs)
+	}
 	info := request(t, nc, "$SRV.INFO."+natsapi.Name, "")
 	var si micro.Info
 	if err := json.Unmarshal(info.Data, &si); err != nil {
