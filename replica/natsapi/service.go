@@ -109,11 +109,11 @@ func Serve(nc *nats.Conn, r *replica.Replica, opts Options) (micro.Service, erro
 	h := &handler{r: r, opts: opts, slots: make(chan struct{}, opts.MaxInFlight)}
 	svc, err := micro.AddService(nc, micro.Config{
 		StatsHandler: h.stats,
-		Name:        Name,
-		Version:     opts.Version,
-		Description: "dprop operations on cells: inc, dec, add, remove, clear, set, enable, update, refine (docs/api.md)",
-		QueueGroup:  QueueGroup,
-		Metadata:    map[string]string{"writer": r.WriterID(), "cells": opts.Cells},
+		Name:         Name,
+		Version:      opts.Version,
+		Description:  "dprop operations on cells: inc, dec, add, remove, clear, set, enable, update, refine (docs/api.md)",
+		QueueGroup:   QueueGroup,
+		Metadata:     map[string]string{"writer": r.WriterID(), "cells": opts.Cells},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natsapi: %w", err)
