@@ -158,7 +158,12 @@ func (r *Replica) Apply(ctx context.Context, cell string, o op.Op, opts ...Refin
 		call.id = strings.TrimPrefix(idempotencyID(cell, ro.key), keyIDPrefix)
 		call.hash = hex.EncodeToString(sum[:8])
 	}
-	r.enqueueOp(cell, call)
+	if cq := r.enqueueOp(cell, call); cq != nil {
+		// Nothing applied the queue: this call does, until its own
+		// answer is in, and leaves the rest to a goroutine. An increment
+		// alone on its cell costs no hand-over.
+		r.applyQueue(cell, cq, call)
+	}
 	select {
 	case res := <-call.res:
 		if ro.report != nil {
@@ -182,9 +187,9 @@ func (r *Replica) ApplyJSON(ctx context.Context, cell string, data []byte, opts 
 	return r.Apply(ctx, cell, o, opts...)
 }
 
-// enqueueOp queues call on cell's queue, and starts applying the queue if
-// nothing does.
-func (r *Replica) enqueueOp(cell string, call *opCall) {
+// enqueueOp queues call on cell's queue. If nothing applies the queue, it
+// returns it, marked as applied: the caller must apply it (applyQueue).
+func (r *Replica) enqueueOp(cell string, call *opCall) *cellQueue {
 	q := &r.ops
 	q.mu.Lock()
 	if q.cells == nil {
@@ -200,14 +205,21 @@ func (r *Replica) enqueueOp(cell string, call *opCall) {
 	cq.running = true
 	q.mu.Unlock()
 	if start {
-		r.spawn(func() { r.applyQueue(cell, cq) })
+		return cq
 	}
+	return nil
 }
 
-// applyQueue applies cell's queue, a batch at a time, until it is empty.
-func (r *Replica) applyQueue(cell string, cq *cellQueue) {
+// applyQueue applies cell's queue, a batch at a time, until it is empty;
+// with own set, only until own is answered, and then it hands the rest of
+// the queue to a goroutine of the replica's.
+func (r *Replica) applyQueue(cell string, cq *cellQueue, own *opCall) {
 	q := &r.ops
 	for {
+		if own != nil && len(own.res) > 0 {
+			r.spawn(func() { r.applyQueue(cell, cq, nil) })
+			return
+		}
 		q.mu.Lock()
 		batch, rest := takeBatch(cq.calls)
 		cq.calls = rest
