@@ -77,6 +77,11 @@ const HeaderOpKeys = "Dprop-Op-Keys"
 const (
 	// maxOpBatch bounds the operations applied in one update.
 	maxOpBatch = 1024
+	// maxInflight bounds the updates of operations without keys in flight
+	// per cell: each builds on those before it, so they need not wait for
+	// one another's acknowledgement. An update with a key, or a removal,
+	// waits until none is in flight, and goes alone.
+	maxInflight = 4
 	// opRetryMax bounds the wait between two publishes of an update whose
 	// outcome is not known.
 	opRetryMax = 2 * time.Second
@@ -111,11 +116,17 @@ func (c *opCall) answer(cell fold.Cell, rep RefineReport, err error) {
 type opQueues struct {
 	mu    sync.Mutex
 	cells map[string]*cellQueue // guarded by mu
+	// cond is signalled (under mu) whenever an update in flight is done.
+	cond *sync.Cond
 }
 
+// cellQueue is one cell's queue. All fields are guarded by opQueues.mu.
 type cellQueue struct {
-	calls   []*opCall // guarded by opQueues.mu
-	running bool      // a goroutine applies the queue; guarded by opQueues.mu
+	calls   []*opCall
+	running bool // a goroutine applies the queue
+	// inflight are the deltas published and not yet folded (at most
+	// maxInflight): the next delta builds on them.
+	inflight []*lattice.Value
 }
 
 // Apply applies operation o to cell: it computes the delta that has o's
@@ -194,6 +205,7 @@ func (r *Replica) enqueueOp(cell string, call *opCall) *cellQueue {
 	q.mu.Lock()
 	if q.cells == nil {
 		q.cells = map[string]*cellQueue{}
+		q.cond = sync.NewCond(&q.mu)
 	}
 	cq := q.cells[cell]
 	if cq == nil {
@@ -225,9 +237,23 @@ func (r *Replica) applyQueue(cell string, cq *cellQueue, own *opCall) {
 		cq.calls = rest
 		if len(batch) == 0 {
 			cq.running = false
-			delete(q.cells, cell)
+			if len(cq.inflight) == 0 {
+				delete(q.cells, cell)
+			}
 			q.mu.Unlock()
 			return
+		}
+		// A batch with a key or a removal goes alone (see maxInflight).
+		limit := maxInflight
+		if hasKey(batch) || needsBarrier(batch) {
+			limit = 1
+		}
+		for len(cq.inflight) >= limit {
+			q.cond.Wait()
+		}
+		var extra lattice.Value = lattice.Nothing{}
+		for _, d := range cq.inflight {
+			extra, _, _ = lattice.Merge(extra, *d)
 		}
 		q.mu.Unlock()
 		if r.ctx.Err() != nil {
@@ -236,12 +262,50 @@ func (r *Replica) applyQueue(cell string, cq *cellQueue, own *opCall) {
 			}
 			continue
 		}
-		if again := r.applyBatch(cell, batch); len(again) > 0 {
+		if again := r.applyBatch(cell, cq, batch, extra); len(again) > 0 {
 			q.mu.Lock()
 			cq.calls = append(again, cq.calls...)
 			q.mu.Unlock()
 		}
 	}
+}
+
+// hasKey reports whether a batch holds an operation with a key.
+func hasKey(batch []*opCall) bool {
+	for _, c := range batch {
+		if c.id != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// publishAsync publishes the delta of applied, which has no key, in a
+// goroutine of its own, counted in flight on cq until it is done.
+func (r *Replica) publishAsync(cell string, cq *cellQueue, delta lattice.Value, applied []*opCall, opts []RefineOption) {
+	q := &r.ops
+	d := &delta
+	q.mu.Lock()
+	cq.inflight = append(cq.inflight, d)
+	q.mu.Unlock()
+	r.spawn(func() {
+		got, rep, err := r.publishOps(r.ctx, cell, delta, applied, opts)
+		for _, c := range applied {
+			c.answer(got, rep, err)
+		}
+		q.mu.Lock()
+		for i, x := range cq.inflight {
+			if x == d {
+				cq.inflight = append(cq.inflight[:i], cq.inflight[i+1:]...)
+				break
+			}
+		}
+		if !cq.running && len(cq.calls) == 0 && len(cq.inflight) == 0 && q.cells[cell] == cq {
+			delete(q.cells, cell)
+		}
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	})
 }
 
 // takeBatch splits the calls that go in one update from the others: those
@@ -267,7 +331,11 @@ func takeBatch(calls []*opCall) (batch, rest []*opCall) {
 // index of keys, the others' deltas are joined into one update and
 // published. It returns the calls to queue again (operations without a
 // key whose update was not stored because its key's was already).
-func (r *Replica) applyBatch(cell string, batch []*opCall) (again []*opCall) {
+//
+// extra is the join of the updates in flight (see maxInflight), which the
+// deltas build on. An update without a key is published in the
+// background (publishAsync).
+func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra lattice.Value) (again []*opCall) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel()
 	if needsBarrier(batch) {
@@ -299,7 +367,7 @@ func (r *Replica) applyBatch(cell string, batch []*opCall) (again []*opCall) {
 			c.answer(got, RefineReport{Seq: k.seq, Duplicate: true}, nil)
 		}
 	}
-	delta, applied, keyed := r.deltaOf(cell, live)
+	delta, applied, keyed := r.deltaOf(cell, live, extra)
 	if len(applied) == 0 {
 		return nil
 	}
@@ -316,6 +384,10 @@ func (r *Replica) applyBatch(cell string, batch []*opCall) (again []*opCall) {
 	opts := []RefineOption{withOps(keyed)}
 	if applied[0].logAck {
 		opts = append(opts, WithLogAck())
+	}
+	if keyed == nil {
+		r.publishAsync(cell, cq, delta, applied, opts)
+		return nil
 	}
 	got, rep, err := r.publishOps(ctx, cell, delta, applied, opts)
 	if err == nil && rep.Duplicate && keyed != nil {
@@ -351,17 +423,22 @@ func needsBarrier(batch []*opCall) bool {
 }
 
 // deltaOf computes the deltas of calls in turn, each on the cell as the
-// previous ones leave it, and joins them. Calls refused are answered; the
-// others are returned, with the one that has a key (nil if none).
-func (r *Replica) deltaOf(cell string, calls []*opCall) (delta lattice.Value, applied []*opCall, keyed *opCall) {
+// previous ones leave it (starting from the cell as the replica shows it,
+// joined with extra, the updates in flight), and joins them. Calls refused
+// are answered; the others are returned, with the one that has a key (nil
+// if none).
+func (r *Replica) deltaOf(cell string, calls []*opCall, extra lattice.Value) (delta lattice.Value, applied []*opCall, keyed *opCall) {
 	r.mu.RLock()
 	view, _ := r.viewLocked(cell)
 	typ := r.core.Type(cell)
 	r.mu.RUnlock()
-	if typ == "" && !lattice.IsNothing(view.Value) && !lattice.IsContradiction(view.Value) {
-		typ = view.Value.Type() // known from pending updates only
+	base, _, err := lattice.Merge(view.Value, extra)
+	if err != nil { // the type changed under updates in flight: they will be refused
+		base = view.Value
 	}
-	base := view.Value
+	if typ == "" && !lattice.IsNothing(base) && !lattice.IsContradiction(base) {
+		typ = base.Type() // known from pending updates or updates in flight only
+	}
 	delta = lattice.Nothing{}
 	now, lim := time.Now().UnixMilli(), r.limits()
 	for _, c := range calls {
