@@ -255,6 +255,9 @@ func (r *Replica) applyQueue(cell string, cq *cellQueue, own *opCall) {
 		for _, d := range cq.inflight {
 			extra, _, _ = lattice.Merge(extra, *d)
 		}
+		// Alone on the cell, the update is published here: a hand-over
+		// to another goroutine costs a lone client's latency.
+		async := len(cq.calls) > 0 || len(cq.inflight) > 0
 		q.mu.Unlock()
 		if r.ctx.Err() != nil {
 			for _, c := range batch {
@@ -262,7 +265,7 @@ func (r *Replica) applyQueue(cell string, cq *cellQueue, own *opCall) {
 			}
 			continue
 		}
-		if again := r.applyBatch(cell, cq, batch, extra); len(again) > 0 {
+		if again := r.applyBatch(cell, cq, batch, extra, async); len(again) > 0 {
 			q.mu.Lock()
 			cq.calls = append(again, cq.calls...)
 			q.mu.Unlock()
@@ -333,9 +336,9 @@ func takeBatch(calls []*opCall) (batch, rest []*opCall) {
 // key whose update was not stored because its key's was already).
 //
 // extra is the join of the updates in flight (see maxInflight), which the
-// deltas build on. An update without a key is published in the
-// background (publishAsync).
-func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra lattice.Value) (again []*opCall) {
+// deltas build on. With async, an update without a key is published in
+// the background (publishAsync).
+func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra lattice.Value, async bool) (again []*opCall) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel()
 	if needsBarrier(batch) {
@@ -385,7 +388,7 @@ func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra 
 	if applied[0].logAck {
 		opts = append(opts, WithLogAck())
 	}
-	if keyed == nil {
+	if keyed == nil && async {
 		r.publishAsync(cell, cq, delta, applied, opts)
 		return nil
 	}
