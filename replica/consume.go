@@ -63,6 +63,11 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 	}
 	res := r.core.ApplyMessage(m)
 	r.lastFolded = seq
+	if h := msg.Headers(); h != nil && res.Err == nil {
+		if keys := h.Get(HeaderOpKeys); keys != "" {
+			r.opKeys.record(keys, seq, m.Time, r.dupWindow())
+		}
+	}
 	var ev Event
 	switch {
 	case res.Changed:

@@ -346,6 +346,13 @@ type Replica struct {
 	obSalvaged           int
 	lastFolded           uint64
 
+	// ops are the cells' queues of operations (apply.go); opKeys the
+	// index of their idempotency keys, guarded by mu; dupWin the stream's
+	// duplicate window in nanoseconds (0: not known yet).
+	ops    opQueues
+	opKeys opKeyIndex
+	dupWin atomic.Int64
+
 	rt          *propagators.Runtime // nil without propagators
 	initialDone chan struct{}        // closed once the network's initial values are folded
 }
@@ -488,6 +495,8 @@ type RefineOption func(*refineOptions)
 
 type refineOptions struct {
 	key        string // see WithIdempotencyKey
+	msgID      string // the Nats-Msg-Id, instead of the key's (Apply)
+	opKeys     string // the Dprop-Op-Keys header (Apply)
 	origin     string
 	propagator string
 	report     *RefineReport
@@ -550,6 +559,12 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if o.key != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, idempotencyID(cell, o.key))
 	}
+	if o.msgID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, o.msgID)
+	}
+	if o.opKeys != "" {
+		msg.Header.Set(HeaderOpKeys, o.opKeys)
+	}
 	if err := r.authenticate(cell, msg, &o); err != nil {
 		return fold.Cell{}, err
 	}
@@ -601,7 +616,15 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if err != nil {
 		return fold.Cell{}, fmt.Errorf("refine %q: publish: %w", cell, err)
 	}
-	if ack.Duplicate {
+	if testHookPublished != nil {
+		testHookPublished(cell, ack.Duplicate)
+	}
+	switch {
+	case ack.Duplicate && o.opKeys != "":
+		if err := r.sameOps(ctx, cell, o.opKeys, ack.Sequence); err != nil {
+			return fold.Cell{}, err
+		}
+	case ack.Duplicate && o.key != "":
 		if err := r.sameUpdate(ctx, cell, o.key, ack.Sequence, msg); err != nil {
 			return fold.Cell{}, err
 		}
@@ -615,6 +638,10 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	c, _ := r.Get(cell)
 	return c, nil
 }
+
+// testHookPublished, when set by a test, runs once the log acknowledged a
+// refine, before the refine waits for its fold.
+var testHookPublished func(cell string, duplicate bool)
 
 // wireSize is what NATS counts against the server's maximum payload: the
 // payload and the encoded headers (nats.Msg.Size adds the subject and the
