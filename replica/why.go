@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -19,6 +20,10 @@ const (
 	MaxWhyChanges     = 100 // the most a query may ask per cell
 	maxWhyNodes       = 500 // changes in one answer, all levels together
 )
+
+// ErrBadWhyQuery is wrapped by Why's refusal of a depth or a number of
+// changes out of bounds.
+var ErrBadWhyQuery = errors.New("bad why query")
 
 // WhyQuery bounds an explanation.
 type WhyQuery struct {
@@ -37,13 +42,13 @@ func (q *WhyQuery) validate() error {
 	case q.Depth == 0:
 		q.Depth = DefaultWhyDepth
 	case q.Depth < 0 || q.Depth > MaxWhyDepth:
-		return fmt.Errorf("depth %d: want 1 to %d", q.Depth, MaxWhyDepth)
+		return fmt.Errorf("%w: depth %d: want 1 to %d", ErrBadWhyQuery, q.Depth, MaxWhyDepth)
 	}
 	switch {
 	case q.Changes == 0:
 		q.Changes = DefaultWhyChanges
 	case q.Changes < 0 || q.Changes > MaxWhyChanges:
-		return fmt.Errorf("changes %d: want 1 to %d", q.Changes, MaxWhyChanges)
+		return fmt.Errorf("%w: changes %d: want 1 to %d", ErrBadWhyQuery, q.Changes, MaxWhyChanges)
 	}
 	return nil
 }

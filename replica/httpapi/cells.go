@@ -39,7 +39,7 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, cell, err)
 		return
 	}
-	q, ok := s.query(w, r, cell, "await", "timeout")
+	q, ok := s.query(w, r, cell, "await", "timeout", "explain", "stored", "worldview")
 	if !ok {
 		return
 	}
@@ -47,12 +47,17 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) {
 		s.await(w, r, cell, q)
 		return
 	}
+	p, err := s.supportedRead(q)
+	if err != nil {
+		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell, err)
+		return
+	}
 	c, ok := s.r.Get(cell)
 	if !ok {
 		s.writeError(w, r, http.StatusNotFound, ReasonNotFound, cell, fmt.Errorf("cell %q has no value yet", cell))
 		return
 	}
-	s.writeCell(w, r, c)
+	s.writeRead(w, r, c, p)
 }
 
 // writeCell answers with the cell's value in wire form and its headers, or
