@@ -157,6 +157,9 @@ type Readiness struct {
 	// sidecar with pending updates is still ready: it serves, and shows
 	// them as pending.
 	Outbox *Outbox `json:"outbox,omitempty"`
+	// Writer is the replica's writer id (replica.Replica.WriterID): the
+	// writer its operations count, add and assign under.
+	Writer string `json:"writer"`
 	// Worldview is the worldview of supported cells: the premises
 	// withdrawn, how many nogoods are known and those it believes wholly
 	// (an inconsistent worldview). Absent while the replica holds no
