@@ -181,13 +181,25 @@ func (s *Supported) join(o Value) (Value, bool) {
 	if !ok {
 		return newTypeConflict(s, o), true
 	}
-	if len(n.claims) == 0 {
+	// Both sides are antichains: a claim can only be subsumed by one of
+	// the other side (were x ⊑ y ⊑ x′ with x, x′ on one side, x = x′ = y).
+	var added []Claim
+	for _, y := range n.claims {
+		if !slices.ContainsFunc(s.claims, func(x Claim) bool { return subsumes(x, y) }) {
+			added = append(added, y)
+		}
+	}
+	if len(added) == 0 {
 		return s, false
 	}
-	out := antichain(append(slices.Clip(s.claims), n.claims...))
-	if slices.EqualFunc(out, s.claims, func(a, b Claim) bool { return compareClaims(a, b) == 0 }) {
-		return s, false
+	out := make([]Claim, 0, len(s.claims)+len(added))
+	for _, x := range s.claims {
+		if !slices.ContainsFunc(added, func(y Claim) bool { return subsumes(y, x) }) {
+			out = append(out, x)
+		}
 	}
+	out = append(out, added...)
+	slices.SortFunc(out, compareClaims)
 	return &Supported{claims: out}, true
 }
 
