@@ -43,8 +43,8 @@ type Claim struct {
 // The claims of one supported value normally share an inner type (Of), but
 // the lattice does not insist: claims of two types are kept side by side,
 // and a worldview that believes both gets a type conflict as its
-// consequence, whose support names the premises that disagree. (A replica
-// refuses updates of another inner type than a cell's declared one.)
+// consequence, whose support names the premises that disagree: a nogood,
+// like any other contradiction.
 //
 // Wire form:
 //
