@@ -21,7 +21,9 @@ import (
 //     type; other inputs as they are;
 //   - each refinement p returns for a supported output is published as one
 //     claim, supported by the union of the supports of the supported inputs
-//     p read (what it computed is true whenever they are);
+//     p read (what it computed is true whenever they are); a refinement of
+//     a plain output is published only when that union is empty (a plain
+//     cell cannot say what it rests on);
 //   - an input whose consequence is a contradiction is read as Nothing, and
 //     its support is recorded in NogoodsCell; so is the support of a
 //     contradiction p returns for a supported output (its inputs cannot all
@@ -74,6 +76,10 @@ func (s *supportedProp) Propagate(ctx context.Context, in *Inputs) ([]Refinement
 	out := make([]Refinement, 0, len(refs)+len(nogoods))
 	for _, r := range refs {
 		switch {
+		case !s.supported[r.Cell] && len(support) > 0:
+			// A plain cell cannot say what it rests on: what was derived
+			// from premises would become unconditional there, and a
+			// withdrawal could never take it back.
 		case !s.supported[r.Cell]:
 			out = append(out, r)
 		case lattice.IsContradiction(r.Value):
