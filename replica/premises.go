@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -61,4 +62,62 @@ func (r *Replica) Premises() []propagators.PremiseState {
 	r.mu.RUnlock()
 	slices.Sort(known)
 	return propagators.PremiseStates(r.Value(propagators.WorldviewCell), slices.Compact(known))
+}
+
+// AwaitConsequence is a threshold read of a supported cell: it returns the
+// cell once its strongest consequence under the worldview is at least
+// threshold (a value of the inner type) or a contradiction, with that
+// consequence. It wakes on every change of the cell and of the worldview,
+// so a reinstated premise can satisfy it as well as a new claim. The
+// errors are Await's.
+func (r *Replica) AwaitConsequence(ctx context.Context, cell string, threshold lattice.Value) (fold.Cell, lattice.Consequence, error) {
+	if err := ctx.Err(); err != nil {
+		return fold.Cell{}, lattice.Consequence{}, fmt.Errorf("await %q: %w", cell, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// One goroutine per watched cell turns its changes into a wake-up;
+	// both end with ctx.
+	wake := make(chan error, 1)
+	for _, name := range []string{cell, propagators.WorldviewCell} {
+		w, err := r.Watch(name, false)
+		if err != nil {
+			return fold.Cell{}, lattice.Consequence{}, err
+		}
+		defer w.Close()
+		go func() {
+			for {
+				ev, err := w.Next(ctx)
+				if err == nil && name == cell && (ev.Forgotten || ev.AfterForget) {
+					err = fmt.Errorf("%w (at stream sequence %d)", ErrForgotten, ev.Seq)
+				}
+				if err != nil {
+					select {
+					case wake <- err:
+					case <-ctx.Done():
+					}
+					return
+				}
+				select {
+				case wake <- nil:
+				default: // a wake-up is pending already
+				}
+			}
+		}()
+	}
+	for {
+		c, _ := r.Get(cell)
+		con := r.Worldview().Consequence(c.Value)
+		if con.Contradicts() || lattice.Leq(threshold, con.Value) {
+			return c, con, nil
+		}
+		select {
+		case err := <-wake:
+			if err != nil {
+				return fold.Cell{}, lattice.Consequence{}, fmt.Errorf("await %q: %w", cell, err)
+			}
+		case <-ctx.Done():
+			return fold.Cell{}, lattice.Consequence{}, fmt.Errorf("await %q: %w", cell, ctx.Err())
+		}
+	}
 }

@@ -152,7 +152,10 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, cell string, q ur
 		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell, err)
 		return
 	}
-	if err := s.r.CheckThreshold(cell, threshold); err != nil {
+	// A supported cell is awaited by its strongest consequence, unless the
+	// threshold is itself a supported value (the stored claims).
+	byConsequence := s.r.Type(cell) == lattice.TypeSupported && threshold.Type() != lattice.TypeSupported
+	if err := s.r.CheckThreshold(cell, threshold); err != nil && !byConsequence {
 		s.fail(w, r, cell, fmt.Errorf("await: %w", err))
 		return
 	}
@@ -167,8 +170,15 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, cell string, q ur
 	allowWait(w, r, timeout)
 	ctx, cancel := s.bound(r, timeout)
 	defer cancel()
-	c, err := s.r.Await(ctx, cell, threshold)
+	var c fold.Cell
+	if byConsequence {
+		c, _, err = s.r.AwaitConsequence(ctx, cell, threshold)
+	} else {
+		c, err = s.r.Await(ctx, cell, threshold)
+	}
 	switch {
+	case err == nil && byConsequence:
+		s.writeRead(w, r, c, readParams{worldview: s.r.Worldview()})
 	case err == nil:
 		s.writeCell(w, r, c)
 	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil && !s.closing():

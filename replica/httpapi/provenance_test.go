@@ -1,9 +1,12 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -165,3 +168,60 @@ func TestWhyEndpoint(t *testing.T) {
 	}
 	sc.do(t, "GET", "/v1/cells/a..b/why", "").want(t, http.StatusBadRequest)
 }
+
+// A threshold read of a supported cell waits for its strongest
+// consequence: believing a premise again satisfies it as a new claim would.
+func TestSupportedThresholdRead(t *testing.T) {
+	sc := barometer(t)
+	if _, err := sc.c.SetPremise(ctxT(t), "superintendent", false); err != nil {
+		t.Fatal(err)
+	}
+	quiet(t, sc)
+	exact := `{"type":"interval","lo":45,"hi":45}`
+	sc.do(t, "GET", "/v1/cells/building.height?timeout=100ms&await="+url.QueryEscape(exact), "").want(t, http.StatusGatewayTimeout)
+	// Already reached: the bounds the other two premises give.
+	a := sc.do(t, "GET", "/v1/cells/building.height?await="+url.QueryEscape(`{"type":"interval","lo":40,"hi":50}`), "").want(t, http.StatusOK)
+	if a.header.Get(httpapi.HeaderSupport) != "fall-time,shadows" {
+		t.Fatalf("reached at once: %s %v", a.body, a.header)
+	}
+	done := make(chan answer, 1)
+	go func() {
+		done <- sc.do(t, "GET", "/v1/cells/building.height?timeout=20s&await="+url.QueryEscape(exact), "")
+	}()
+	waitFor(t, "the threshold read to wait", func() bool { return metric(t, sc.reg, "dprop_http_pending_awaits") == 1 })
+	if _, err := sc.c.SetPremise(ctxT(t), "superintendent", true); err != nil {
+		t.Fatal(err)
+	}
+	a = <-done
+	if a.status != http.StatusOK || a.body != exact || a.header.Get(httpapi.HeaderSupport) != "superintendent" {
+		t.Fatalf("after reinstating: %d %s %v", a.status, a.body, a.header)
+	}
+	// A supported threshold waits for the stored claims, as for any cell.
+	sc.do(t, "GET", "/v1/cells/building.height?await="+url.QueryEscape(`{"type":"supported","values":[]}`), "").want(t, http.StatusOK)
+	// A threshold of another inner type is a valid wait (the lattice keeps
+	// claims of any type), which this cell never reaches.
+	sc.do(t, "GET", "/v1/cells/building.height?timeout=50ms&await="+url.QueryEscape(`{"type":"max","value":1}`), "").want(t, http.StatusGatewayTimeout)
+}
+
+// An event of a supported cell carries its consequence and support beside
+// the stored claims.
+func TestSupportedEvents(t *testing.T) {
+	sc := barometer(t)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	var got httpapi.Event
+	err := sc.c.Watch(ctx, "building.height", func(ev httpapi.Event) error {
+		got = ev
+		return errStop
+	})
+	if !errors.Is(err, errStop) {
+		t.Fatal(err)
+	}
+	stored, derr := lattice.Decode(got.Value)
+	if derr != nil || stored.Type() != lattice.TypeSupported || string(got.Consequence) != `{"type":"interval","lo":45,"hi":45}` ||
+		!slices.Equal(got.Support, []string{"superintendent"}) {
+		t.Fatalf("event %+v (%v)", got, derr)
+	}
+}
+
+var errStop = errors.New("stop")

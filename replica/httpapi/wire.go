@@ -114,6 +114,12 @@ type Event struct {
 	// Pending is the number of this sidecar's updates the value includes
 	// that the log has not acknowledged yet (see Dprop-Pending).
 	Pending int `json:"pending,omitempty"`
+	// Consequence and Support are, for a supported cell, its strongest
+	// consequence under the worldview when the event was sent and the
+	// premises it rests on (Value stays the stored claims). A change of
+	// the worldview is an event of _dprop.worldview, not of each cell.
+	Consequence json.RawMessage `json:"consequence,omitempty"`
+	Support     []string        `json:"support,omitempty"`
 }
 
 // Readiness is the body of GET /readyz.
