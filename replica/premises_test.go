@@ -120,7 +120,8 @@ func TestDemoBarometerPremisesAcrossReplicas(t *testing.T) {
 	var read []string
 	for _, in := range derived.Inputs {
 		read = append(read, fmt.Sprintf("%s@%d", in.Cell, in.Seq))
-		if in.Why == nil || in.Seq > 0 && len(in.Why.Changes) == 0 || in.Seq == 0 && string(in.Value) != `{"type":"nothing"}` {
+		if in.Seq > 0 && (in.Why == nil || len(in.Why.Changes) == 0 || in.Why.Changes[0].Seq > in.Seq) ||
+			in.Seq == 0 && (in.Why != nil || string(in.Value) != `{"type":"nothing"}`) {
 			t.Errorf("input %s@%d not explained: %s %+v", in.Cell, in.Seq, in.Value, in.Why)
 		}
 	}

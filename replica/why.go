@@ -86,7 +86,8 @@ type WhyChange struct {
 }
 
 // WhyInput is one input a propagator read: its value as of the sequence
-// it read, and (within the depth) why it held that.
+// it read, and (within the depth) why it held that. Seq 0 means the input
+// was empty when read: its value is Nothing, and Why is nil.
 type WhyInput struct {
 	Cell  string          `json:"cell"`
 	Seq   uint64          `json:"seq"`
@@ -162,13 +163,18 @@ func (w *whyBuilder) explain(cell string, asOf uint64, depth int) (*Why, error) 
 		c := WhyChange{Seq: e.Seq, Time: e.Time, Writer: e.Writer, Propagator: e.Propagator, Rollup: e.Rollup, Update: e.Update, Value: e.Value}
 		for _, in := range e.Inputs {
 			wi := WhyInput{Cell: in.Cell, Seq: in.Seq}
-			if depth > 1 {
-				if wi.Why, err = w.explain(in.Cell, max(in.Seq, 1), depth-1); err != nil {
+			switch {
+			case in.Seq == 0: // the input was empty when read: nothing to explain
+				wi.Value = json.RawMessage(`{"type":"nothing"}`)
+			case depth > 1:
+				if wi.Why, err = w.explain(in.Cell, in.Seq, depth-1); err != nil {
 					return nil, err
 				}
 				wi.Value = wi.Why.Value
-			} else if wi.Value, err = w.valueAt(in.Cell, in.Seq); err != nil {
-				return nil, err
+			default:
+				if wi.Value, err = w.valueAt(in.Cell, in.Seq); err != nil {
+					return nil, err
+				}
 			}
 			c.Inputs = append(c.Inputs, wi)
 		}

@@ -154,8 +154,11 @@ func TestWhyEndpoint(t *testing.T) {
 		t.Fatalf("no derived change in %+v", why.Changes)
 	}
 	for _, in := range derived.Inputs {
+		if in.Seq == 0 {
+			continue // read empty: nothing to explain
+		}
 		if in.Why == nil || len(in.Value) == 0 {
-			t.Errorf("input %s@%d: not explained at depth 2", in.Cell, in.Seq)
+			t.Fatalf("input %s@%d: not explained at depth 2", in.Cell, in.Seq)
 		}
 		for _, c := range in.Why.Changes {
 			if c.Seq > in.Seq || c.Inputs != nil && c.Inputs[0].Why != nil {
