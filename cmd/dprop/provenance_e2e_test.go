@@ -53,6 +53,18 @@ func TestEndToEndPremises(t *testing.T) {
 	}
 	dprop("reinstate", "superintendent")
 	waitHeight(`{"type":"interval","lo":45,"hi":45}`, "superintendent")
+	// A claim written with --premises: the janitor says 45.5 m; he and
+	// the superintendent cannot both be right.
+	if out, errOut := dprop("refine", "--premises", "janitor", "building.height", `{"type":"interval","lo":45.5,"hi":45.5}`); !strings.Contains(out, `"premises":["janitor"]`) {
+		t.Errorf("refine --premises: %s %s", out, errOut)
+	}
+	if _, errOut := dprop("get", "building.height"); !strings.Contains(errOut, "premises in conflict (a nogood): janitor, superintendent") {
+		t.Errorf("two witnesses: %s", errOut)
+	}
+	dprop("withdraw", "janitor")
+	if _, errOut, code := runCmd(t, dpropBin, "refine", "--url", api, "--premises", "two words", "building.height", `{"type":"interval","lo":1,"hi":2}`); code != 2 || !strings.Contains(errOut, `"two words"`) {
+		t.Errorf("a bad premise: exit %d: %s", code, errOut)
+	}
 
 	// Every claim as stored, publishable again.
 	if out, _ := dprop("get", "--stored", "fall.time"); !strings.HasPrefix(out, `{"type":"supported","values":[{"premises":["fall-time"]`) {
