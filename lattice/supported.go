@@ -295,9 +295,9 @@ func (s *Supported) Consequence(believed func(premise string) bool) Consequence 
 	if len(in) == 0 {
 		return Consequence{Value: Nothing{}}
 	}
-	full := joinClaims(in, -1)
-	contradicts := IsContradiction(full)
 	keep := slices.Repeat([]bool{true}, len(in))
+	full := joinKept(in, keep)
+	contradicts := IsContradiction(full)
 	for i := len(in) - 1; i >= 0; i-- {
 		keep[i] = false
 		rest := joinKept(in, keep)
@@ -323,17 +323,7 @@ func allBelieved(ps []string, believed func(string) bool) bool {
 	return true
 }
 
-// joinClaims joins the values of cs, skipping index skip.
-func joinClaims(cs []Claim, skip int) Value {
-	var v Value = Nothing{}
-	for i, c := range cs {
-		if i != skip {
-			v, _ = merge(v, c.Value)
-		}
-	}
-	return v
-}
-
+// joinKept joins the values of the claims of cs that keep marks.
 func joinKept(cs []Claim, keep []bool) Value {
 	var v Value = Nothing{}
 	for i, c := range cs {

@@ -2,6 +2,8 @@ package propagators
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -87,8 +89,8 @@ func (s *supportedProp) Propagate(ctx context.Context, in *Inputs) ([]Refinement
 		case lattice.IsNothing(r.Value):
 		default:
 			v, serr := lattice.Support(r.Value, support...)
-			if serr != nil {
-				err = joinErr(err, serr)
+			if serr != nil { // a claim past the bounds (MaxPremises)
+				err = errors.Join(err, fmt.Errorf("%s: %w", r.Cell, serr))
 				continue
 			}
 			out = append(out, Refinement{Cell: r.Cell, Value: v})
@@ -98,13 +100,6 @@ func (s *supportedProp) Propagate(ctx context.Context, in *Inputs) ([]Refinement
 		out = append(out, Refinement{Cell: NogoodsCell, Value: NogoodUpdate(ng)})
 	}
 	return out, err
-}
-
-func joinErr(a, b error) error {
-	if a == nil {
-		return b
-	}
-	return a
 }
 
 // consequences is the Cells a wrapped propagator reads: supported cells as
