@@ -498,6 +498,7 @@ type refineOptions struct {
 	msgID      string // the Nats-Msg-Id, instead of the key's (Apply)
 	opKeys     string // the Dprop-Op-Keys header (Apply)
 	origin     string
+	inputs     []propagators.InputRef // see WithDerivation
 	propagator string
 	report     *RefineReport
 	logAck     bool // see WithLogAck
@@ -507,6 +508,13 @@ type refineOptions struct {
 
 // WithOrigin overrides the Dprop-Origin header (Config.Origin by default).
 func WithOrigin(origin string) RefineOption { return func(o *refineOptions) { o.origin = origin } }
+
+// WithDerivation sets the Dprop-Propagator and Dprop-Inputs headers: the
+// update is a refinement by d.Propagator from the inputs it read. The
+// replica's own propagators' refinements carry them always.
+func WithDerivation(d propagators.Derivation) RefineOption {
+	return func(o *refineOptions) { o.propagator, o.inputs = d.Propagator, d.Inputs }
+}
 
 // WithPropagator sets the Dprop-Propagator header: the update is a
 // refinement by that propagator. The replica's own propagators' refinements
@@ -555,6 +563,9 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	}
 	if o.propagator != "" {
 		msg.Header.Set(HeaderPropagator, o.propagator)
+	}
+	if len(o.inputs) > 0 {
+		msg.Header.Set(HeaderInputs, propagators.FormatInputs(o.inputs))
 	}
 	if o.key != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, idempotencyID(cell, o.key))
