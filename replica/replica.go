@@ -124,6 +124,17 @@ type Config struct {
 	Initial           map[string]lattice.Value
 	PropagatorWorkers int                     // default: the runtime's
 	OnPropagatorEvent func(propagators.Event) // failures; must not block
+	// LiveNetworks makes the replica run networks that change: Networks
+	// at start, then SetNetwork and RemoveNetwork while it runs (see
+	// networks.go). Their templates make a propagator per matching cell,
+	// and shared networks are split among the live replicas that run them
+	// (see members.go): each announces itself every Heartbeat (default
+	// 1s) and is taken for dead after MemberTimeout without one (default
+	// three heartbeats). Origin identifies the replica among them.
+	LiveNetworks  bool
+	Networks      []Network
+	Heartbeat     time.Duration
+	MemberTimeout time.Duration
 	// OnChange, if set, is called synchronously for every real change of a
 	// cell (a forget included: Event.Forgotten), in stream order, before a
 	// Refine waiting for that change returns. It must be quick; while it
@@ -198,6 +209,15 @@ func (c *Config) validate() error {
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = DefaultPublishTimeout
+	}
+	if len(c.Networks) > 0 {
+		c.LiveNetworks = true
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = time.Second
+	}
+	if c.MemberTimeout <= 0 {
+		c.MemberTimeout = 3 * c.Heartbeat
 	}
 	return nil
 }
@@ -354,6 +374,7 @@ type Replica struct {
 	dupWin atomic.Int64
 
 	rt          *propagators.Runtime // nil without propagators
+	nets        *netManager          // nil without LiveNetworks
 	initialDone chan struct{}        // closed once the network's initial values are folded
 }
 
