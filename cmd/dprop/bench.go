@@ -79,7 +79,9 @@ func (c *benchConfig) validate() error {
 // benchParts are the comparisons, in the order they run.
 var benchParts = []string{"resync", "refine", "counter", "latency"}
 
-func (c *benchConfig) runs(part string) bool { return len(c.Only) == 0 || slices.Contains(c.Only, part) }
+func (c *benchConfig) runs(part string) bool {
+	return len(c.Only) == 0 || slices.Contains(c.Only, part)
+}
 
 // benchRow is one line of the report: a dprop figure against a baseline.
 type benchRow struct {
