@@ -76,10 +76,11 @@ func (e *benchEnv) latency(ctx context.Context, sc *benchSidecar, cell, label st
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	defer sub.Unsubscribe()
-	opened := make(chan struct{})
-	watched := make(chan error, 1)
+	opened, watched := make(chan struct{}), make(chan struct{})
+	var watchErr error // set before watched is closed
 	go func() {
-		watched <- sc.c.Watch(ctx, cell, func(ev httpapi.Event) error {
+		defer close(watched)
+		watchErr = sc.c.Watch(ctx, cell, func(ev httpapi.Event) error {
 			v, err := lattice.Decode(ev.Value)
 			if err != nil {
 				return fmt.Errorf("event of %s: %w", cell, err)
@@ -93,10 +94,10 @@ func (e *benchEnv) latency(ctx context.Context, sc *benchSidecar, cell, label st
 	defer func() { cancel(); <-watched }()
 	select {
 	case <-opened:
-	case err := <-watched:
-		return nil, fmt.Errorf("event stream: %w", err)
+	case <-watched:
+		return nil, fmt.Errorf("event stream: %w", watchErr)
 	case <-time.After(sampleTimeout):
-		return nil, errors.New("event stream: not open after 10s")
+		return nil, fmt.Errorf("event stream: not open after %v", sampleTimeout)
 	}
 	var load *backgroundLoad
 	if loadRate > 0 {
@@ -106,25 +107,39 @@ func (e *benchEnv) latency(ctx context.Context, sc *benchSidecar, cell, label st
 		defer load.stop()
 	}
 	viaSSE, viaNATS := make([]time.Duration, 0, e.cfg.Samples), make([]time.Duration, 0, e.cfg.Samples)
+	var behind string // why the samples stopped early, if they did
 	for i := 1; i <= e.cfg.Samples; i++ {
 		start := time.Now()
 		if _, err := js.Publish(ctx, e.subject(cell), lattice.Encode(lattice.Max{Value: float64(i)})); err != nil {
 			return nil, fmt.Errorf("publish: %w", err)
 		}
-		a, err := arrivalOf(ctx, plain, float64(i))
+		a, err := arrivalOf(ctx, plain, float64(i), nil)
 		if err != nil {
 			return nil, fmt.Errorf("plain subscriber: %w", err)
 		}
 		viaNATS = append(viaNATS, a.Sub(start))
-		if a, err = arrivalOf(ctx, sse, float64(i)); err != nil {
+		a, err = arrivalOf(ctx, sse, float64(i), watched)
+		if errors.Is(err, errSampleTimeout) {
+			// The sidecar fell behind: what was measured stands, with
+			// this sample counted as the wait, a lower bound.
+			p := sc.r.Progress()
+			behind = fmt.Sprintf("stopped at sample %d of %d: not at the sidecar after %v (it had folded up to seq %d, %d behind); ",
+				i, e.cfg.Samples, sampleTimeout, p.Applied, p.Pending)
+			viaSSE = append(viaSSE, sampleTimeout)
+			break
+		}
+		if errors.Is(err, errWatchEnded) {
+			err = fmt.Errorf("%w: %w", err, watchErr)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("event stream: %w", err)
 		}
 		viaSSE = append(viaSSE, a.Sub(start))
 	}
-	note := ""
+	note := behind
 	if load != nil {
 		sent, took, failed := load.stop()
-		note = fmt.Sprintf("background writer: %.0f updates/s to %d other cells (%d failed)", rate(sent, took), loadCells, failed)
+		note += fmt.Sprintf("background writer: %.0f updates/s to %d other cells (%d failed)", rate(sent, took), loadCells, failed)
 	}
 	var rows []benchRow
 	for _, q := range []struct {
@@ -147,8 +162,15 @@ func send(ctx context.Context, c chan<- arrival, a arrival) {
 	}
 }
 
-// arrivalOf waits for the arrival of value i on c, skipping older ones.
-func arrivalOf(ctx context.Context, c <-chan arrival, i float64) (time.Time, error) {
+// errSampleTimeout says that a sample did not arrive within sampleTimeout.
+var errSampleTimeout = fmt.Errorf("not seen after %v", sampleTimeout)
+
+// errWatchEnded says that the event stream ended before a sample came.
+var errWatchEnded = errors.New("the event stream ended")
+
+// arrivalOf waits for the arrival of value i on c, skipping older ones,
+// unless ended is closed first.
+func arrivalOf(ctx context.Context, c <-chan arrival, i float64, ended <-chan struct{}) (time.Time, error) {
 	t := time.NewTimer(sampleTimeout)
 	defer t.Stop()
 	for {
@@ -157,8 +179,10 @@ func arrivalOf(ctx context.Context, c <-chan arrival, i float64) (time.Time, err
 			if a.i >= i {
 				return a.at, nil
 			}
+		case <-ended:
+			return time.Time{}, errWatchEnded
 		case <-t.C:
-			return time.Time{}, fmt.Errorf("update %v not seen after %v", i, sampleTimeout)
+			return time.Time{}, fmt.Errorf("update %v: %w", i, errSampleTimeout)
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
 		}
