@@ -188,4 +188,3 @@ func (p *pendingSet) only(core *fold.Core, prefix, after string) []string {
 	slices.Sort(out)
 	return out
 }
-

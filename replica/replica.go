@@ -70,8 +70,12 @@ type Config struct {
 	// refinements and its network's initial values, and its compaction's
 	// messages. Its public key must be a user NKey (U...).
 	SignKey Signer
+	// WriterID is the writer the replica's operations (Apply) write
+	// under: a UUID, kept by the caller across restarts (LoadWriterID);
+	// default a fresh one. No two running replicas may share it.
+	WriterID string
 	// Origin is the value of the Dprop-Origin header on this replica's
-	// publishes (default "replica-" + a random id).
+	// publishes (default the WriterID).
 	Origin string
 	// Logger receives the replica's logs (default slog.Default()).
 	Logger *slog.Logger
@@ -158,8 +162,13 @@ func (c *Config) validate() error {
 		return fmt.Errorf("replica: config: max cell bytes %d is above the largest update (%d bytes): "+
 			"a cell that large could not be compacted or restored as one update", c.MaxCellBytes, n)
 	}
+	if c.WriterID == "" {
+		c.WriterID = uuid.NewString()
+	} else if _, err := uuid.Parse(c.WriterID); err != nil {
+		return fmt.Errorf("replica: config: writer id %q: want a UUID: %w", c.WriterID, err)
+	}
 	if c.Origin == "" {
-		c.Origin = "replica-" + uuid.NewString()[:8]
+		c.Origin = c.WriterID
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

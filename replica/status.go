@@ -21,6 +21,7 @@ type Status struct {
 // ReplicaStatus is this replica's side.
 type ReplicaStatus struct {
 	Origin  string `json:"origin"`  // the Dprop-Origin of its publishes
+	Writer  string `json:"writer"`  // its writer id (Replica.WriterID)
 	Cells   string `json:"cells"`   // the pattern of cells it holds
 	Held    int    `json:"held"`    // cells it holds
 	Applied uint64 `json:"applied"` // the last stream sequence folded
@@ -106,7 +107,7 @@ func (r *Replica) Status(ctx context.Context) Status {
 	ss := r.StreamStatus()
 	nc := r.cfg.Conn
 	st := Status{Replica: ReplicaStatus{
-		Origin: r.cfg.Origin, Cells: r.cfg.Cells, Held: p.Cells, Applied: p.Applied, Pending: p.Pending,
+		Origin: r.cfg.Origin, Writer: r.cfg.WriterID, Cells: r.cfg.Cells, Held: p.Cells, Applied: p.Applied, Pending: p.Pending,
 		Ready: p.Ready, Stale: r.Stale(), Attached: ss.Attached, Problem: ss.Problem, LastIncident: ss.LastIncident,
 		Incidents: ss.Incidents, Connected: nc.IsConnected(),
 	}}

@@ -35,6 +35,7 @@ with --stream-replicas copies, and otherwise uses it as it is.`,
 			if data != "" {
 				sc.snapshot = filepath.Join(data, "snapshot.jsonl")
 				sc.outbox = filepath.Join(data, "outbox.log")
+				sc.writerDir = data
 			}
 			ln, err := sc.listen(log)
 			if err != nil {

@@ -39,6 +39,7 @@ type sidecarFlags struct {
 	streamMaxBytes byteSize // the stream's byte limit, if this command creates it
 	snapshot       string   // local snapshot file; "" for none
 	outbox         string   // outbox file; "" for none (see replica.Config.OutboxPath)
+	writerDir      string   // directory keeping the writer id; "" for a fresh one per start
 	outboxMaxBytes int64
 	outboxAfter    time.Duration
 	compactEvery   time.Duration
@@ -208,6 +209,14 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 	if f.signKey != nil {
 		cfg.SignKey = f.signKey
 	}
+	if f.writerDir != "" {
+		id, err := replica.LoadWriterID(f.writerDir)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		cfg.WriterID = id
+	}
 	rn, err := f.loadNetwork(log, &cfg)
 	if err != nil {
 		ln.Close()
@@ -223,6 +232,7 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 		ln.Close()
 		return nil, err
 	}
+	log.Info("writing as", "writer", rep.WriterID(), "kept", f.writerDir != "")
 	opts.Logger, opts.Quiescent = log, rep.Quiescent
 	if rn != nil {
 		opts.Network = rn.graph // for the web page's network view

@@ -85,6 +85,7 @@ process as the broker itself either way.`,
 			go broker.KeepStream(ctx, nc, stream, 0, log.With("component", "stream"))
 			sc.snapshot = filepath.Join(data, "replica", "snapshot.jsonl")
 			sc.outbox = filepath.Join(data, "replica", "outbox.log")
+			sc.writerDir = filepath.Join(data, "replica")
 			s, err := startSidecar(ctx, log, nc, ln, sc)
 			if err != nil {
 				return interrupted(ctx, log, err)

@@ -2,9 +2,14 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dprop/dprop/replica"
 )
 
 // version, when set at build time (-ldflags "-X main.version=v1.2.3"),
@@ -23,6 +28,9 @@ type buildVersion struct {
 	Revision string `json:"revision,omitempty"`
 	// Modified says whether the work tree had uncommitted changes.
 	Modified bool `json:"modified"`
+	// Writer is the writer id kept under --data (a sidecar's, see
+	// replica.LoadWriterID), when there is one.
+	Writer string `json:"writer,omitempty"`
 }
 
 // readBuildVersion reads the binary's build information.
@@ -81,16 +89,22 @@ func (v buildVersion) String() string {
 }
 
 func newVersionCmd() *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON bool
+		data   string
+	)
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Long: `Print dprop's version, the VCS revision it was built from (when the build
 recorded it) and the Go version; with --json, as an object with the fields
-version, go, revision and modified.`,
+version, go, revision and modified, and writer: the writer id of the
+sidecar whose data directory --data names (dprop up's or dprop replica's),
+if it has one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := readBuildVersion()
+			v.Writer = keptWriterID(data)
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), v)
 			}
@@ -99,5 +113,18 @@ version, go, revision and modified.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	cmd.Flags().StringVar(&data, "data", defaultData, "data directory whose writer id to report (dprop up's, or dprop replica's --data)")
 	return cmd
+}
+
+// keptWriterID reads the writer id kept under data, by dprop up (in
+// data/replica) or dprop replica (in data), without creating one; "" if
+// there is none.
+func keptWriterID(data string) string {
+	for _, dir := range []string{filepath.Join(data, "replica"), data} {
+		if b, err := os.ReadFile(filepath.Join(dir, replica.WriterIDFile)); err == nil {
+			return strings.TrimSpace(string(b))
+		}
+	}
+	return ""
 }

@@ -38,6 +38,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		rd.TrustPolicy = t.Hash()
 	}
 	rd.Signer = s.r.Signer()
+	rd.Writer = s.r.WriterID()
 	rd.Outbox = outboxOf(s.r.Outbox())
 	ss := s.r.StreamStatus()
 	rd.LastIncident = ss.LastIncident

@@ -150,6 +150,9 @@ type Readiness struct {
 	// sidecar with pending updates is still ready: it serves, and shows
 	// them as pending.
 	Outbox *Outbox `json:"outbox,omitempty"`
+	// Writer is the replica's writer id (replica.Replica.WriterID): the
+	// writer its operations count, add and assign under.
+	Writer string `json:"writer"`
 }
 
 // errorBody is the JSON body of every error answer.
