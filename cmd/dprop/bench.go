@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -115,9 +116,10 @@ type benchReport struct {
 
 func newBenchCmd(g *globals) *cobra.Command {
 	var (
-		nf     natsFlags
-		cfg    benchConfig
-		asJSON bool
+		nf      natsFlags
+		cfg     benchConfig
+		asJSON  bool
+		cpuProf string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -155,6 +157,13 @@ and deletes them at the end. Defaults finish in under a minute.`,
 			if err != nil {
 				return err
 			}
+			if cpuProf != "" {
+				stop, err := startCPUProfile(cpuProf)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			external := cmd.Flags().Changed("nats-url")
 			rep, err := runBench(cmd.Context(), log, quiet, &nf, external, cfg, cmd.ErrOrStderr())
 			if err != nil {
@@ -181,9 +190,26 @@ and deletes them at the end. Defaults finish in under a minute.`,
 	fl.IntVar(&cfg.Runs, "runs", 1, "repetitions of each throughput measurement; the median is reported")
 	fl.StringSliceVar(&cfg.Only, "only", nil, "run only these comparisons: "+strings.Join(benchParts, ", "))
 	fl.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fl.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (bench, replicas, embedded broker) to this file, for go tool pprof")
 	renameFlags(cmd, map[string]string{"server": "nats-url"})
 	fl.Lookup("nats-url").Usage = "NATS server to measure against (also --server); default: an embedded broker"
 	return cmd
+}
+
+// startCPUProfile starts a CPU profile into path; stop ends it.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, usagef("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // benchLogger is the logger of the replicas and sidecars bench starts:
