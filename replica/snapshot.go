@@ -11,8 +11,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dprop/dprop/cellname"
@@ -129,7 +131,14 @@ func WriteSnapshot(w io.Writer, h SnapshotHeader, cells []fold.Cell) error {
 
 // ReadSnapshot reads a snapshot, checking its version, its checksum, its
 // count and every value. Any problem is an error wrapping ErrBadSnapshot
-// that says what and on which line.
+// that says what and on which line; when several lines are wrong, the
+// first one is named, as a reader line by line would.
+//
+// Cell lines are decoded in batches by as many goroutines as there are
+// CPUs while this one reads on and keeps the checksum: decoding a line
+// (its JSON, its name, its value, its ETag) costs several times reading
+// and hashing it, and a restart from the local snapshot of a large
+// replica paid it one line at a time (docs/performance.md).
 func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []fold.Cell, error) {
 	var h SnapshotHeader
 	sum := sha256.New()
@@ -139,64 +148,179 @@ func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []fold.Ce
 		maxLine = lattice.DefaultLimits.MaxBytes
 	}
 	sc.Buffer(make([]byte, 0, 1<<16), maxLine+64<<10)
-	bad := func(line int, format string, a ...any) error {
-		return fmt.Errorf("%w: line %d: %s", ErrBadSnapshot, line, fmt.Sprintf(format, a...))
-	}
-	var cells []fold.Cell
+	dec := newSnapshotDecoder(limits)
+	defer dec.stop()
 	n := 0
 	for sc.Scan() {
 		n++
 		line := sc.Bytes()
 		if n == 1 {
 			if err := json.Unmarshal(line, &h); err != nil || h.Kind != "snapshot" {
-				return h, nil, bad(n, "not a dprop snapshot header")
+				return h, nil, badSnapshot(n, "not a dprop snapshot header")
 			}
 			if h.Version != SnapshotVersion {
-				return h, nil, bad(n, "version %d, this dprop reads version %d", h.Version, SnapshotVersion)
+				return h, nil, badSnapshot(n, "version %d, this dprop reads version %d", h.Version, SnapshotVersion)
 			}
 			sum.Write(line)
 			sum.Write([]byte{'\n'})
 			continue
 		}
 		if bytes.HasPrefix(line, []byte(`{"end":`)) {
+			cells, err := dec.finish()
+			if err != nil {
+				return h, nil, err
+			}
 			var end snapshotEnd
 			if err := json.Unmarshal(line, &end); err != nil {
-				return h, nil, bad(n, "malformed trailer: %v", err)
+				return h, nil, badSnapshot(n, "malformed trailer: %v", err)
 			}
 			if got := hex.EncodeToString(sum.Sum(nil)); got != end.SHA256 {
-				return h, nil, bad(n, "checksum mismatch: the file is corrupt (sha256 %s, trailer says %s)", got, end.SHA256)
+				return h, nil, badSnapshot(n, "checksum mismatch: the file is corrupt (sha256 %s, trailer says %s)", got, end.SHA256)
 			}
 			if end.Count != len(cells) {
-				return h, nil, bad(n, "trailer counts %d cells, file has %d", end.Count, len(cells))
+				return h, nil, badSnapshot(n, "trailer counts %d cells, file has %d", end.Count, len(cells))
 			}
 			if sc.Scan() {
-				return h, nil, bad(n+1, "data after the trailer")
+				return h, nil, badSnapshot(n+1, "data after the trailer")
 			}
 			return h, cells, nil
 		}
 		sum.Write(line)
 		sum.Write([]byte{'\n'})
-		var cl snapshotCell
-		if err := json.Unmarshal(line, &cl); err != nil {
-			return h, nil, bad(n, "malformed cell line: %v", err)
-		}
-		if err := cellname.Validate(cl.Cell); err != nil {
-			return h, nil, bad(n, "%v", err)
-		}
-		v, err := limits.Decode(cl.Value)
-		if err != nil {
-			return h, nil, bad(n, "cell %q: %v", cl.Cell, err)
-		}
-		cells = append(cells, fold.Cell{Name: cl.Cell, Value: v, Type: cl.Type, Seq: cl.Seq, Updates: cl.Updates,
-			Last: cl.Last, SinceRollup: cl.Since, RolledUp: cl.Rolled, Propagator: cl.Propagator, At: cl.At, ETag: fold.ETag(v)})
+		dec.add(n, line)
+	}
+	if _, err := dec.finish(); err != nil {
+		return h, nil, err
 	}
 	if err := sc.Err(); err != nil {
-		return h, nil, bad(n+1, "%v", err)
+		return h, nil, badSnapshot(n+1, "%v", err)
 	}
 	if n == 0 {
 		return h, nil, fmt.Errorf("%w: empty file", ErrBadSnapshot)
 	}
-	return h, nil, bad(n, "truncated: no trailer")
+	return h, nil, badSnapshot(n, "truncated: no trailer")
+}
+
+// badSnapshot is the error of a snapshot refused at line.
+func badSnapshot(line int, format string, a ...any) error {
+	return fmt.Errorf("%w: line %d: %s", ErrBadSnapshot, line, fmt.Sprintf(format, a...))
+}
+
+// snapshotBatchLines is how many cell lines a decoding batch holds.
+const snapshotBatchLines = 1024
+
+// snapshotBatch is a run of consecutive cell lines, decoded together.
+type snapshotBatch struct {
+	first int    // line number of the first line
+	buf   []byte // the lines, one after the other
+	ends  []int  // where each line ends in buf
+	cells []fold.Cell
+	err   error // the first bad line's, if any
+}
+
+// snapshotDecoder decodes the cell lines of a snapshot in batches, on
+// several goroutines, keeping the batches in file order.
+type snapshotDecoder struct {
+	limits  lattice.Limits
+	cur     *snapshotBatch
+	batches []*snapshotBatch
+	work    chan *snapshotBatch
+	wg      sync.WaitGroup
+	stopped bool
+}
+
+func newSnapshotDecoder(limits lattice.Limits) *snapshotDecoder {
+	workers := runtime.GOMAXPROCS(0)
+	d := &snapshotDecoder{limits: limits, work: make(chan *snapshotBatch, 2*workers)}
+	for range workers {
+		d.wg.Go(func() {
+			for b := range d.work {
+				b.decode(d.limits)
+			}
+		})
+	}
+	return d
+}
+
+// add queues cell line n (copied: the caller may reuse line).
+func (d *snapshotDecoder) add(n int, line []byte) {
+	if d.cur == nil {
+		d.cur = &snapshotBatch{first: n, ends: make([]int, 0, snapshotBatchLines)}
+	}
+	d.cur.buf = append(d.cur.buf, line...)
+	d.cur.ends = append(d.cur.ends, len(d.cur.buf))
+	if len(d.cur.ends) == snapshotBatchLines {
+		d.flush()
+	}
+}
+
+func (d *snapshotDecoder) flush() {
+	if d.cur != nil {
+		d.batches = append(d.batches, d.cur)
+		d.work <- d.cur
+		d.cur = nil
+	}
+}
+
+// stop ends the workers (once); the batches are decoded when it returns.
+func (d *snapshotDecoder) stop() {
+	if !d.stopped {
+		d.stopped = true
+		close(d.work)
+		d.wg.Wait()
+	}
+}
+
+// finish waits for every batch and returns the cells in file order, or
+// the error of the first bad line.
+func (d *snapshotDecoder) finish() ([]fold.Cell, error) {
+	d.flush()
+	d.stop()
+	total := 0
+	for _, b := range d.batches {
+		if b.err != nil {
+			return nil, b.err
+		}
+		total += len(b.cells)
+	}
+	cells := make([]fold.Cell, 0, total)
+	for _, b := range d.batches {
+		cells = append(cells, b.cells...)
+	}
+	return cells, nil
+}
+
+// decode decodes the batch's lines, up to the first bad one.
+func (b *snapshotBatch) decode(limits lattice.Limits) {
+	b.cells = make([]fold.Cell, 0, len(b.ends))
+	start := 0
+	for i, end := range b.ends {
+		c, err := decodeSnapshotCell(b.first+i, b.buf[start:end], limits)
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.cells = append(b.cells, c)
+		start = end
+	}
+	b.buf, b.ends = nil, nil
+}
+
+// decodeSnapshotCell decodes cell line n.
+func decodeSnapshotCell(n int, line []byte, limits lattice.Limits) (fold.Cell, error) {
+	var cl snapshotCell
+	if err := json.Unmarshal(line, &cl); err != nil {
+		return fold.Cell{}, badSnapshot(n, "malformed cell line: %v", err)
+	}
+	if err := cellname.Validate(cl.Cell); err != nil {
+		return fold.Cell{}, badSnapshot(n, "%v", err)
+	}
+	v, err := limits.Decode(cl.Value)
+	if err != nil {
+		return fold.Cell{}, badSnapshot(n, "cell %q: %v", cl.Cell, err)
+	}
+	return fold.Cell{Name: cl.Cell, Value: v, Type: cl.Type, Seq: cl.Seq, Updates: cl.Updates,
+		Last: cl.Last, SinceRollup: cl.Since, RolledUp: cl.Rolled, Propagator: cl.Propagator, At: cl.At, ETag: fold.ETag(v)}, nil
 }
 
 // WriteSnapshotFile writes a snapshot atomically: to a temporary file in the
