@@ -105,6 +105,7 @@ func unavailable(err error) bool {
 		errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrConnectionClosed) ||
 		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrReconnectBufExceeded) ||
 		errors.Is(err, nats.ErrConnectionDraining)
 }
 
@@ -173,7 +174,13 @@ var testHookDelivered func(cell string)
 // the order taken, each with its message id (a retry is stored once), each
 // removed from the outbox only once acknowledged.
 func (r *Replica) drain() {
-	js, err := jetstream.New(r.cfg.Conn, jetstream.WithPublishAsyncMaxPending(drainWindow))
+	// Every acknowledgement is awaited at most PublishTimeout: one that
+	// never comes (the publish reached a leader cut off just then, and
+	// its answer was lost) would otherwise hold the drain for ever. The
+	// update stays pending and is published again, stored once by its
+	// message id.
+	js, err := jetstream.New(r.cfg.Conn, jetstream.WithPublishAsyncMaxPending(drainWindow),
+		jetstream.WithPublishAsyncTimeout(r.cfg.PublishTimeout))
 	if err != nil {
 		r.log.Error("outbox: no JetStream context; pending updates stay pending", "err", err)
 		return
@@ -187,7 +194,7 @@ func (r *Replica) drain() {
 		case <-r.obWake:
 		case <-tick.C:
 		}
-		if r.ob.Len() == 0 || !r.cfg.Conn.IsConnected() || r.lost.Load() {
+		if r.ob.Len() == 0 || !r.connUp() || r.lost.Load() {
 			continue
 		}
 		if err := r.deliverPending(js); err != nil {

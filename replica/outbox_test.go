@@ -18,6 +18,7 @@ import (
 	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/outbox"
 )
 
 // withOutbox gives a replica an outbox at path that takes a refine after
@@ -290,4 +291,61 @@ func TestOutboxCrashChild(t *testing.T) {
 	defer cancel()
 	<-ctx.Done()
 	t.Fatal("the update was not delivered")
+}
+
+// An acknowledgement that never comes does not stall the drain: the
+// delivery is given up after the publish timeout, said in the outbox's
+// last error, and tried again, and it succeeds once the log answers. (The
+// docker fault tests found the drain waiting for ever on a publish sent
+// while the stream's leader was cut off; here a subscriber that never
+// answers stands for the lost answer.)
+func TestOutboxDrainAckNeverComes(t *testing.T) {
+	srv := runBroker(t)
+	path := filepath.Join(t.TempDir(), "outbox")
+	ob, _, err := outbox.Open(path, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A subject the stream does not take yet, where a subscriber swallows
+	// the update: the publish has a responder, and no answer.
+	if _, _, err := ob.Append(outbox.Record{Cell: "swallow.x", Subject: "swallow.x", Payload: []byte(`{"type":"max","value":7}`), MsgID: "lost-ack-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Close(); err != nil {
+		t.Fatal(err)
+	}
+	nc := connect(t, srv.ClientURL())
+	sub, err := nc.SubscribeSync("swallow.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startReplica(t, srv.ClientURL(), withOutbox(path), func(c *replica.Config) { c.PublishTimeout = 300 * time.Millisecond })
+	waitFor(t, "the drain giving the unanswered publish up", func() bool {
+		return strings.Contains(r.Outbox().LastError, "timeout")
+	})
+	if _, err := sub.NextMsg(time.Second); err != nil {
+		t.Fatalf("the update was not published: %v", err)
+	}
+	if st := r.Outbox(); st.Pending != 1 {
+		t.Fatalf("outbox with the publish unanswered: %+v, want the update still pending", st)
+	}
+	// The stream takes the subject: the next try is acknowledged.
+	js := brokertest.JetStream(t, nc)
+	s, err := js.Stream(ctxT(t), "DPROP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.Subjects = append(cfg.Subjects, "swallow.>")
+	if _, err := js.UpdateStream(ctxT(t), cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the update delivered once the log answers", func() bool { return r.Outbox().Pending == 0 })
+	info, err := s.Info(ctxT(t), jetstream.WithSubjectFilter("swallow.x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.State.Subjects["swallow.x"]; n != 1 {
+		t.Fatalf("the stream holds %d messages on swallow.x, want 1", n)
+	}
 }

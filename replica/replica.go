@@ -318,6 +318,9 @@ type Replica struct {
 	// reconnected: the consumer was detached because the connection came
 	// back from an outage (link.go's reattach), for attach to say so.
 	reconnected atomic.Bool
+	// The connection's state for the refine path (connstate.go).
+	connOK         atomic.Bool
+	connMaxPayload atomic.Int64
 
 	// The link to the stream (link.go): checkNow asks for a check at once;
 	// problem says why the replica is not attached; purgeSeen is used by
@@ -420,6 +423,7 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 	if cfg.SnapshotPath != "" {
 		r.loadSnapshot()
 	}
+	r.initConnState()
 	if cfg.OutboxPath != "" {
 		if err := r.openOutbox(); err != nil {
 			r.cancel()
@@ -433,6 +437,7 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		}
 		return nil, err
 	}
+	r.spawn(r.trackConn)
 	if r.ob != nil {
 		r.spawn(r.drain)
 	}
@@ -549,7 +554,7 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if err := r.authenticate(cell, msg, &o); err != nil {
 		return fold.Cell{}, err
 	}
-	maxPayload := r.cfg.Conn.MaxPayload()
+	maxPayload := r.maxPayload()
 	if n := wireSize(msg); maxPayload > 0 && int64(n) > maxPayload {
 		return fold.Cell{}, tooLargeToPublish(cell, n, maxPayload)
 	}
@@ -562,7 +567,7 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	// With an outbox, an update the log cannot take in time (no
 	// connection, no answer within OutboxAfter) is taken into it instead.
 	useOutbox := r.ob != nil && !o.logAck
-	if !r.cfg.Conn.IsConnected() {
+	if !r.connUp() {
 		if useOutbox {
 			return r.takePending(cell, v, msg, &o)
 		}
@@ -575,6 +580,14 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	ack, err := r.js.PublishMsg(pctx, msg)
 	cancel()
+	if err != nil && lostConnection(err) {
+		// The connection went down since trackConn last saw it.
+		r.connOK.Store(false)
+		if useOutbox {
+			return r.takePending(cell, v, msg, &o)
+		}
+		return fold.Cell{}, fmt.Errorf("refine %q: %w: %w", cell, ErrNotConnected, err)
+	}
 	if useOutbox && err != nil && ctx.Err() == nil && unavailable(err) {
 		r.log.Debug("refine not acknowledged in time; taken into the outbox", "cell", cell, "err", err)
 		return r.takePending(cell, v, msg, &o)

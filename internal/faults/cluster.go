@@ -32,9 +32,12 @@ var (
 const (
 	// keeper is killed, then restarted with its data volume and without.
 	keeper = "writer-sidecar"
-	// cutOff is cut off the brokers' network; faults.override.yml gives it
-	// a network of its own where its published port outlives the cut.
-	cutOff = "reader-sidecar"
+	// cutOff is cut off the brokers' network (scenarios 2, 9, 10): it
+	// holds weather.>, so its writers write every kind of cell, and the
+	// set's elements, each written once, show any update lost from its
+	// outbox. faults.override.yml gives it a network of its own where its
+	// published port outlives the cut.
+	cutOff = "writer-sidecar"
 	// compactor compacts the log every DPROP_COMPACT_EVERY.
 	compactor = "celsius"
 	// meshNetwork is the compose network of brokers and sidecars.

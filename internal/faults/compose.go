@@ -197,3 +197,42 @@ func (c *Compose) Logs(ctx context.Context, service string, since time.Time) (st
 	}
 	return Docker(ctx, append(args, id)...)
 }
+
+// CopyOut returns a file of the service's container (running or not) as
+// the tar archive `docker cp CONTAINER:PATH -` writes: its content with
+// its owner and mode.
+func (c *Compose) CopyOut(ctx context.Context, service, path string) ([]byte, error) {
+	id, err := c.Container(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	return runIO(ctx, nil, "docker", "cp", id+":"+path, "-")
+}
+
+// CopyIn extracts a tar archive into a directory of the service's
+// container (running or not). The files it writes are root's, with the
+// modes the archive gives: docker cp keeps owners only with -a, which
+// needs a passwd database in the container, and the image has none.
+func (c *Compose) CopyIn(ctx context.Context, service, dir string, archive []byte) error {
+	id, err := c.Container(ctx, service)
+	if err != nil {
+		return err
+	}
+	_, err = runIO(ctx, archive, "docker", "cp", "-", id+":"+dir)
+	return err
+}
+
+// runIO runs a command with stdin and returns its standard output, which
+// may be binary; its standard error goes into the error.
+func runIO(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	var out, stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(stdin), &out, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out.Bytes(), nil
+}

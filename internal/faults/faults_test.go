@@ -67,6 +67,9 @@ type fault struct {
 	// after, if set, runs once every replica has converged, and adds what
 	// it measured since the heal to the scenario's row.
 	after func(row *Row)
+	// noUnavailable: no writer may have been answered 503 (every sidecar
+	// has an outbox to keep what the log cannot take).
+	noUnavailable bool
 }
 
 func TestFaults(t *testing.T) {
@@ -80,7 +83,7 @@ func TestFaults(t *testing.T) {
 	firstSeq := h.stream().State.FirstSeq
 	ran := h.runAll(only,
 		scenario{name: "1. a broker node killed, then restarted", fault: (*harness).killBroker, brokers: true},
-		scenario{name: "2. a sidecar cut off the network, then reconnected", fault: (*harness).cutSidecar},
+		scenario{name: "2. a sidecar cut off the network for 30 s while it takes writes, then reconnected", fault: (*harness).cutSidecar},
 		scenario{name: "3. a partition leaves one broker node alone", fault: (*harness).isolateBroker, brokers: true},
 		scenario{name: "4. a broker node paused, then resumed", fault: (*harness).pauseBroker, brokers: true},
 	)
@@ -96,6 +99,12 @@ func TestFaults(t *testing.T) {
 	if compaction.Scenario != "" {
 		h.rows = append(h.rows, compaction)
 	}
+	// The outbox under faults (issue 15; scenario 2 is its first).
+	ran += h.runAll(only,
+		scenario{name: "8. two of the three broker nodes stopped for 30 s (the stream without a quorum)", fault: (*harness).stopTwoBrokers, brokers: true},
+		scenario{name: "9. a cut-off sidecar with pending updates killed (SIGKILL), restarted still cut off, then reconnected", fault: func(h *harness, l *Load) *fault { return h.killCutOff(l, false) }},
+		scenario{name: "10. a cut-off sidecar killed, the last record of its outbox torn by hand, restarted, then reconnected", fault: func(h *harness, l *Load) *fault { return h.killCutOff(l, true) }},
+	)
 	m := DescribeMachine(h.ctx, h.cl.Compose)
 	m.Total, m.WriteInterval, m.Deployment = time.Since(start), writeEvery, h.deployment()
 	var b bytes.Buffer
@@ -336,13 +345,16 @@ func (h *harness) run(sc scenario) Row {
 	if lost > 0 {
 		t.Fatalf("%d acknowledged updates are missing from the converged state", lost)
 	}
-	row := Row{Scenario: sc.name, Attempted: st.Attempted, Acked: len(st.Acked), Lost: lost,
-		Detected: f.detected, Recovery: recovery, Converge: converge, Notes: f.notes + how}
+	row := Row{Scenario: sc.name, Attempted: st.Attempted, Acked: len(st.Acked), ByLog: st.ByLog, ByOutbox: st.ByOutbox,
+		Lost: lost, Unavailable: st.Unavailable, Detected: f.detected, Recovery: recovery, Converge: converge, Notes: f.notes + how}
+	if f.noUnavailable && st.Unavailable > 0 {
+		t.Fatalf("%d refines were answered 503; with an outbox on every sidecar, none may be", st.Unavailable)
+	}
 	if f.after != nil {
 		f.after(&row)
 	}
-	t.Logf("%s: %d attempted, %d acknowledged, %d lost, detected in %v, recovery %v, catch-up %v, converged in %v; %s", sc.name,
-		row.Attempted, row.Acked, row.Lost, row.Detected.Round(time.Millisecond), recovery.Round(time.Millisecond),
+	t.Logf("%s: %d attempted, %d acknowledged (%d by the log, %d by an outbox), %d lost, %d answered 503, detected in %v, recovery %v, catch-up %v, converged in %v; %s", sc.name,
+		row.Attempted, row.Acked, row.ByLog, row.ByOutbox, row.Lost, row.Unavailable, row.Detected.Round(time.Millisecond), recovery.Round(time.Millisecond),
 		row.CatchUp.Round(time.Millisecond), converge.Round(time.Millisecond), row.Notes)
 	return row
 }
@@ -352,8 +364,10 @@ func (h *harness) run(sc scenario) Row {
 func (h *harness) heal(load *Load, heal func() error, brokers bool) (time.Duration, string) {
 	before, healing := h.led.Acked(), time.Now()
 	h.must(heal())
-	rec := &recovery{healed: time.Now(), before: before, brokers: brokers, writes: map[string]time.Duration{}}
+	rec := &recovery{healed: time.Now(), before: before, brokers: brokers, writes: map[string]time.Duration{}, drain: make(chan struct{}),
+		waiting: "the outboxes not read yet"}
 	h.t.Logf("healed (%v)", rec.healed.Sub(healing).Round(time.Millisecond))
+	go h.watchDrain(rec)
 	h.waitFor("recovery after the heal", 2*time.Minute, func() (string, error) {
 		return h.recovered(load, rec)
 	})
@@ -386,7 +400,35 @@ type recovery struct {
 	before  map[string]lattice.Value // acknowledged before the heal
 	brokers bool                     // the stream's full strength is part of it
 	stream  time.Duration            // when the stream was seen at full strength
-	writes  map[string]time.Duration // when each sidecar acknowledged a probe write
+	writes  map[string]time.Duration // when the log acknowledged a probe write through each sidecar
+	// drain is closed once every sidecar's outbox has been seen empty
+	// (watchDrain); then drained is when, and pending the most updates
+	// they held together after the heal, and waiting, before, why they
+	// were not empty.
+	drain   chan struct{}
+	drained time.Duration
+	pending int
+	mu      sync.Mutex
+	waiting string
+}
+
+// watchDrain polls the sidecars' outboxes from the heal until all are
+// empty, and closes rec.drain then (or when the test's time is out).
+func (h *harness) watchDrain(rec *recovery) {
+	defer close(rec.drain)
+	for time.Since(rec.healed) < 3*time.Minute {
+		n, why := h.pending()
+		rec.mu.Lock()
+		rec.pending, rec.waiting = max(rec.pending, n), why
+		if why == "" {
+			rec.drained = time.Since(rec.healed)
+		}
+		rec.mu.Unlock()
+		if why == "" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func (r *recovery) String() string {
@@ -395,6 +437,11 @@ func (r *recovery) String() string {
 		last = max(last, d)
 	}
 	s := fmt.Sprintf("; every sidecar took writes again %.1f s after the heal", last.Seconds())
+	if r.pending > 0 {
+		s += fmt.Sprintf("; the outboxes, holding %s after the heal, were empty %.1f s after it", plural(r.pending, "update"), r.drained.Seconds())
+	} else {
+		s += "; the outboxes were empty at the heal"
+	}
 	if r.brokers {
 		s = fmt.Sprintf("; the stream had a leader and two current followers again %.1f s after the heal", r.stream.Seconds()) + s
 	}
@@ -434,6 +481,16 @@ func (h *harness) recovered(load *Load, rec *recovery) (string, error) {
 			return s + " has not acknowledged a probe write yet", nil
 		}
 	}
+	select {
+	case <-rec.drain:
+	default:
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.waiting, nil
+	}
+	if rec.drained == 0 {
+		return "", fmt.Errorf("the outboxes were still not empty %v after the heal: %s", time.Since(rec.healed).Round(time.Second), rec.waiting)
+	}
 	states, err := h.cl.States(h.ctx, h.cl.Sidecars...)
 	if err != nil {
 		return err.Error(), nil
@@ -445,6 +502,25 @@ func (h *harness) recovered(load *Load, rec *recovery) (string, error) {
 		return fmt.Sprintf("%d cells behind, e.g. %s", len(lag), lag[0]), nil
 	}
 	return "", nil
+}
+
+// pending returns how many updates the sidecars' outboxes hold, and what
+// keeps them from being empty.
+func (h *harness) pending() (int, string) {
+	n, why := 0, ""
+	for _, s := range h.cl.Sidecars {
+		ctx, cancel := context.WithTimeout(h.ctx, 3*time.Second)
+		o, err := h.cl.Client(s).Outbox(ctx, 0)
+		cancel()
+		switch {
+		case err != nil:
+			why = fmt.Sprintf("%s's outbox: %v", s, err)
+		case o.Pending > 0:
+			n += o.Pending
+			why = fmt.Sprintf("%s's outbox holds %s (oldest %.0f s old; last error %q)", s, plural(o.Pending, "update"), o.OldestAge, o.LastError)
+		}
+	}
+	return n, why
 }
 
 // converge waits until every sidecar holds the same state on the cells
@@ -519,7 +595,10 @@ func (h *harness) compaction(from time.Time, firstSeq uint64) Row {
 	for _, r := range h.rows {
 		row.Attempted += r.Attempted
 		row.Acked += r.Acked
+		row.ByLog += r.ByLog
+		row.ByOutbox += r.ByOutbox
 		row.Lost += r.Lost
+		row.Unavailable += r.Unavailable
 	}
 	row.Notes = fmt.Sprintf("%s compacted the log %d times (%s mode: it holds weather.>, not every cell) while 1–4 ran: the stream's first sequence went from %d to %d (%d messages kept of %d); every check above held",
 		compactor, len(done), done[0][1], firstSeq, info.State.FirstSeq, info.State.Msgs, info.State.LastSeq)

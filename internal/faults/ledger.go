@@ -17,17 +17,38 @@ type Update struct {
 }
 
 // Ledger records the updates writers attempt and those acknowledged, as
-// one join per cell for each. Values are immutable, so the maps it returns
-// may be kept. It is safe for concurrent use.
+// one join per cell for each, and how each acknowledged one was
+// acknowledged. Values are immutable, so the maps it returns may be kept.
+// It is safe for concurrent use.
 type Ledger struct {
 	mu        sync.Mutex
 	attempted map[string]lattice.Value
 	acked     map[string]lattice.Value
+	by        map[Ack]int
+}
+
+// Ack is how an update was acknowledged.
+type Ack int
+
+const (
+	// AckLog: the log acknowledged it (a sidecar's 200, JetStream's
+	// PubAck).
+	AckLog Ack = iota
+	// AckOutbox: a sidecar kept it in its outbox, synced, and will
+	// deliver it (202 Accepted).
+	AckOutbox
+)
+
+func (a Ack) String() string {
+	if a == AckOutbox {
+		return "202"
+	}
+	return "200"
 }
 
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
-	return &Ledger{attempted: map[string]lattice.Value{}, acked: map[string]lattice.Value{}}
+	return &Ledger{attempted: map[string]lattice.Value{}, acked: map[string]lattice.Value{}, by: map[Ack]int{}}
 }
 
 // Attempt records u as possibly stored. Call it before sending u, so that
@@ -38,11 +59,23 @@ func (l *Ledger) Attempt(u Update) error {
 	return joinInto(l.attempted, u)
 }
 
-// Ack records u as acknowledged: every replica must come to hold it.
-func (l *Ledger) Ack(u Update) error {
+// Ack records u as acknowledged, and how: every replica must come to
+// hold it, whether the log or a sidecar's outbox acknowledged it.
+func (l *Ledger) Ack(u Update, how Ack) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return joinInto(l.acked, u)
+	if err := joinInto(l.acked, u); err != nil {
+		return err
+	}
+	l.by[how]++
+	return nil
+}
+
+// AckedBy returns how many updates were acknowledged each way.
+func (l *Ledger) AckedBy() map[Ack]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.by)
 }
 
 func joinInto(m map[string]lattice.Value, u Update) error {

@@ -27,7 +27,7 @@ func ledger(t *testing.T) *Ledger {
 			t.Fatal(err)
 		}
 		if i != 1 {
-			if err := l.Ack(u); err != nil {
+			if err := l.Ack(u, Ack(i/2)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -37,6 +37,9 @@ func ledger(t *testing.T) *Ledger {
 
 func TestJudge(t *testing.T) {
 	l := ledger(t)
+	if by := l.AckedBy(); by[AckLog] != 1 || by[AckOutbox] != 1 || AckOutbox.String() != "202" {
+		t.Errorf("acknowledged by %v, want one by the log (200) and one by an outbox (202)", by)
+	}
 	acked, attempted := l.Acked(), l.Attempted()
 	one := func(s string) map[string]lattice.Value { return map[string]lattice.Value{"m": val(t, s)} }
 	cases := []struct {
@@ -78,7 +81,7 @@ func TestJudgeHeld(t *testing.T) {
 		if err := l.Attempt(u); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.Ack(u); err != nil {
+		if err := l.Ack(u, AckLog); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -36,16 +37,19 @@ var kinds = []string{"max", "range", "gcounter", "set"}
 // for JetStream's acknowledgement, so that the sidecar answers first.
 const refineTimeout = 40 * time.Second
 
-// endpoint sends one update. It reports whether the update was
-// acknowledged, and an error only for a refusal (4xx): a mistake of the
-// test, since every update it makes is valid.
-type endpoint func(ctx context.Context, u Update, body []byte) (bool, error)
+// endpoint sends one update. It returns the HTTP status of the answer (a
+// publisher's PubAck counts as 200; 0: no answer, or a failure without
+// one), and an error only for a refusal (4xx): a mistake of the test,
+// since every update it makes is valid. 200 and 202 acknowledge the
+// update.
+type endpoint func(ctx context.Context, u Update, body []byte) (int, error)
 
 // Load writes until stopped: through every sidecar, and through any
 // publisher added, one writer per kind of cell it holds, each writing an
 // update every interval (after the previous one's answer). Every update is
 // recorded in the ledger as attempted before it is sent and as
-// acknowledged when it is, and how long its answer took.
+// acknowledged when it is (by the log, 200, or by the sidecar's outbox,
+// 202), and what its answer was and how long it took.
 type Load struct {
 	name   string
 	cl     *Cluster
@@ -59,17 +63,22 @@ type Load struct {
 	mu        sync.Mutex
 	attempted int
 	acked     []Update
-	ackTimes  map[string][]time.Time // by endpoint
+	ackTimes  map[string][]time.Time // the log's acknowledgements, by endpoint
+	accepted  map[string][]time.Time // the outboxes' (202), by endpoint
 	answers   []answer
 	refused   []string
 	conns     []*nats.Conn
+	gates     map[string]*sync.RWMutex // by endpoint: see Hold
 }
 
-// answer is how long an endpoint took to answer an update sent at a time.
+// answer is how an endpoint answered an update sent at a time, and how
+// long it took.
 type answer struct {
 	endpoint string
 	sent     time.Time
 	took     time.Duration
+	status   int  // as endpoint returns it
+	probe    bool // a probe's (Probe), which asks for the log's acknowledgement
 }
 
 // StartLoad starts writing through every sidecar. name makes the writers'
@@ -79,7 +88,7 @@ type answer struct {
 func StartLoad(cl *Cluster, led *Ledger, name string, every time.Duration, serial *atomic.Int64) *Load {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Load{name: name, cl: cl, led: led, every: every, serial: serial, ctx: ctx, cancel: cancel,
-		ackTimes: map[string][]time.Time{}}
+		ackTimes: map[string][]time.Time{}, accepted: map[string][]time.Time{}, gates: map[string]*sync.RWMutex{}}
 	for _, s := range cl.Sidecars {
 		l.start(s, l.sidecar(s))
 	}
@@ -104,29 +113,62 @@ func (l *Load) AddPublisher(name string, nc *nats.Conn) error {
 	l.mu.Lock()
 	l.conns = append(l.conns, nc)
 	l.mu.Unlock()
-	l.start(name, func(ctx context.Context, u Update, body []byte) (bool, error) {
+	l.start(name, func(ctx context.Context, u Update, body []byte) (int, error) {
 		// A short wait: a publish lost with a leader is given up soon, so
 		// that the next one shows when the stream takes writes again.
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		_, err := js.Publish(ctx, subjects.Subject(u.Cell), body)
-		return err == nil, nil
+		if _, err := js.Publish(ctx, subjects.Subject(u.Cell), body); err != nil {
+			return 0, nil
+		}
+		return http.StatusOK, nil
 	})
 	return nil
 }
 
-func (l *Load) sidecar(s string) endpoint {
-	return func(ctx context.Context, u Update, body []byte) (bool, error) {
-		_, err := l.cl.Client(s).Refine(ctx, u.Cell, body)
+func (l *Load) sidecar(s string, opts ...httpapi.RefineOption) endpoint {
+	return func(ctx context.Context, u Update, body []byte) (int, error) {
+		c, err := l.cl.Client(s).Refine(ctx, u.Cell, body, opts...)
 		var apiErr *httpapi.APIError
-		if errors.As(err, &apiErr) && apiErr.Status/100 == 4 {
-			return false, fmt.Errorf("%s refused %s %s: %w", s, u.Cell, body, err)
+		switch {
+		case errors.As(err, &apiErr) && apiErr.Status/100 == 4:
+			return apiErr.Status, fmt.Errorf("%s refused %s %s: %w", s, u.Cell, body, err)
+		case errors.As(err, &apiErr):
+			return apiErr.Status, nil
+		case err != nil:
+			return 0, nil
+		case c.Accepted:
+			return http.StatusAccepted, nil
 		}
-		return err == nil, nil
+		return http.StatusOK, nil
 	}
 }
 
+// Hold stops the writers of the endpoint once the updates they are
+// sending are answered, and returns then; Release lets them go on. Call
+// Release before Stop.
+func (l *Load) Hold(endpoint string) {
+	l.gate(endpoint).Lock()
+}
+
+// Release lets the writers of the endpoint go on after Hold.
+func (l *Load) Release(endpoint string) {
+	l.gate(endpoint).Unlock()
+}
+
+func (l *Load) gate(endpoint string) *sync.RWMutex {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	g := l.gates[endpoint]
+	if g == nil {
+		g = &sync.RWMutex{}
+		l.gates[endpoint] = g
+	}
+	return g
+}
+
 func (l *Load) start(name string, ep endpoint) {
+	gate := l.gate(name)
 	for _, kind := range kinds {
 		if !l.holds(name, kind) {
 			continue
@@ -134,7 +176,9 @@ func (l *Load) start(name string, ep endpoint) {
 		l.wg.Go(func() {
 			slot := l.name + "-" + name
 			for n := int64(1); l.ctx.Err() == nil; n++ {
-				l.send(l.ctx, name, ep, kind, slot, n, refineTimeout)
+				gate.RLock()
+				l.send(l.ctx, name, ep, kind, slot, n, refineTimeout, false)
+				gate.RUnlock()
 				select {
 				case <-l.ctx.Done():
 				case <-time.After(l.every):
@@ -145,11 +189,11 @@ func (l *Load) start(name string, ep endpoint) {
 }
 
 // send makes and sends one update and records what became of it.
-func (l *Load) send(ctx context.Context, name string, ep endpoint, kind, slot string, n int64, timeout time.Duration) bool {
+func (l *Load) send(ctx context.Context, name string, ep endpoint, kind, slot string, n int64, timeout time.Duration, probe bool) int {
 	u, body := l.update(kind, slot, n)
 	if err := l.led.Attempt(u); err != nil {
 		l.refuse(fmt.Errorf("ledger: %w", err))
-		return false
+		return 0
 	}
 	l.mu.Lock()
 	l.attempted++
@@ -157,39 +201,63 @@ func (l *Load) send(ctx context.Context, name string, ep endpoint, kind, slot st
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	sent := time.Now()
-	ok, err := ep(ctx, u, body)
+	status, err := ep(ctx, u, body)
 	if l.ctx.Err() == nil { // an answer, or the timeout; not the load's stop
 		l.mu.Lock()
-		l.answers = append(l.answers, answer{endpoint: name, sent: sent, took: time.Since(sent)})
+		l.answers = append(l.answers, answer{endpoint: name, sent: sent, took: time.Since(sent), status: status, probe: probe})
 		l.mu.Unlock()
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		l.refuse(err)
-	case ok:
-		if err := l.led.Ack(u); err != nil {
-			l.refuse(fmt.Errorf("ledger: %w", err))
-			return false
-		}
-		l.mu.Lock()
-		l.acked = append(l.acked, u)
-		l.ackTimes[name] = append(l.ackTimes[name], time.Now())
-		l.mu.Unlock()
+		return status
 	}
-	return ok
+	how, times := AckLog, l.ackTimes
+	switch status {
+	case http.StatusOK:
+	case http.StatusAccepted:
+		how, times = AckOutbox, l.accepted
+	default:
+		return status
+	}
+	if err := l.led.Ack(u, how); err != nil {
+		l.refuse(fmt.Errorf("ledger: %w", err))
+		return 0
+	}
+	l.mu.Lock()
+	l.acked = append(l.acked, u)
+	times[name] = append(times[name], time.Now())
+	l.mu.Unlock()
+	return status
 }
 
 // Probe writes once through the sidecar, apart from its writers (which
 // may be waiting for answers to writes sent during a fault), to the first
 // cell of Cells it holds of a kind that needs no writer of its own (max,
-// else range), and reports whether the write was acknowledged within
-// timeout.
+// else range), and reports whether the log acknowledged the write within
+// timeout. It asks for the log's acknowledgement (Prefer: ack=log): a
+// sidecar's outbox answers 202 at once, which says nothing of whether the
+// log takes writes again.
 func (l *Load) Probe(sidecar string, timeout time.Duration) bool {
 	kind := "max"
 	if !l.holds(sidecar, kind) {
 		kind = "range"
 	}
-	return l.send(l.ctx, sidecar, l.sidecar(sidecar), kind, "", 0, timeout)
+	return l.send(l.ctx, sidecar, l.sidecar(sidecar, httpapi.WithLogAck()), kind, "", 0, timeout, true) == http.StatusOK
+}
+
+// Answers counts the answers, by status (0: none, or a failure without
+// one), to the updates its writers (not the probes) sent through the
+// endpoint from from to to. Ask once the answers are in.
+func (l *Load) Answers(endpoint string, from, to time.Time) map[int]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[int]int{}
+	for _, a := range l.answers {
+		if a.endpoint == endpoint && !a.probe && !a.sent.Before(from) && a.sent.Before(to) {
+			out[a.status]++
+		}
+	}
+	return out
 }
 
 // SlowestAnswer returns the longest an update through the endpoint that
@@ -209,6 +277,25 @@ func (l *Load) SlowestAnswer(endpoint string, from, to time.Time) (time.Duration
 		}
 	}
 	return longest, n
+}
+
+// MedianAnswer returns the median time the endpoint took to answer the
+// updates its writers (not the probes) sent from from to to with the
+// status given, and how many there were.
+func (l *Load) MedianAnswer(endpoint string, status int, from, to time.Time) (time.Duration, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var took []time.Duration
+	for _, a := range l.answers {
+		if a.endpoint == endpoint && !a.probe && a.status == status && !a.sent.Before(from) && a.sent.Before(to) {
+			took = append(took, a.took)
+		}
+	}
+	if len(took) == 0 {
+		return 0, 0
+	}
+	slices.Sort(took)
+	return took[len(took)/2], len(took)
 }
 
 // update makes the n-th update of a writer of kind; the counter slot and
@@ -245,6 +332,12 @@ func (l *Load) refuse(err error) {
 type LoadStats struct {
 	Attempted int
 	Acked     []Update
+	// ByLog and ByOutbox count the updates acknowledged by the log (200,
+	// or a PubAck) and by a sidecar's outbox (202).
+	ByLog, ByOutbox int
+	// Unavailable counts the 503 answers to the writers (not to the
+	// probes, which ask for them).
+	Unavailable int
 	// Refused are the refusals (4xx) met: mistakes of the test.
 	Refused []string
 }
@@ -259,16 +352,38 @@ func (l *Load) Stop() LoadStats {
 	for _, nc := range l.conns {
 		nc.Close()
 	}
-	return LoadStats{Attempted: l.attempted, Acked: l.acked, Refused: l.refused}
+	st := LoadStats{Attempted: l.attempted, Acked: l.acked, Refused: l.refused}
+	for _, ts := range l.ackTimes {
+		st.ByLog += len(ts)
+	}
+	for _, ts := range l.accepted {
+		st.ByOutbox += len(ts)
+	}
+	for _, a := range l.answers {
+		if a.status == http.StatusServiceUnavailable && !a.probe {
+			st.Unavailable++
+		}
+	}
+	return st
 }
 
-// AcksSince counts the acknowledgements received since t, by sidecar or
-// publisher.
+// AcksSince counts the log's acknowledgements (200, PubAck) received
+// since t, by sidecar or publisher.
 func (l *Load) AcksSince(t time.Time) map[string]int {
+	return l.since(l.ackTimes, t)
+}
+
+// AcceptedSince counts the outboxes' acknowledgements (202) received
+// since t, by sidecar.
+func (l *Load) AcceptedSince(t time.Time) map[string]int {
+	return l.since(l.accepted, t)
+}
+
+func (l *Load) since(times map[string][]time.Time, t time.Time) map[string]int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := map[string]int{}
-	for s, ts := range l.ackTimes {
+	for s, ts := range times {
 		for i := len(ts) - 1; i >= 0 && ts[i].After(t); i-- {
 			out[s]++
 		}
@@ -276,7 +391,7 @@ func (l *Load) AcksSince(t time.Time) map[string]int {
 	return out
 }
 
-// FirstAck returns when the first acknowledgement after t came through
+// FirstAck returns when the log's first acknowledgement after t came through
 // any of the named sidecars or publishers, and false if none has.
 func (l *Load) FirstAck(t time.Time, through []string) (time.Time, bool) {
 	l.mu.Lock()

@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica/httpapi"
 )
 
 // The faults. Each injects its fault with writes going on, waits while the
@@ -111,17 +113,20 @@ func (h *harness) killBroker(load *Load) *fault {
 	}
 }
 
-// cutSidecar disconnects cutOff from the brokers' network while writes go
-// on through every sidecar. The test still reaches its API (through the
-// network faults.override.yml adds): its /readyz must turn 503 and say
-// why, reads must go on, marked stale, refines must be answered (503)
-// rather than held, and it must fall behind. After the heal it must catch
-// up: the catch-up is the time from the heal until it holds every write
-// acknowledged before the heal.
+// cutSidecar disconnects cutOff from the brokers' network for 30 s while
+// writes go on through every sidecar. The test still reaches its API
+// (through the network faults.override.yml adds): its /readyz must turn
+// 503 and say why, reads must go on, marked stale, every refine sent to it
+// while it is cut off must be answered 202 (its outbox keeps it), none
+// 503, and it must fall behind. After the heal it must catch up: the
+// catch-up is the time from the heal until it holds every write
+// acknowledged before the heal; and the others must come to hold what it
+// took (the recovery waits for its outbox to be empty).
 func (h *harness) cutSidecar(load *Load) *fault {
 	victim, c := cutOff, h.cl.Client(cutOff)
 	cut := time.Now() // times are taken from before the docker command: upper bounds
 	h.must(h.cl.Compose.Disconnect(h.ctx, victim, h.cl.Mesh))
+	isCut := time.Now() // a refine sent from now on cannot reach the log
 	why := ""
 	detected := h.waitFor(victim+"'s /readyz to say it cannot reach the brokers", time.Minute, func() (string, error) {
 		rd, err := c.Ready(h.ctx)
@@ -141,7 +146,7 @@ func (h *harness) cutSidecar(load *Load) *fault {
 		h.t.Fatalf("%s, cut off, served %s without Dprop-Stale", victim, cell.Name)
 	}
 	behind := 0
-	n, _ := h.faultWindow(load, cut, 8*time.Second, h.others(victim), victim+" falling behind while the others take writes", func() string {
+	n, _ := h.faultWindow(load, cut, partition, h.others(victim), victim+" falling behind while the others take writes", func() string {
 		st, err := h.cl.State(h.ctx, victim)
 		if err != nil {
 			return err.Error()
@@ -164,8 +169,14 @@ func (h *harness) cutSidecar(load *Load) *fault {
 		return nil
 	}
 	after := func(row *Row) {
+		answers := load.Answers(victim, isCut, healing)
+		if answers[http.StatusAccepted] < 20 || len(answers) != 1 {
+			h.t.Fatalf("%s, cut off, answered the refines sent to it %v (by status); want every one 202, and at least 20", victim, answers)
+		}
 		d, answered := load.SlowestAnswer(victim, cut, healing)
-		row.Notes += fmt.Sprintf("; of the %s through %s that waited for an answer while it was cut off, the slowest was answered in %.1f s", plural(answered, "refine"), victim, d.Seconds())
+		median, _ := load.MedianAnswer(victim, http.StatusAccepted, isCut, healing)
+		row.Notes += fmt.Sprintf("; every one of the %s sent to %s while it was cut off was answered 202 (its outbox), none 503, in %.2f s (median); the slowest of the %d that waited for an answer then took %.1f s",
+			plural(answers[http.StatusAccepted], "refine"), victim, median.Seconds(), answered, d.Seconds())
 		select {
 		case d := <-catchUp:
 			row.CatchUp = d[0]
@@ -175,11 +186,14 @@ func (h *harness) cutSidecar(load *Load) *fault {
 			h.t.Fatalf("%s's catch-up was not measured", victim)
 		}
 	}
-	return &fault{heal: heal, after: after, detected: detected,
-		notes: fmt.Sprintf("cut %s off the brokers' network; its /readyz said 503 %.1f s later (nats: %q), and reads went on, marked stale; "+
+	return &fault{heal: heal, after: after, detected: detected, noUnavailable: true,
+		notes: fmt.Sprintf("cut %s off the brokers' network for %.0f s; its /readyz said 503 %.1f s later (nats: %q), and reads went on, marked stale; "+
 			"the others acknowledged %d writes meanwhile, and %s fell behind on %s",
-			victim, detected.Seconds(), why, n, victim, cells(behind))}
+			victim, time.Since(cut).Seconds(), detected.Seconds(), why, n, victim, cells(behind))}
 }
+
+// partition is how long the outbox scenarios (2, 8) keep the fault.
+const partition = 30 * time.Second
 
 // watchCatchUp measures, from healed, when the sidecar holds everything in
 // before, and when its /readyz says 200, and sends both.
@@ -358,16 +372,17 @@ func (h *harness) restartBrokers(load *Load) *fault {
 		return "", nil
 	})
 	if acks := load.AcksSince(quiet); len(acks) > 0 {
-		h.t.Fatalf("writes were acknowledged while no broker ran: %v", acks)
+		h.t.Fatalf("the log acknowledged writes while no broker ran: %v", acks)
 	}
+	kept := total(load.AcceptedSince(stopped))
 	var healing time.Time
 	return &fault{
 		heal: func() error {
 			healing = time.Now()
 			return h.cl.Compose.Signal(h.ctx, "start", h.cl.Brokers...)
 		},
-		notes: fmt.Sprintf("stopped all three nodes for %.0f s (no write acknowledged meanwhile, as it must be); after the restart the log still folds to every acknowledged write",
-			time.Since(stopped).Seconds()),
+		notes: fmt.Sprintf("stopped all three nodes for %.0f s (the log acknowledged no write meanwhile, as it must; the sidecars' outboxes took %d, answered 202); after the restart the log still folds to every acknowledged write",
+			time.Since(stopped).Seconds(), kept),
 		after: func(row *Row) {
 			row.Notes += "; of the refines waiting for an answer while no node ran, the slowest were answered " + slowest(load, stopped, healing, h.cl.Sidecars...)
 		},
@@ -448,4 +463,228 @@ func (h *harness) fullReplay(sidecar string, healing time.Time) string {
 		h.t.Fatalf("%s, created anew, should have replayed the whole log; its log:\n%s", sidecar, logs)
 	}
 	return fmt.Sprintf("%s replayed the (compacted) log up to sequence %s in %s", sidecar, m[1], m[2])
+}
+
+// stopTwoBrokers stops the stream's leader and another node (docker stop)
+// for 30 s: the stream has no quorum, and the log can acknowledge nothing.
+// Every sidecar must keep taking writes into its outbox, every refine
+// sent meanwhile answered 202, none 503; once the nodes are back, the
+// outboxes drain and everything converges (the recovery).
+func (h *harness) stopTwoBrokers(load *Load) *fault {
+	leader := h.leader()
+	victims := []string{leader}
+	for _, b := range h.cl.Brokers {
+		if b != leader && len(victims) < 2 {
+			victims = append(victims, b)
+		}
+	}
+	h.must(h.cl.Compose.Signal(h.ctx, "stop", victims...))
+	stopped := time.Now()
+	// An answer in flight when the quorum was lost may still arrive.
+	quiet := stopped.Add(time.Second)
+	h.waitFor("every sidecar taking writes into its outbox while the stream has no quorum", 2*time.Minute, func() (string, error) {
+		if time.Since(stopped) < partition {
+			return "the fault lasts", nil
+		}
+		acc := load.AcceptedSince(stopped)
+		for _, s := range h.cl.Sidecars {
+			if acc[s] < 10 {
+				return fmt.Sprintf("%s answered %d refines 202 since the stop, want 10", s, acc[s]), nil
+			}
+		}
+		return "", nil
+	})
+	if acks := load.AcksSince(quiet); len(acks) > 0 {
+		h.t.Fatalf("the log acknowledged writes with two of its three nodes stopped: %v", acks)
+	}
+	accepted := load.AcceptedSince(stopped)
+	var healing time.Time
+	return &fault{
+		heal: func() error {
+			healing = time.Now()
+			return h.cl.Compose.Signal(h.ctx, "start", victims...)
+		},
+		noUnavailable: true,
+		notes: fmt.Sprintf("stopped %s (the stream's leader) and %s for %.0f s; the log acknowledged no write meanwhile, and the sidecars' outboxes took %d (answered 202)",
+			victims[0], victims[1], time.Since(stopped).Seconds(), total(accepted)),
+		after: func(row *Row) {
+			var parts []string
+			for _, s := range h.cl.Sidecars {
+				answers := load.Answers(s, quiet, healing)
+				if answers[http.StatusAccepted] == 0 || len(answers) != 1 {
+					h.t.Fatalf("%s answered the refines sent to it while the stream had no quorum %v (by status); want every one 202", s, answers)
+				}
+				median, _ := load.MedianAnswer(s, http.StatusAccepted, quiet, healing)
+				parts = append(parts, fmt.Sprintf("%s %d, in %.2f s (median)", s, answers[http.StatusAccepted], median.Seconds()))
+			}
+			row.Notes += "; every refine sent while the stream had no quorum was answered 202, none 503 (" + strings.Join(parts, ", ") + ")"
+		},
+	}
+}
+
+var (
+	pendingFromBefore = regexp.MustCompile(`msg="outbox: updates pending from before" .*pending=([0-9]+)`)
+	tornSetAside      = regexp.MustCompile(`time=(\S+) level=ERROR msg="outbox: a torn record at the end of the file was set aside`)
+)
+
+// killCutOff cuts cutOff off the brokers' network, lets its writers put
+// updates into its outbox, kills it (SIGKILL: no clean shutdown) and
+// starts it again on its data volume, still cut off. It must come back
+// with every update its outbox held, take new writes into it (202) while
+// still cut off, and, once reconnected, deliver them all: nothing
+// acknowledged is lost.
+//
+// With tear, the last record of its outbox file is cut in the middle
+// while it is down, as a write torn by a power loss leaves it. That last
+// record is an update the test writes itself, the set element
+// "torn-<load>", which it counts as attempted, not acknowledged: in a
+// real torn write no client was told of it (a record is acknowledged only
+// once synced), here the tear is made by hand after. The sidecar must set
+// the torn record aside (an ERROR in its log, torn_file in GET
+// /v1/outbox) and deliver the intact ones; the torn element must be
+// nowhere.
+func (h *harness) killCutOff(load *Load, tear bool) *fault {
+	victim, c := cutOff, h.cl.Client(cutOff)
+	h.must(h.cl.Compose.Disconnect(h.ctx, victim, h.cl.Mesh))
+	cut := time.Now()
+	h.waitFor(victim+", cut off, taking writes into its outbox", time.Minute, func() (string, error) {
+		if n := load.AcceptedSince(cut)[victim]; n < 20 {
+			return fmt.Sprintf("%d refines answered 202 since the cut, want 20", n), nil
+		}
+		if time.Since(cut) < 5*time.Second {
+			return "the fault lasts", nil
+		}
+		return "", nil
+	})
+	// The writers of the victim wait from here until it is back, so that
+	// what its outbox holds when it is killed is known exactly.
+	load.Hold(victim)
+	held := true
+	defer func() {
+		if held {
+			load.Release(victim)
+		}
+	}()
+	var torn Update
+	if tear {
+		body := fmt.Sprintf(`{"type":"set","elems":[%q]}`, "torn-"+load.name)
+		v, err := lattice.Decode([]byte(body))
+		h.must(err)
+		torn = Update{Cell: Cells["set"], Value: v}
+		h.must(h.led.Attempt(torn))
+		cell, err := c.Refine(h.ctx, torn.Cell, []byte(body))
+		h.must(err)
+		if !cell.Accepted {
+			h.t.Fatalf("%s, cut off, answered the refine to be torn without 202: %+v", victim, cell)
+		}
+	}
+	acceptedBefore := load.AcceptedSince(cut)[victim]
+	before, err := c.Outbox(h.ctx, 0)
+	h.must(err)
+	want := acceptedBefore
+	if tear {
+		want++
+	}
+	if before.Pending < want {
+		h.t.Fatalf("%s, cut off, answered %s 202 (and the one to tear: %v), and its outbox holds %d, want at least %d", victim, plural(acceptedBefore, "refine"), tear, before.Pending, want)
+	}
+	h.must(h.cl.Compose.Signal(h.ctx, "kill", victim))
+	killed := time.Now()
+	tornNote := ""
+	if tear {
+		archive, err := h.cl.Compose.CopyOut(h.ctx, victim, "/data/outbox.log")
+		h.must(err)
+		// Written back as root's (see CopyIn), so writable by all: the
+		// sidecar's user must append to it, and cut the torn tail off.
+		damaged, last, err := TearLastRecord(archive, 0o666)
+		h.must(err)
+		lv, err := lattice.Decode(last.Payload)
+		if err != nil || last.Kind != "add" || last.Cell != torn.Cell || !lattice.Equal(lv, torn.Value) {
+			h.t.Fatalf("the last record of %s's outbox is %s %s %s (%v), not the update written last, %s", victim, last.Kind, last.Cell, last.Payload, err, lattice.Encode(torn.Value))
+		}
+		h.must(h.cl.Compose.CopyIn(h.ctx, victim, "/data", damaged))
+		tornNote = fmt.Sprintf(", the last record of its outbox (%d bytes, the set element torn-%s) cut to half its body,", last.Size, load.name)
+	}
+	h.must(h.cl.Compose.Signal(h.ctx, "start", victim))
+	restarted := time.Now()
+	var after httpapi.Outbox
+	h.waitFor(victim+" serving again, still cut off", time.Minute, func() (string, error) {
+		o, err := c.Outbox(h.ctx, 0)
+		if err != nil {
+			return err.Error(), nil
+		}
+		after = o
+		return "", nil
+	})
+	back := time.Since(restarted)
+	want = before.Pending
+	if tear {
+		want--
+	}
+	if after.Pending != want {
+		h.t.Fatalf("%s's outbox held %d updates when it was killed (one torn: %v) and %d after its restart, want %d", victim, before.Pending, tear, after.Pending, want)
+	}
+	logs, err := h.cl.Compose.Logs(h.ctx, victim, killed)
+	h.must(err)
+	if m := pendingFromBefore.FindStringSubmatch(logs); m == nil || m[1] != fmt.Sprint(want) {
+		h.t.Fatalf("%s did not log the %d updates pending from before its restart; its log since:\n%s", victim, want, logs)
+	}
+	if tear {
+		if after.Torn == 0 || after.TornFile == "" {
+			h.t.Fatalf("%s's outbox after the tear reports %+v, without the torn tail it set aside", victim, after)
+		}
+		if !tornSetAside.MatchString(logs) {
+			h.t.Fatalf("%s did not log an ERROR for the torn record; its log since:\n%s", victim, logs)
+		}
+		tornNote += fmt.Sprintf(" and it logged an ERROR and set the torn %d bytes aside in %s;", after.Torn, after.TornFile)
+	}
+	if rd, err := c.Ready(h.ctx); err != nil || rd.Ready {
+		h.t.Fatalf("%s, restarted still cut off, says ready %v (%v)", victim, rd.Ready, err)
+	}
+	load.Release(victim)
+	held = false
+	resumed := time.Now()
+	h.waitFor(victim+", restarted still cut off, taking writes into its outbox", time.Minute, func() (string, error) {
+		if n := load.AcceptedSince(resumed)[victim]; n < 10 {
+			return fmt.Sprintf("%d refines answered 202 since its restart, want 10", n), nil
+		}
+		return "", nil
+	})
+	var healing time.Time
+	return &fault{
+		heal: func() error {
+			healing = time.Now()
+			return h.cl.Compose.Connect(h.ctx, victim, h.cl.Mesh)
+		},
+		noUnavailable: true,
+		notes: fmt.Sprintf("cut %s off the brokers' network; after %s answered 202 it was killed (SIGKILL) with %s in its outbox%s restarted on its volume, still cut off, "+
+			"and served %.1f s later with %d pending (logged as pending from before); it took %d more writes (202) before it was reconnected",
+			victim, plural(acceptedBefore, "refine"), plural(before.Pending, "update"), tornNote, back.Seconds(), after.Pending, load.AcceptedSince(resumed)[victim]),
+		after: func(row *Row) {
+			if ans := load.Answers(victim, resumed, healing); len(ans) != 1 || ans[http.StatusAccepted] == 0 {
+				h.t.Fatalf("%s, restarted still cut off, answered %v (by status); want every refine 202", victim, ans)
+			}
+			if !tear {
+				return
+			}
+			h.waitFor("the torn update nowhere", 30*time.Second, func() (string, error) {
+				states, err := h.cl.States(h.ctx, h.cl.Sidecars...)
+				if err != nil {
+					return err.Error(), nil
+				}
+				fold, err := h.cl.Fold(h.ctx, h.cl.Brokers...)
+				if err != nil {
+					return "fold: " + err.Error(), nil
+				}
+				states["stream"] = fold
+				for name, st := range states {
+					if v, ok := st[torn.Cell]; ok && lattice.Leq(torn.Value, v) {
+						return "", fmt.Errorf("%s holds the update torn off the outbox, %s", name, lattice.Encode(torn.Value))
+					}
+				}
+				return "", nil
+			})
+			row.Notes += "; the torn update is in no sidecar and not in the log, every other one is"
+		},
+	}
 }
