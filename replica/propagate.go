@@ -32,7 +32,31 @@ func (a cellsAdapter) Refine(ctx context.Context, cell string, v lattice.Value, 
 	return c.Value, nil
 }
 
-var _ propagators.Cells = cellsAdapter{}
+// ValueSeq implements propagators.Versioned: the value and the sequence of
+// its last change, for the inputs of a derivation.
+func (a cellsAdapter) ValueSeq(cell string) (lattice.Value, uint64) {
+	c, ok := a.r.Get(cell)
+	if !ok {
+		return lattice.Nothing{}, 0
+	}
+	return c.Value, c.Seq
+}
+
+// RefineDerived implements propagators.Deriver: the update carries its
+// derivation in its headers (Dprop-Propagator, Dprop-Inputs).
+func (a cellsAdapter) RefineDerived(ctx context.Context, cell string, v lattice.Value, d propagators.Derivation) (lattice.Value, error) {
+	c, err := a.r.Refine(ctx, cell, v, WithDerivation(d))
+	if err != nil {
+		return nil, err
+	}
+	return c.Value, nil
+}
+
+var (
+	_ propagators.Cells     = cellsAdapter{}
+	_ propagators.Versioned = cellsAdapter{}
+	_ propagators.Deriver   = cellsAdapter{}
+)
 
 // changed tells the network manager and the runtime of a real change of
 // cell; the caller holds r.mu.

@@ -332,6 +332,7 @@ type Replica struct {
 	ready      chan struct{}
 	isReady    atomic.Bool
 	catchingUp atomic.Bool // a resync (the first, or after re-attaching) is under way
+	confirming atomic.Bool // the end of a resync is being confirmed (consume.go's confirm)
 	stale      atomic.Bool // answers may lag behind the stream
 	lost       atomic.Bool // the stream was found missing
 	// reconnected: the consumer was detached because the connection came
@@ -365,6 +366,13 @@ type Replica struct {
 	obTornFile           string
 	obSalvaged           int
 	lastFolded           uint64
+
+	// ops are the cells' queues of operations (apply.go); opKeys the
+	// index of their idempotency keys, guarded by mu; dupWin the stream's
+	// duplicate window in nanoseconds (0: not known yet).
+	ops    opQueues
+	opKeys opKeyIndex
+	dupWin atomic.Int64
 
 	rt          *propagators.Runtime // nil without propagators
 	nets        *netManager          // nil without LiveNetworks
@@ -509,7 +517,10 @@ type RefineOption func(*refineOptions)
 
 type refineOptions struct {
 	key        string // see WithIdempotencyKey
+	msgID      string // the Nats-Msg-Id, instead of the key's (Apply)
+	opKeys     string // the Dprop-Op-Keys header (Apply)
 	origin     string
+	inputs     []propagators.InputRef // see WithDerivation
 	propagator string
 	report     *RefineReport
 	logAck     bool // see WithLogAck
@@ -519,6 +530,13 @@ type refineOptions struct {
 
 // WithOrigin overrides the Dprop-Origin header (Config.Origin by default).
 func WithOrigin(origin string) RefineOption { return func(o *refineOptions) { o.origin = origin } }
+
+// WithDerivation sets the Dprop-Propagator and Dprop-Inputs headers: the
+// update is a refinement by d.Propagator from the inputs it read. The
+// replica's own propagators' refinements carry them always.
+func WithDerivation(d propagators.Derivation) RefineOption {
+	return func(o *refineOptions) { o.propagator, o.inputs = d.Propagator, d.Inputs }
+}
 
 // WithPropagator sets the Dprop-Propagator header: the update is a
 // refinement by that propagator. The replica's own propagators' refinements
@@ -568,8 +586,17 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if o.propagator != "" {
 		msg.Header.Set(HeaderPropagator, o.propagator)
 	}
+	if len(o.inputs) > 0 {
+		msg.Header.Set(HeaderInputs, propagators.FormatInputs(o.inputs))
+	}
 	if o.key != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, idempotencyID(cell, o.key))
+	}
+	if o.msgID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, o.msgID)
+	}
+	if o.opKeys != "" {
+		msg.Header.Set(HeaderOpKeys, o.opKeys)
 	}
 	if err := r.authenticate(cell, msg, &o); err != nil {
 		return fold.Cell{}, err
@@ -622,7 +649,15 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if err != nil {
 		return fold.Cell{}, fmt.Errorf("refine %q: publish: %w", cell, err)
 	}
-	if ack.Duplicate {
+	if testHookPublished != nil {
+		testHookPublished(cell, ack.Duplicate)
+	}
+	switch {
+	case ack.Duplicate && o.opKeys != "":
+		if err := r.sameOps(ctx, cell, o.opKeys, ack.Sequence); err != nil {
+			return fold.Cell{}, err
+		}
+	case ack.Duplicate && o.key != "":
 		if err := r.sameUpdate(ctx, cell, o.key, ack.Sequence, msg); err != nil {
 			return fold.Cell{}, err
 		}
@@ -636,6 +671,10 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	c, _ := r.Get(cell)
 	return c, nil
 }
+
+// testHookPublished, when set by a test, runs once the log acknowledged a
+// refine, before the refine waits for its fold.
+var testHookPublished func(cell string, duplicate bool)
 
 // wireSize is what NATS counts against the server's maximum payload: the
 // payload and the encoded headers (nats.Msg.Size adds the subject and the

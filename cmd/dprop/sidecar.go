@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nkeys"
 	"github.com/spf13/cobra"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/dprop/dprop/replica"
 	"github.com/dprop/dprop/replica/fold"
 	"github.com/dprop/dprop/replica/httpapi"
+	"github.com/dprop/dprop/replica/natsapi"
 )
 
 // Defaults of the sidecar.
@@ -191,6 +194,11 @@ type sidecar struct {
 	served chan error
 	log    *slog.Logger
 	net    *runningNetwork // nil without --network
+
+	// svc is the NATS service of operations, once the replica is ready
+	// (see serveOps); guarded by svcMu.
+	svcMu sync.Mutex
+	svc   micro.Service
 }
 
 // listen checks the HTTP API's address and authentication, and binds it.
@@ -282,10 +290,49 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 		go f.auth.watchTokens(ctx, log, api)
 	}
 	go s.checkPropagators()
+	go s.serveOps(ctx, nc, f)
 	if f.networks != "" {
 		go followNetworks(ctx, log, rep, f.networks, f.propagators)
 	}
 	return s, nil
+}
+
+// serveOps serves the operations on the sidecar's cells as a NATS
+// service (package natsapi) once the replica is ready: before, it could
+// not apply them, and the queue group sends requests to the sidecars that
+// can.
+func (s *sidecar) serveOps(ctx context.Context, nc *nats.Conn, f sidecarFlags) {
+	select {
+	case <-s.rep.Ready():
+	case <-ctx.Done():
+		return
+	case <-s.rep.Done():
+		return
+	}
+	svc, err := natsapi.Serve(nc, s.rep, natsapi.Options{Prefix: f.prefix, Cells: f.cells, Version: readBuildVersion().Version, Logger: s.log})
+	if err != nil {
+		s.log.Error("cannot serve operations over NATS", "err", err)
+		return
+	}
+	s.svcMu.Lock()
+	defer s.svcMu.Unlock()
+	if ctx.Err() != nil {
+		_ = svc.Stop()
+		return
+	}
+	s.svc = svc
+	s.log.Info("operations served over NATS", "service", natsapi.Name, "subject", natsapi.Subject(f.prefix, cellsOrAll(f.cells)),
+		"queue_group", natsapi.QueueGroup, "writer", s.rep.WriterID())
+}
+
+// stopOps stops the NATS service of operations, if it runs.
+func (s *sidecar) stopOps() {
+	s.svcMu.Lock()
+	defer s.svcMu.Unlock()
+	if s.svc != nil {
+		_ = s.svc.Stop()
+		s.svc = nil
+	}
 }
 
 // ensureStream creates the stream if it does not exist (with the flags'
@@ -309,11 +356,13 @@ func (f *sidecarFlags) ensureStream(ctx context.Context, nc *nats.Conn) error {
 func (s *sidecar) wait(ctx context.Context) error {
 	select {
 	case err := <-s.served:
+		s.stopOps()
 		s.rep.Close()
 		return fmt.Errorf("http api: %w", err)
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down")
+	s.stopOps()
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.server.Shutdown(shutdown)

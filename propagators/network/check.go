@@ -132,7 +132,11 @@ func (c *checker) cell(d *CellDecl) {
 		c.broken[d.Name] = true
 		return
 	}
-	if d.valueNode == nil {
+	if !c.supported(d) || d.valueNode == nil {
+		return
+	}
+	if d.Type == lattice.TypeSupported {
+		c.supportedValue(d)
 		return
 	}
 	v, err := decodeValue(d.valueNode, d.Type)
@@ -142,6 +146,59 @@ func (c *checker) cell(d *CellDecl) {
 	case v.Type() != d.Type:
 		c.problem(pos(d.valueNode), "cell %q: the initial value is %s, but the cell is declared %s", d.Name, lattice.Encode(v), d.Type)
 	default:
+		d.Value = v
+	}
+}
+
+// supported checks the fields of a supported cell (of, premises), and that
+// other cells have none; it reports whether the cell is usable.
+func (c *checker) supported(d *CellDecl) bool {
+	if d.Type != lattice.TypeSupported {
+		if d.Of != "" || d.ofPos != (Pos{}) {
+			c.problem(d.ofPos, "cell %q: \"of\" is for supported cells (type: supported), this one is %s", d.Name, d.Type)
+		}
+		if d.premPos != (Pos{}) {
+			c.problem(d.premPos, "cell %q: \"premises\" are for supported cells (type: supported), this one is %s", d.Name, d.Type)
+		}
+		return true
+	}
+	inner := slices.DeleteFunc(cellTypes(), func(t string) bool { return t == lattice.TypeSupported })
+	switch {
+	case d.Of == "" && d.ofPos == Pos{}:
+		c.problem(d.Pos, "cell %q: a supported cell needs \"of\", the type of its values (known: %s)", d.Name, strings.Join(inner, ", "))
+		c.broken[d.Name] = true
+		return false
+	case !slices.Contains(inner, d.Of):
+		c.problem(d.ofPos, "cell %q: unknown inner type %q (known: %s)", d.Name, d.Of, strings.Join(inner, ", "))
+		c.broken[d.Name] = true
+		return false
+	}
+	for _, p := range d.Premises {
+		if err := lattice.ValidatePremise(p); err != nil {
+			c.problem(d.premPos, "cell %q: %v", d.Name, decodeMessage(err))
+		}
+	}
+	return true
+}
+
+// supportedValue decodes the initial value of a supported cell: the wire
+// form of a supported value (type: supported), or a value of the inner
+// type, which becomes one claim on the cell's premises.
+func (c *checker) supportedValue(d *CellDecl) {
+	v, err := decodeValue(d.valueNode, d.Of)
+	if err == nil && v.Type() == d.Of {
+		v, err = lattice.Support(v, d.Premises...)
+	}
+	switch {
+	case err != nil:
+		c.problem(pos(d.valueNode), "cell %q: initial value: %v", d.Name, decodeMessage(err))
+	case v.Type() != lattice.TypeSupported:
+		c.problem(pos(d.valueNode), "cell %q: the initial value is %s, but the cell holds supported %s", d.Name, lattice.Encode(v), d.Of)
+	default:
+		if of := v.(*lattice.Supported).Of(); of != "" && of != d.Of {
+			c.problem(pos(d.valueNode), "cell %q: the initial value's claims are %s, but the cell holds supported %s", d.Name, of, d.Of)
+			return
+		}
 		d.Value = v
 	}
 }
@@ -180,6 +237,9 @@ func (c *checker) propagator(d *PropagatorDecl, names map[string]Pos) {
 		c.buildErrors(d, err)
 		return
 	}
+	if sup := c.supportedCells(s); len(sup) > 0 {
+		p = propagators.OnSupported(p, sup)
+	}
 	if first, dup := names[p.Name()]; dup {
 		at := d.namePos
 		if d.Name == "" {
@@ -196,6 +256,17 @@ func (c *checker) propagator(d *PropagatorDecl, names map[string]Pos) {
 		return
 	}
 	c.built = append(c.built, builtProp{decl: d, p: p, fp: fp})
+}
+
+// supportedCells returns the supported cells among a propagator's.
+func (c *checker) supportedCells(s *spec) []string {
+	var out []string
+	for _, cell := range append(slices.Clone(s.in), s.out...) {
+		if d := c.cells[cell.Name]; d != nil && d.Type == lattice.TypeSupported && !slices.Contains(out, cell.Name) {
+			out = append(out, cell.Name)
+		}
+	}
+	return out
 }
 
 // refs resolves cell names; it reports unknown ones.
@@ -222,7 +293,11 @@ func (c *checker) refs(ns []string, at []Pos, out *[]propagators.Cell) bool {
 			ok = false
 			continue
 		}
-		*out = append(*out, propagators.Cell{Name: name, Type: d.Type})
+		typ := d.Type
+		if typ == lattice.TypeSupported {
+			typ = d.Of // the propagator computes on the inner values
+		}
+		*out = append(*out, propagators.Cell{Name: name, Type: typ})
 	}
 	return ok
 }

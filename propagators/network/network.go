@@ -42,9 +42,15 @@ type CellDecl struct {
 	// Value is the initial value, nil when none. Check decodes it.
 	Value lattice.Value
 	Pos   Pos // of the entry
+	// Of is the inner type of a supported cell (type: supported), and
+	// Premises the premises its initial value rests on: a value written
+	// in the inner type is one claim on them (see docs/provenance.md).
+	Of       string
+	Premises []string
 
 	namePos, typePos Pos
 	valueNode        *yaml.Node
+	ofPos, premPos   Pos
 }
 
 // PropagatorDecl declares a propagator.
