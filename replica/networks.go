@@ -220,7 +220,7 @@ func (m *netManager) owns(nr *netRun, name string) bool {
 	if !nr.net.Shared || m.members == nil {
 		return true
 	}
-	return m.members.owner(nr.net.Name, name) == m.members.self
+	return m.members.owner(m.shareKey(nr.net.Name), name) == m.members.self
 }
 
 // checkType reports a cell whose established type the network declares
@@ -384,12 +384,17 @@ func (m *netManager) rebalance() {
 	}
 }
 
+// shareKey is what a shared network is known by among the members: its
+// name within its stream (two deployments on one NATS with the same
+// prefix but different streams do not share).
+func (m *netManager) shareKey(network string) string { return m.r.cfg.Stream + "/" + network }
+
 // sharedLocked lists the shared networks, sorted.
 func (m *netManager) sharedLocked() []string {
 	var out []string
 	for name, nr := range m.nets {
 		if nr.net.Shared {
-			out = append(out, name)
+			out = append(out, m.shareKey(name))
 		}
 	}
 	slices.Sort(out)
@@ -405,7 +410,7 @@ func (m *netManager) status() []NetworkStatus {
 		nr := m.nets[name]
 		s := NetworkStatus{Name: name, Shared: nr.net.Shared, Propagators: len(nr.props), Conflicts: nr.conflicts}
 		if nr.net.Shared && m.members != nil {
-			s.Members = m.members.live(name)
+			s.Members = m.members.live(m.shareKey(name))
 		}
 		for _, in := range nr.props {
 			if in.running {
