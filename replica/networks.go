@@ -252,29 +252,7 @@ func (m *netManager) set(n Network) error {
 	defer m.mu.Unlock()
 	old := m.nets[n.Name]
 	nr := &netRun{net: n, props: map[string]*instance{}}
-	var stop []string
-	keep := map[string]bool{}
-	if old != nil {
-		for name, in := range old.props {
-			if fp, ok := n.Fingerprints[name]; ok && fp == old.net.Fingerprints[name] && slices.ContainsFunc(n.Propagators, func(p propagators.Propagator) bool { return p.Name() == name }) {
-				keep[name] = true
-				nr.props[name] = in
-			} else if in.running {
-				stop = append(stop, name)
-			}
-		}
-		for _, tr := range old.tmpls {
-			if fp, ok := n.Fingerprints[tr.t.Name()]; ok && fp == tr.fp && slices.ContainsFunc(n.Templates, func(t Template) bool { return t.Name() == tr.t.Name() }) {
-				keep[tr.t.Name()] = true
-				continue
-			}
-			for _, in := range tr.inst {
-				if in.running {
-					stop = append(stop, in.name)
-				}
-			}
-		}
-	}
+	keep, stop := kept(old, nr)
 	m.rt.Remove(stop...)
 	m.nets[n.Name] = nr
 	if m.members != nil {
@@ -316,6 +294,42 @@ func (m *netManager) set(n Network) error {
 		m.r.spawn(func() { m.r.refineInitial(n.Name, n.Initial) })
 	}
 	return nil
+}
+
+// kept compares a network's new definition (nr, fresh) with the one
+// running (old, nil if none): it moves the unchanged concrete propagators
+// into nr and says which names are unchanged (propagators and templates,
+// by fingerprint), and which running propagators must stop.
+func kept(old, nr *netRun) (keep map[string]bool, stop []string) {
+	keep = map[string]bool{}
+	if old == nil {
+		return keep, nil
+	}
+	n := nr.net
+	same := func(name string, oldFP string) bool {
+		fp, ok := n.Fingerprints[name]
+		return ok && fp == oldFP
+	}
+	for name, in := range old.props {
+		if same(name, old.net.Fingerprints[name]) && slices.ContainsFunc(n.Propagators, func(p propagators.Propagator) bool { return p.Name() == name }) {
+			keep[name] = true
+			nr.props[name] = in
+		} else if in.running {
+			stop = append(stop, name)
+		}
+	}
+	for _, tr := range old.tmpls {
+		if same(tr.t.Name(), tr.fp) && slices.ContainsFunc(n.Templates, func(t Template) bool { return t.Name() == tr.t.Name() }) {
+			keep[tr.t.Name()] = true
+			continue
+		}
+		for _, in := range tr.inst {
+			if in.running {
+				stop = append(stop, in.name)
+			}
+		}
+	}
+	return keep, stop
 }
 
 // remove stops a network's propagators and forgets it.
