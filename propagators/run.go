@@ -18,7 +18,7 @@ const maxLoggedValue = 200
 func (rt *Runtime) run(n *node, j job) (failed bool) {
 	rt.stats.fires.Add(1)
 	n.runs.Add(1)
-	in := &Inputs{cells: rt.cells, all: n.inputs, changed: j.changed, first: j.first}
+	in := &Inputs{cells: rt.cells, all: j.all, changed: j.changed, first: j.first}
 	var refs []Refinement
 	var err error
 	if bad := contradicted(in); len(bad) > 0 {

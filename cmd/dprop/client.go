@@ -159,6 +159,7 @@ func sidecarURL(raw string) (string, error) {
 func addClientCommands(root *cobra.Command) {
 	root.AddCommand(newGetCmd(), newRefineCmd(), newWatchCmd(), newCellsCmd(), newHistoryCmd(), newStatusCmd(), newOutboxCmd(),
 		newWhyCmd(), newPremisesCmd(), newPremiseCmd(false), newPremiseCmd(true))
+	root.AddCommand(newOpCmds()...)
 }
 
 // clientError turns an API or connection error into a message that says

@@ -24,10 +24,11 @@ type Network struct {
 	// refined for that long is forgotten (see docs/networks.md).
 	Expire []*ExpireDecl
 
-	problems []Problem // found by Parse
-	checked  bool
-	built    []builtProp
-	checkErr error
+	problems  []Problem // found by Parse
+	checked   bool
+	built     []builtProp
+	templates []*Template
+	checkErr  error
 }
 
 // Pos is a position in a network file (1-based; Col 0 when unknown).

@@ -42,9 +42,9 @@ func TestValidNetworks(t *testing.T) {
 					t.Errorf("worldview and nogoods undeclared: %v", b.Types)
 				}
 			}
-			if len(b.Propagators) != len(n.Propagators) || len(b.Types) != cells {
-				t.Fatalf("built %d propagators over %d cells, declared %d over %d",
-					len(b.Propagators), len(b.Types), len(n.Propagators), cells)
+			if len(b.Propagators)+len(b.Templates) != len(n.Propagators) || len(b.Types)+len(b.Patterns) != cells {
+				t.Fatalf("built %d propagators and %d templates over %d cells and %d patterns, declared %d over %d",
+					len(b.Propagators), len(b.Templates), len(b.Types), len(b.Patterns), len(n.Propagators), cells)
 			}
 		})
 	}

@@ -238,20 +238,8 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 			fmt.Errorf("%s or %s longer than %d bytes", HeaderSigner, HeaderSignature, MaxSignatureHeader))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			s.writeError(w, r, http.StatusRequestEntityTooLarge, fold.ReasonTooLarge, cell,
-				fmt.Errorf("cell %q: body larger than %d bytes: %w", cell, tooLarge.Limit, lattice.ErrTooLarge))
-			return
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			s.writeError(w, r, http.StatusRequestTimeout, ReasonReadTimeout, cell,
-				fmt.Errorf("the body did not arrive within the server's read timeout: %w", err))
-			return
-		}
-		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell, fmt.Errorf("reading the body: %w", err))
+	body, ok := s.readBody(w, r, cell)
+	if !ok {
 		return
 	}
 	allowWait(w, r, s.opts.RefineTimeout)
@@ -301,6 +289,28 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeCellStatus(w, r, c, status)
+}
+
+// readBody reads a request's body within Options.MaxBody; if it cannot,
+// it answers why and reports false.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, cell string) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.writeError(w, r, http.StatusRequestEntityTooLarge, fold.ReasonTooLarge, cell,
+				fmt.Errorf("cell %q: body larger than %d bytes: %w", cell, tooLarge.Limit, lattice.ErrTooLarge))
+			return nil, false
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.writeError(w, r, http.StatusRequestTimeout, ReasonReadTimeout, cell,
+				fmt.Errorf("the body did not arrive within the server's read timeout: %w", err))
+			return nil, false
+		}
+		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell, fmt.Errorf("reading the body: %w", err))
+		return nil, false
+	}
+	return body, true
 }
 
 // maxListSkip bounds the cells a page passes over because its principal

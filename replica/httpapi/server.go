@@ -204,6 +204,7 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	routes := []route{
 		{http.MethodGet, "/v1/cells/{cell}", needRead, s.getCell},
 		{http.MethodPost, "/v1/cells/{cell}", needRefine, s.refine},
+		{http.MethodPost, "/v1/cells/{cell}/ops", needRefine, s.applyOp},
 		{http.MethodGet, "/v1/cells", needAuth, s.listCells},
 		{http.MethodDelete, "/v1/cells/{cell}", needAdmin, s.forgetCell},
 		{http.MethodDelete, "/v1/cells", needAdmin, s.forgetPattern},

@@ -163,6 +163,10 @@ type Readiness struct {
 	// sidecar with pending updates is still ready: it serves, and shows
 	// them as pending.
 	Outbox *Outbox `json:"outbox,omitempty"`
+	// Networks says what runs here of each live network (replicas with
+	// --networks, or a network file with templates): its shared members,
+	// and the instances of each template known and running here.
+	Networks []replica.NetworkStatus `json:"networks,omitempty"`
 	// Writer is the replica's writer id (replica.Replica.WriterID): the
 	// writer its operations count, add and assign under.
 	Writer string `json:"writer"`
