@@ -332,6 +332,7 @@ type Replica struct {
 	ready      chan struct{}
 	isReady    atomic.Bool
 	catchingUp atomic.Bool // a resync (the first, or after re-attaching) is under way
+	confirming atomic.Bool // the end of a resync is being confirmed (consume.go's confirm)
 	stale      atomic.Bool // answers may lag behind the stream
 	lost       atomic.Bool // the stream was found missing
 	// reconnected: the consumer was detached because the connection came

@@ -117,6 +117,7 @@ nats CLI and read with curl or 'dprop get'.`,
 		newKeygenCmd(),
 		newProbeCmd(),
 		newFeedCmd(),
+		newBenchCmd(g),
 		newVersionCmd(),
 	)
 	addClientCommands(root)
