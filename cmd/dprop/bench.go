@@ -419,6 +419,8 @@ func printBench(w io.Writer, rep *benchReport) error {
 // benchFigure writes a figure with its unit, in thousands when large.
 func benchFigure(v float64, unit string) string {
 	switch {
+	case unit == "µs" && v >= 1_000_000:
+		return fmt.Sprintf("%.2f s", v/1_000_000)
 	case unit == "µs" && v >= 1000:
 		return fmt.Sprintf("%.2f ms", v/1000)
 	case v >= 10_000:
