@@ -41,7 +41,7 @@ type benchConfig struct {
 	Samples        int     `json:"samples"`         // latency samples, idle and under load each
 	LoadRate       float64 `json:"load_rate"`       // background updates per second during the loaded latency
 	Runs           int     `json:"runs"`            // repetitions of each throughput figure (median)
-	Only           []string
+	Only           []string `json:"only,omitempty"` // the comparisons run (all if empty)
 }
 
 // validate checks the sizes.
