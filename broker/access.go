@@ -70,6 +70,10 @@ func InboxFor(user string) string {
 type Permissions struct {
 	Publish   []string
 	Subscribe []string
+	// Responses lets the user answer each request it receives once, on
+	// the request's reply subject, whatever that is (nats-server's
+	// allow_responses): what a sidecar serving operations over NATS needs.
+	Responses bool
 }
 
 // All reports whether p allows everything (an admin's).
@@ -100,8 +104,11 @@ func RolePermissions(role string, s Scope) (Permissions, error) {
 	// and forget markers), in stream order, with one filter.
 	anyKind := subjects.Any(s.Cells)
 	api := "$JS.API."
+	// Operations over NATS (the dprop micro service): a writer may send
+	// them, a sidecar serves them and answers service discovery.
+	ops := s.Prefix + ".op." + s.Cells
 	writer := Permissions{
-		Publish:   []string{cells},
+		Publish:   []string{cells, ops},
 		Subscribe: []string{s.Inbox + ".>"},
 	}
 	reader := Permissions{
@@ -130,9 +137,13 @@ func RolePermissions(role string, s Scope) (Permissions, error) {
 	case RoleReader:
 		return reader, nil
 	case RoleSidecar:
+		// Sidecars that share a network's propagators announce themselves
+		// to each other on <prefix>.members (replica/members.go).
+		members := s.Prefix + ".members"
 		return Permissions{
-			Publish:   append(slices.Clone(reader.Publish), writer.Publish...),
-			Subscribe: reader.Subscribe,
+			Publish:   append(append(slices.Clone(reader.Publish), writer.Publish...), members),
+			Subscribe: append(slices.Clone(reader.Subscribe), ops, "$SRV.>", members),
+			Responses: true,
 		}, nil
 	case RoleAdmin:
 		return Permissions{Publish: []string{">"}, Subscribe: []string{">"}}, nil
@@ -196,8 +207,12 @@ func (u User) Entry() string {
 		}
 		return "[" + strings.Join(q, ", ") + "]"
 	}
-	fmt.Fprintf(&b, ",\n  permissions: {\n    publish: { allow: %s }\n    subscribe: { allow: %s }\n  }\n}\n",
-		list(u.Permissions.Publish), list(u.Permissions.Subscribe))
+	responses := ""
+	if u.Permissions.Responses {
+		responses = "    allow_responses: true\n"
+	}
+	fmt.Fprintf(&b, ",\n  permissions: {\n    publish: { allow: %s }\n    subscribe: { allow: %s }\n%s  }\n}\n",
+		list(u.Permissions.Publish), list(u.Permissions.Subscribe), responses)
 	return b.String()
 }
 

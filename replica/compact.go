@@ -21,7 +21,8 @@ import (
 
 // Errors of Compact.
 var (
-	// ErrNotReady is returned by Compact before the replica has caught up.
+	// ErrNotReady is returned by Compact and Apply before the replica has
+	// caught up.
 	ErrNotReady = errors.New("replica not ready")
 	// ErrIncomplete is returned by Compact, with its stats, when it left
 	// cells it was asked to compact uncompacted for good reasons of their

@@ -63,6 +63,11 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 	}
 	res := r.core.ApplyMessage(m)
 	r.lastFolded = seq
+	if h := msg.Headers(); h != nil && res.Err == nil {
+		if keys := h.Get(HeaderOpKeys); keys != "" {
+			r.opKeys.record(keys, seq, m.Time, r.dupWindow())
+		}
+	}
 	var ev Event
 	switch {
 	case res.Changed:
@@ -72,9 +77,7 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 				ev.Value, ev.ETag, ev.Pending = c.Value, c.ETag, c.Pending
 			}
 		}
-		if r.rt != nil {
-			r.rt.Changed(ev.Cell)
-		}
+		r.changed(ev.Cell)
 		r.watchers.notify(ev)
 	case res.Forgotten && res.Existed:
 		ev = Event{Cell: res.Cell, Value: res.Value, Seq: seq, Forgotten: true}

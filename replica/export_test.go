@@ -36,3 +36,11 @@ func SetOutboxHooks(taken, delivered func(cell string)) (reset func()) {
 	testHookTaken, testHookDelivered = taken, delivered
 	return func() { testHookTaken, testHookDelivered = nil, nil }
 }
+
+// SetPublishedHook makes Refine (and so Apply) call fn once the log
+// acknowledged an update, before it waits for the fold, until the returned
+// function is called. Tests that use it must not run in parallel.
+func SetPublishedHook(fn func(cell string, duplicate bool)) (reset func()) {
+	testHookPublished = fn
+	return func() { testHookPublished = nil }
+}

@@ -305,6 +305,7 @@ func (r *Replica) attach() error {
 		return fmt.Errorf("stream %q: %w", r.cfg.Stream, err)
 	}
 	info := stream.CachedInfo()
+	r.dupWin.Store(int64(info.Config.Duplicates))
 	r.checkSnapshotStream(info)
 	r.mu.RLock()
 	known := r.streamCreated

@@ -124,6 +124,17 @@ type Config struct {
 	Initial           map[string]lattice.Value
 	PropagatorWorkers int                     // default: the runtime's
 	OnPropagatorEvent func(propagators.Event) // failures; must not block
+	// LiveNetworks makes the replica run networks that change: Networks
+	// at start, then SetNetwork and RemoveNetwork while it runs (see
+	// networks.go). Their templates make a propagator per matching cell,
+	// and shared networks are split among the live replicas that run them
+	// (see members.go): each announces itself every Heartbeat (default
+	// 1s) and is taken for dead after MemberTimeout without one (default
+	// three heartbeats). Origin identifies the replica among them.
+	LiveNetworks  bool
+	Networks      []Network
+	Heartbeat     time.Duration
+	MemberTimeout time.Duration
 	// OnChange, if set, is called synchronously for every real change of a
 	// cell (a forget included: Event.Forgotten), in stream order, before a
 	// Refine waiting for that change returns. It must be quick; while it
@@ -198,6 +209,15 @@ func (c *Config) validate() error {
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = DefaultPublishTimeout
+	}
+	if len(c.Networks) > 0 {
+		c.LiveNetworks = true
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = time.Second
+	}
+	if c.MemberTimeout <= 0 {
+		c.MemberTimeout = 3 * c.Heartbeat
 	}
 	return nil
 }
@@ -347,7 +367,15 @@ type Replica struct {
 	obSalvaged           int
 	lastFolded           uint64
 
+	// ops are the cells' queues of operations (apply.go); opKeys the
+	// index of their idempotency keys, guarded by mu; dupWin the stream's
+	// duplicate window in nanoseconds (0: not known yet).
+	ops    opQueues
+	opKeys opKeyIndex
+	dupWin atomic.Int64
+
 	rt          *propagators.Runtime // nil without propagators
+	nets        *netManager          // nil without LiveNetworks
 	initialDone chan struct{}        // closed once the network's initial values are folded
 }
 
@@ -489,7 +517,10 @@ type RefineOption func(*refineOptions)
 
 type refineOptions struct {
 	key        string // see WithIdempotencyKey
+	msgID      string // the Nats-Msg-Id, instead of the key's (Apply)
+	opKeys     string // the Dprop-Op-Keys header (Apply)
 	origin     string
+	inputs     []propagators.InputRef // see WithDerivation
 	propagator string
 	report     *RefineReport
 	logAck     bool // see WithLogAck
@@ -499,6 +530,13 @@ type refineOptions struct {
 
 // WithOrigin overrides the Dprop-Origin header (Config.Origin by default).
 func WithOrigin(origin string) RefineOption { return func(o *refineOptions) { o.origin = origin } }
+
+// WithDerivation sets the Dprop-Propagator and Dprop-Inputs headers: the
+// update is a refinement by d.Propagator from the inputs it read. The
+// replica's own propagators' refinements carry them always.
+func WithDerivation(d propagators.Derivation) RefineOption {
+	return func(o *refineOptions) { o.propagator, o.inputs = d.Propagator, d.Inputs }
+}
 
 // WithPropagator sets the Dprop-Propagator header: the update is a
 // refinement by that propagator. The replica's own propagators' refinements
@@ -548,8 +586,17 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if o.propagator != "" {
 		msg.Header.Set(HeaderPropagator, o.propagator)
 	}
+	if len(o.inputs) > 0 {
+		msg.Header.Set(HeaderInputs, propagators.FormatInputs(o.inputs))
+	}
 	if o.key != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, idempotencyID(cell, o.key))
+	}
+	if o.msgID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, o.msgID)
+	}
+	if o.opKeys != "" {
+		msg.Header.Set(HeaderOpKeys, o.opKeys)
 	}
 	if err := r.authenticate(cell, msg, &o); err != nil {
 		return fold.Cell{}, err
@@ -602,7 +649,15 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if err != nil {
 		return fold.Cell{}, fmt.Errorf("refine %q: publish: %w", cell, err)
 	}
-	if ack.Duplicate {
+	if testHookPublished != nil {
+		testHookPublished(cell, ack.Duplicate)
+	}
+	switch {
+	case ack.Duplicate && o.opKeys != "":
+		if err := r.sameOps(ctx, cell, o.opKeys, ack.Sequence); err != nil {
+			return fold.Cell{}, err
+		}
+	case ack.Duplicate && o.key != "":
 		if err := r.sameUpdate(ctx, cell, o.key, ack.Sequence, msg); err != nil {
 			return fold.Cell{}, err
 		}
@@ -616,6 +671,10 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	c, _ := r.Get(cell)
 	return c, nil
 }
+
+// testHookPublished, when set by a test, runs once the log acknowledged a
+// refine, before the refine waits for its fold.
+var testHookPublished func(cell string, duplicate bool)
 
 // wireSize is what NATS counts against the server's maximum payload: the
 // payload and the encoded headers (nats.Msg.Size adds the subject and the

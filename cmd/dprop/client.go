@@ -157,7 +157,9 @@ func sidecarURL(raw string) (string, error) {
 
 // addClientCommands adds the commands that use a sidecar's HTTP API.
 func addClientCommands(root *cobra.Command) {
-	root.AddCommand(newGetCmd(), newRefineCmd(), newWatchCmd(), newCellsCmd(), newHistoryCmd(), newStatusCmd(), newOutboxCmd())
+	root.AddCommand(newGetCmd(), newRefineCmd(), newWatchCmd(), newCellsCmd(), newHistoryCmd(), newStatusCmd(), newOutboxCmd(),
+		newWhyCmd(), newPremisesCmd(), newPremiseCmd(false), newPremiseCmd(true))
+	root.AddCommand(newOpCmds()...)
 }
 
 // clientError turns an API or connection error into a message that says

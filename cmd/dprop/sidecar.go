@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nkeys"
 	"github.com/spf13/cobra"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/dprop/dprop/replica"
 	"github.com/dprop/dprop/replica/fold"
 	"github.com/dprop/dprop/replica/httpapi"
+	"github.com/dprop/dprop/replica/natsapi"
 )
 
 // Defaults of the sidecar.
@@ -45,6 +49,8 @@ type sidecarFlags struct {
 	compactEvery   time.Duration
 	maxCellBytes   int
 	network        string
+	networks       string // --networks: a pattern of names of networks in the log
+	heartbeat      time.Duration
 	propagators    []string
 	watch          *broker.ConnWatch // the NATS connection's health, for /readyz
 	maxStreams     int
@@ -67,7 +73,9 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.compactEvery, "compact-every", 0, "compact the log about this often (off by default; see docs/recovery.md)")
 	registerStreamMaxBytes(fl, &f.streamMaxBytes)
 	fl.StringVar(&f.network, "network", "", "network file declaring cells and propagators to run (see docs/networks.md)")
-	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
+	fl.StringVar(&f.networks, "networks", "", `run the networks kept in the log (dprop network apply) whose names match this pattern ("*" for all), following their changes; shared with the other replicas running them unless --propagators pins groups here`)
+	fl.DurationVar(&f.heartbeat, "heartbeat", time.Second, "with --networks: how often this replica tells the others sharing its networks that it lives; one silent for three heartbeats is taken for dead and its share runs elsewhere")
+	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network or --networks: run only these groups or propagator names, here and not shared ("none" for none; default all)`)
 	registerMaxCellBytes(cmd, &f.maxCellBytes)
 	fl.Int64Var(&f.outboxMaxBytes, "outbox-max-bytes", defaultOutboxMaxBytes, "with --data: bytes of pending updates the outbox keeps while the log cannot take them; past it refines get 503 outbox_full (see docs/recovery.md)")
 	fl.DurationVar(&f.outboxAfter, "outbox-after", replica.DefaultOutboxAfter, "with --data: how long a refine waits for the log's acknowledgement before the outbox takes it (answered 202)")
@@ -122,9 +130,19 @@ func (f *sidecarFlags) apiOptions() (httpapi.Options, error) {
 // loadNetwork reads the network file, if any, into the replica's config,
 // and says what of it runs here (nil without a network).
 func (f *sidecarFlags) loadNetwork(log *slog.Logger, cfg *replica.Config) (*runningNetwork, error) {
+	if f.networks != "" {
+		if err := f.checkNetworks(); err != nil {
+			return nil, err
+		}
+		cfg.LiveNetworks = true
+		if f.heartbeat <= 0 {
+			return nil, usagef("--heartbeat must be positive")
+		}
+		cfg.Heartbeat = f.heartbeat
+	}
 	if f.network == "" {
-		if len(f.propagators) > 0 {
-			return nil, usagef("--propagators needs --network")
+		if len(f.propagators) > 0 && f.networks == "" {
+			return nil, usagef("--propagators needs --network or --networks")
 		}
 		return nil, nil
 	}
@@ -149,8 +167,16 @@ func (f *sidecarFlags) loadNetwork(log *slog.Logger, cfg *replica.Config) (*runn
 	}
 	if !none {
 		cfg.Propagators = b.Propagators
+		if len(b.Templates) > 0 { // they follow the cells: a live network of this replica's own
+			cfg.Networks = append(cfg.Networks, liveNetwork("file:"+filepath.Base(f.network), b, false))
+		}
 	}
 	rn := newRunningNetwork(f.network, n, all, cfg.Propagators, f.propagators)
+	if !none {
+		for _, t := range b.Templates {
+			rn.running = append(rn.running, t.Name())
+		}
+	}
 	if rn.graph, err = graph.FromNetwork(n); err != nil {
 		return nil, err
 	}
@@ -168,6 +194,11 @@ type sidecar struct {
 	served chan error
 	log    *slog.Logger
 	net    *runningNetwork // nil without --network
+
+	// svc is the NATS service of operations, once the replica is ready
+	// (see serveOps); guarded by svcMu.
+	svcMu sync.Mutex
+	svc   micro.Service
 }
 
 // listen checks the HTTP API's address and authentication, and binds it.
@@ -259,7 +290,49 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 		go f.auth.watchTokens(ctx, log, api)
 	}
 	go s.checkPropagators()
+	go s.serveOps(ctx, nc, f)
+	if f.networks != "" {
+		go followNetworks(ctx, log, rep, f.networks, f.propagators)
+	}
 	return s, nil
+}
+
+// serveOps serves the operations on the sidecar's cells as a NATS
+// service (package natsapi) once the replica is ready: before, it could
+// not apply them, and the queue group sends requests to the sidecars that
+// can.
+func (s *sidecar) serveOps(ctx context.Context, nc *nats.Conn, f sidecarFlags) {
+	select {
+	case <-s.rep.Ready():
+	case <-ctx.Done():
+		return
+	case <-s.rep.Done():
+		return
+	}
+	svc, err := natsapi.Serve(nc, s.rep, natsapi.Options{Prefix: f.prefix, Cells: f.cells, Version: readBuildVersion().Version, Logger: s.log})
+	if err != nil {
+		s.log.Error("cannot serve operations over NATS", "err", err)
+		return
+	}
+	s.svcMu.Lock()
+	defer s.svcMu.Unlock()
+	if ctx.Err() != nil {
+		_ = svc.Stop()
+		return
+	}
+	s.svc = svc
+	s.log.Info("operations served over NATS", "service", natsapi.Name, "subject", natsapi.Subject(f.prefix, cellsOrAll(f.cells)),
+		"queue_group", natsapi.QueueGroup, "writer", s.rep.WriterID())
+}
+
+// stopOps stops the NATS service of operations, if it runs.
+func (s *sidecar) stopOps() {
+	s.svcMu.Lock()
+	defer s.svcMu.Unlock()
+	if s.svc != nil {
+		_ = s.svc.Stop()
+		s.svc = nil
+	}
 }
 
 // ensureStream creates the stream if it does not exist (with the flags'
@@ -283,11 +356,13 @@ func (f *sidecarFlags) ensureStream(ctx context.Context, nc *nats.Conn) error {
 func (s *sidecar) wait(ctx context.Context) error {
 	select {
 	case err := <-s.served:
+		s.stopOps()
 		s.rep.Close()
 		return fmt.Errorf("http api: %w", err)
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down")
+	s.stopOps()
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.server.Shutdown(shutdown)

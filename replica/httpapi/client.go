@@ -137,7 +137,12 @@ func (c *Client) request(ctx context.Context, method, path string, query url.Val
 
 // cellCall performs a request answered by a cell's value and headers.
 func (c *Client) cellCall(ctx context.Context, method, cell string, query url.Values, body []byte, header http.Header) (Cell, error) {
-	resp, err := c.request(ctx, method, "/v1/cells/"+url.PathEscape(cell), query, body, header)
+	return c.cellCallAt(ctx, method, cell, "/v1/cells/"+url.PathEscape(cell), query, body, header)
+}
+
+// cellCallAt is cellCall on path, a resource of the cell.
+func (c *Client) cellCallAt(ctx context.Context, method, cell, path string, query url.Values, body []byte, header http.Header) (Cell, error) {
+	resp, err := c.request(ctx, method, path, query, body, header)
 	if err != nil {
 		return Cell{}, err
 	}
@@ -469,4 +474,22 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	}
 	line = bytes.TrimSuffix(line, []byte("\n"))
 	return bytes.TrimSuffix(line, []byte("\r")), nil
+}
+
+// Apply applies an operation (such as {"op":"inc","by":1}; see
+// docs/api.md, Operations) to the cell and returns the cell as it is then,
+// as Refine does. With WithIdempotencyKey the operation is applied once
+// however often it is retried, through any sidecar, within the stream's
+// duplicate window; a retry is answered with Cell.Duplicate set. A
+// malformed operation is an *APIError with Status 400 (ReasonBadOperation),
+// one that does not apply to the cell's type 409 (ReasonNotApplicable).
+func (c *Client) Apply(ctx context.Context, cell string, operation []byte, opts ...RefineOption) (Cell, error) {
+	h := http.Header{}
+	for _, o := range opts {
+		o(h)
+	}
+	if operation == nil {
+		operation = []byte{}
+	}
+	return c.cellCallAt(ctx, http.MethodPost, cell, "/v1/cells/"+url.PathEscape(cell)+"/ops", nil, operation, h)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/lattice/op"
 	"github.com/dprop/dprop/replica"
 	"github.com/dprop/dprop/replica/fold"
 )
@@ -20,15 +21,19 @@ import (
 // type_mismatch, cell_too_large, and the trust policy's unsigned,
 // bad_signature and untrusted_signer).
 const (
-	ReasonNotFound     = "not_found"              // 404: no such cell (or route)
-	ReasonNotHeld      = "not_held"               // 421: the cell is not held by this replica
-	ReasonMethod       = "method_not_allowed"     // 405
-	ReasonBadParameter = "bad_parameter"          // 400: a query parameter or header is invalid
-	ReasonKeyReused    = "idempotency_key_reused" // 422: the Idempotency-Key names another update of the cell
-	ReasonTimeout      = "timeout"                // 504: a threshold read timed out
-	ReasonUnavailable  = "unavailable"            // 503: broker or replica unavailable; retry
-	ReasonStreamFull   = "stream_full"            // 503: the stream refused the update for want of room; retry once compaction or an operator made some
-	ReasonInternal     = "internal"               // 500: a bug; see the server's log
+	ReasonNotFound      = "not_found"              // 404: no such cell (or route)
+	ReasonNotHeld       = "not_held"               // 421: the cell is not held by this replica
+	ReasonMethod        = "method_not_allowed"     // 405
+	ReasonBadParameter  = "bad_parameter"          // 400: a query parameter or header is invalid
+	ReasonKeyReused     = "idempotency_key_reused" // 422: the Idempotency-Key names another update of the cell
+	ReasonTimeout       = "timeout"                // 504: a threshold read timed out
+	ReasonUnavailable   = "unavailable"            // 503: broker or replica unavailable; retry
+	ReasonStreamFull    = "stream_full"            // 503: the stream refused the update for want of room; retry once compaction or an operator made some
+	ReasonInternal      = "internal"               // 500: a bug; see the server's log
+	ReasonBadOperation  = "bad_operation"          // 400: a malformed operation (POST /v1/cells/{cell}/ops)
+	ReasonNotApplicable = "not_applicable"         // 409: an operation that makes no sense for the cell's type or state
+	ReasonNotReady      = "not_ready"              // 503: the sidecar has not folded the log yet; retry
+	ReasonUnconfirmed   = "unconfirmed"            // 503: the log did not confirm the operation in time; retry with the same key
 )
 
 // Reasons of the refusals that protect a sidecar: from web pages (see
@@ -78,6 +83,11 @@ func parseAPIError(status int, body []byte) *APIError {
 	return &APIError{Status: status, Message: msg}
 }
 
+// Classify maps an error of the replica to the HTTP status and the reason
+// the API answers it with. Other interfaces to a replica (the NATS
+// service, package natsapi) answer with the same.
+func Classify(err error) (status int, reason string) { return classify(err) }
+
 // classify maps an error of the replica to a status and a reason.
 func classify(err error) (status int, reason string) {
 	var re *fold.RefusedError
@@ -94,6 +104,14 @@ func classify(err error) (status int, reason string) {
 			return http.StatusForbidden, re.Reason
 		}
 		return http.StatusBadRequest, re.Reason
+	case errors.Is(err, op.ErrBad):
+		return http.StatusBadRequest, ReasonBadOperation
+	case errors.Is(err, op.ErrNotApplicable):
+		return http.StatusConflict, ReasonNotApplicable
+	case errors.Is(err, replica.ErrNotReady):
+		return http.StatusServiceUnavailable, ReasonNotReady
+	case errors.Is(err, replica.ErrUnconfirmed):
+		return http.StatusServiceUnavailable, ReasonUnconfirmed
 	case errors.Is(err, replica.ErrNotHeld):
 		return http.StatusMisdirectedRequest, ReasonNotHeld
 	case errors.Is(err, replica.ErrKeyReused):

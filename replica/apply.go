@@ -1,0 +1,574 @@
+package replica
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
+	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/lattice/op"
+	"github.com/dprop/dprop/replica/fold"
+)
+
+// This file turns operations (package op) into updates written under the
+// replica's writer id, and makes them exactly once with idempotency keys.
+//
+// # One writer per cell at a time
+//
+// A count is the writer's new total and a dot the writer's next number, so
+// an operation's delta is computed from the cell as the replica shows it,
+// its own earlier updates included. Each cell therefore has one queue and
+// at most one update of operations in flight: the next is computed once
+// the previous is folded (or taken into the outbox, which the view
+// includes). Operations that arrive meanwhile are applied together, as one
+// update (a batch): a hot counter with 64 clients costs one publish per
+// batch, not one per increment.
+//
+// # Exactly once
+//
+// An operation with an idempotency key is published alone in its update,
+// or with operations without a key, under the Nats-Msg-Id of its key (the
+// same as a refine's: idempotencyID). The Dprop-Op-Keys header names the
+// key and a hash of the operation. So:
+//   - a retry that reaches this replica after the update was folded finds
+//     the key in the replica's index of keys (opKeys, built from the log's
+//     headers as they are folded, for the stream's duplicate window) and
+//     is answered as a duplicate without publishing;
+//   - a retry that reaches another replica, or this one restarted, before
+//     it has folded the first update, publishes its own delta under the
+//     same Nats-Msg-Id: JetStream stores it not, and answers Duplicate;
+//     the replica checks that the stored update carries the same key and
+//     operation (or refuses the key as reused) and answers as a duplicate.
+//     Operations without a key that rode along are queued again.
+//   - an update whose publish ends without an answer (the outcome is not
+//     known) is published again, the same bytes under the same id, until
+//     the log acknowledges it, before anything else on the cell: the
+//     caller is told to retry, and a retry then finds the key.
+//
+// Keys are remembered by JetStream for the stream's duplicate window (two
+// minutes by default) and by the replica's index as long: a retry later
+// than that applies the operation again.
+
+// Errors of Apply besides Refine's.
+var (
+	// ErrUnconfirmed: the update of an operation was published but the log
+	// did not answer in time. The replica keeps publishing it (the same
+	// update, stored once) until the log does; retrying the operation
+	// with the same idempotency key applies it once.
+	ErrUnconfirmed = errors.New("the log did not confirm the operation in time")
+)
+
+// HeaderOpKeys, on an update made of operations, lists the idempotency
+// keys of those that had one: "id:hash" pairs separated by commas, where
+// id is the key's hashed message id (idempotencyID without its prefix)
+// and hash a hash of the operation. Replicas keep an index of them (see
+// above); they never need it to fold.
+const HeaderOpKeys = "Dprop-Op-Keys"
+
+const (
+	// maxOpBatch bounds the operations applied in one update.
+	maxOpBatch = 1024
+	// maxInflight bounds the updates of operations without keys in flight
+	// per cell: each builds on those before it, so they need not wait for
+	// one another's acknowledgement. An update with a key, or a removal,
+	// waits until none is in flight, and goes alone.
+	maxInflight = 4
+	// opRetryMax bounds the wait between two publishes of an update whose
+	// outcome is not known.
+	opRetryMax = 2 * time.Second
+	// defaultDupWindow is the duplicate window assumed until the stream's
+	// is known.
+	defaultDupWindow = 2 * time.Minute
+)
+
+// opCall is one Apply waiting for its answer.
+type opCall struct {
+	op     op.Op
+	id     string // the key's message id without prefix; "" without a key
+	hash   string // the operation's hash, with a key
+	logAck bool
+	res    chan opResult // buffered: the answer is sent once
+}
+
+type opResult struct {
+	cell fold.Cell
+	rep  RefineReport
+	err  error
+}
+
+func (c *opCall) answer(cell fold.Cell, rep RefineReport, err error) {
+	select {
+	case c.res <- opResult{cell, rep, err}:
+	default: // answered already (an update retried after an error)
+	}
+}
+
+// opQueues are the cells' queues of operations.
+type opQueues struct {
+	mu    sync.Mutex
+	cells map[string]*cellQueue // guarded by mu
+	// cond is signalled (under mu) whenever an update in flight is done.
+	cond *sync.Cond
+}
+
+// cellQueue is one cell's queue. All fields are guarded by opQueues.mu.
+type cellQueue struct {
+	calls   []*opCall
+	running bool // a goroutine applies the queue
+	// inflight are the deltas published and not yet folded (at most
+	// maxInflight): the next delta builds on them.
+	inflight []*lattice.Value
+}
+
+// Apply applies operation o to cell: it computes the delta that has o's
+// effect on the cell as this replica shows it, under the replica's writer
+// id (WriterID), refines the cell with it, and returns the cell once the
+// update is folded (read-your-writes). A cell without a type takes o's
+// natural type (op.Op.NaturalType) unless it is declared.
+//
+// Options: WithIdempotencyKey makes o exactly once within the stream's
+// duplicate window, across retries, replicas and restarts (see above);
+// WithReport says what became of it (Duplicate, Pending); WithLogAck
+// refuses the outbox. A malformed or inapplicable operation is refused
+// with an error wrapping op.ErrBad or op.ErrNotApplicable and nothing is
+// published. Before the replica is ready (it has not folded the log, so
+// it does not know its own earlier counts and dots) it returns
+// ErrNotReady: retry once it is.
+//
+// If ctx ends before the answer, the operation may still take effect.
+func (r *Replica) Apply(ctx context.Context, cell string, o op.Op, opts ...RefineOption) (fold.Cell, error) {
+	var ro refineOptions
+	for _, opt := range opts {
+		opt(&ro)
+	}
+	if err := cellname.Validate(cell); err != nil {
+		return fold.Cell{}, &fold.RefusedError{Cell: cell, Reason: fold.ReasonBadSubject, Err: err}
+	}
+	if err := r.checkHeld(cell); err != nil {
+		return fold.Cell{}, err
+	}
+	if !r.isReady.Load() {
+		return fold.Cell{}, fmt.Errorf("apply %q: %w", cell, ErrNotReady)
+	}
+	call := &opCall{op: o, logAck: ro.logAck, res: make(chan opResult, 1)}
+	if ro.key != "" {
+		b, err := o.MarshalJSON()
+		if err != nil {
+			return fold.Cell{}, fmt.Errorf("apply %q: %w: %w", cell, op.ErrBad, err)
+		}
+		sum := sha256.Sum256(b)
+		call.id = strings.TrimPrefix(idempotencyID(cell, ro.key), keyIDPrefix)
+		call.hash = hex.EncodeToString(sum[:8])
+	}
+	if cq := r.enqueueOp(cell, call); cq != nil {
+		// Nothing applied the queue: this call does, until its own
+		// answer is in, and leaves the rest to a goroutine. An increment
+		// alone on its cell costs no hand-over.
+		r.applyQueue(cell, cq, call)
+	}
+	select {
+	case res := <-call.res:
+		if ro.report != nil {
+			*ro.report = res.rep
+		}
+		return res.cell, res.err
+	case <-ctx.Done():
+		return fold.Cell{}, fmt.Errorf("apply %q: %w (the operation may still take effect; retrying with the same idempotency key applies it once)", cell, ctx.Err())
+	case <-r.ctx.Done():
+		return fold.Cell{}, fmt.Errorf("apply %q: %w", cell, ErrClosed)
+	}
+}
+
+// ApplyJSON parses an operation (op.Parse, under the replica's limits)
+// and applies it (Apply).
+func (r *Replica) ApplyJSON(ctx context.Context, cell string, data []byte, opts ...RefineOption) (fold.Cell, error) {
+	o, err := op.Parse(data, r.limits())
+	if err != nil {
+		return fold.Cell{}, fmt.Errorf("cell %q: %w", cell, err)
+	}
+	return r.Apply(ctx, cell, o, opts...)
+}
+
+// enqueueOp queues call on cell's queue. If nothing applies the queue, it
+// returns it, marked as applied: the caller must apply it (applyQueue).
+func (r *Replica) enqueueOp(cell string, call *opCall) *cellQueue {
+	q := &r.ops
+	q.mu.Lock()
+	if q.cells == nil {
+		q.cells = map[string]*cellQueue{}
+		q.cond = sync.NewCond(&q.mu)
+	}
+	cq := q.cells[cell]
+	if cq == nil {
+		cq = &cellQueue{}
+		q.cells[cell] = cq
+	}
+	cq.calls = append(cq.calls, call)
+	start := !cq.running
+	cq.running = true
+	q.mu.Unlock()
+	if start {
+		return cq
+	}
+	return nil
+}
+
+// applyQueue applies cell's queue, a batch at a time, until it is empty;
+// with own set, only until own is answered, and then it hands the rest of
+// the queue to a goroutine of the replica's.
+func (r *Replica) applyQueue(cell string, cq *cellQueue, own *opCall) {
+	q := &r.ops
+	for {
+		if own != nil && len(own.res) > 0 {
+			r.spawn(func() { r.applyQueue(cell, cq, nil) })
+			return
+		}
+		q.mu.Lock()
+		batch, rest := takeBatch(cq.calls)
+		cq.calls = rest
+		if len(batch) == 0 {
+			cq.running = false
+			if len(cq.inflight) == 0 {
+				delete(q.cells, cell)
+			}
+			q.mu.Unlock()
+			return
+		}
+		// A batch with a key or a removal goes alone (see maxInflight).
+		limit := maxInflight
+		if hasKey(batch) || needsBarrier(batch) {
+			limit = 1
+		}
+		for len(cq.inflight) >= limit {
+			q.cond.Wait()
+		}
+		var extra lattice.Value = lattice.Nothing{}
+		for _, d := range cq.inflight {
+			extra, _, _ = lattice.Merge(extra, *d)
+		}
+		// Alone on the cell, the update is published here: a hand-over
+		// to another goroutine costs a lone client's latency.
+		async := len(cq.calls) > 0 || len(cq.inflight) > 0
+		q.mu.Unlock()
+		if r.ctx.Err() != nil {
+			for _, c := range batch {
+				c.answer(fold.Cell{}, RefineReport{}, fmt.Errorf("apply %q: %w", cell, ErrClosed))
+			}
+			continue
+		}
+		if again := r.applyBatch(cell, cq, batch, extra, async); len(again) > 0 {
+			q.mu.Lock()
+			cq.calls = append(again, cq.calls...)
+			q.mu.Unlock()
+		}
+	}
+}
+
+// hasKey reports whether a batch holds an operation with a key.
+func hasKey(batch []*opCall) bool {
+	for _, c := range batch {
+		if c.id != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// publishAsync publishes the delta of applied, which has no key, in a
+// goroutine of its own, counted in flight on cq until it is done.
+func (r *Replica) publishAsync(cell string, cq *cellQueue, delta lattice.Value, applied []*opCall, opts []RefineOption) {
+	q := &r.ops
+	d := &delta
+	q.mu.Lock()
+	cq.inflight = append(cq.inflight, d)
+	q.mu.Unlock()
+	r.spawn(func() {
+		got, rep, err := r.publishOps(r.ctx, cell, delta, applied, opts)
+		for _, c := range applied {
+			c.answer(got, rep, err)
+		}
+		q.mu.Lock()
+		for i, x := range cq.inflight {
+			if x == d {
+				cq.inflight = append(cq.inflight[:i], cq.inflight[i+1:]...)
+				break
+			}
+		}
+		if !cq.running && len(cq.calls) == 0 && len(cq.inflight) == 0 && q.cells[cell] == cq {
+			delete(q.cells, cell)
+		}
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	})
+}
+
+// takeBatch splits the calls that go in one update from the others: those
+// without a key and at most one with, all asking for the log's
+// acknowledgement or none, in order.
+func takeBatch(calls []*opCall) (batch, rest []*opCall) {
+	if len(calls) == 0 {
+		return nil, nil
+	}
+	logAck, keyed := calls[0].logAck, false
+	for _, c := range calls {
+		if len(batch) == maxOpBatch || c.logAck != logAck || (c.id != "" && keyed) {
+			rest = append(rest, c)
+			continue
+		}
+		keyed = keyed || c.id != ""
+		batch = append(batch, c)
+	}
+	return batch, rest
+}
+
+// applyBatch applies one batch: the duplicates are answered from the
+// index of keys, the others' deltas are joined into one update and
+// published. It returns the calls to queue again (operations without a
+// key whose update was not stored because its key's was already).
+//
+// extra is the join of the updates in flight (see maxInflight), which the
+// deltas build on. With async, an update without a key is published in
+// the background (publishAsync).
+func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra lattice.Value, async bool) (again []*opCall) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
+	if needsBarrier(batch) {
+		// A removal names the dots it observed: it must observe every
+		// add acknowledged before it, through any replica.
+		if err := r.barrier(ctx, cell); err != nil {
+			for _, c := range batch {
+				c.answer(fold.Cell{}, RefineReport{}, fmt.Errorf("apply %q: catching up with the log before a removal: %w", cell, err))
+			}
+			return nil
+		}
+	}
+	live := batch[:0:0]
+	for _, c := range batch {
+		if c.id == "" {
+			live = append(live, c)
+			continue
+		}
+		r.mu.RLock()
+		k, ok := r.opKeys.get(c.id)
+		r.mu.RUnlock()
+		switch {
+		case !ok:
+			live = append(live, c)
+		case k.hash != c.hash:
+			c.answer(fold.Cell{}, RefineReport{}, keyReused(cell, k.seq))
+		default:
+			got, _ := r.Get(cell)
+			c.answer(got, RefineReport{Seq: k.seq, Duplicate: true}, nil)
+		}
+	}
+	delta, applied, keyed := r.deltaOf(cell, live, extra)
+	if len(applied) == 0 {
+		return nil
+	}
+	r.mu.RLock()
+	view, _ := r.viewLocked(cell)
+	r.mu.RUnlock()
+	if keyed == nil && lattice.Leq(delta, view.Value) {
+		// Nothing to add (inc by 0, a removal of an absent element).
+		for _, c := range applied {
+			c.answer(view, RefineReport{Seq: view.Seq}, nil)
+		}
+		return nil
+	}
+	opts := []RefineOption{withOps(keyed)}
+	if applied[0].logAck {
+		opts = append(opts, WithLogAck())
+	}
+	if keyed == nil && async {
+		r.publishAsync(cell, cq, delta, applied, opts)
+		return nil
+	}
+	got, rep, err := r.publishOps(ctx, cell, delta, applied, opts)
+	if err == nil && rep.Duplicate && keyed != nil {
+		// Another replica (or an earlier life of this one) stored the
+		// keyed operation: this update was not stored at all.
+		for _, c := range applied {
+			if c == keyed {
+				c.answer(got, rep, nil)
+			} else {
+				again = append(again, c)
+			}
+		}
+		return again
+	}
+	for _, c := range applied {
+		c.answer(got, rep, err)
+	}
+	return nil
+}
+
+// needsBarrier reports whether a batch holds a removal.
+func needsBarrier(batch []*opCall) bool {
+	for _, c := range batch {
+		o := c.op
+		for o.Name == op.Update && o.With != nil {
+			o = *o.With
+		}
+		if o.Name == op.Remove || o.Name == op.Clear {
+			return true
+		}
+	}
+	return false
+}
+
+// deltaOf computes the deltas of calls in turn, each on the cell as the
+// previous ones leave it (starting from the cell as the replica shows it,
+// joined with extra, the updates in flight), and joins them. Calls refused
+// are answered; the others are returned, with the one that has a key (nil
+// if none).
+func (r *Replica) deltaOf(cell string, calls []*opCall, extra lattice.Value) (delta lattice.Value, applied []*opCall, keyed *opCall) {
+	r.mu.RLock()
+	view, _ := r.viewLocked(cell)
+	typ := r.core.Type(cell)
+	r.mu.RUnlock()
+	base, _, err := lattice.Merge(view.Value, extra)
+	if err != nil { // the type changed under updates in flight: they will be refused
+		base = view.Value
+	}
+	if typ == "" && !lattice.IsNothing(base) && !lattice.IsContradiction(base) {
+		typ = base.Type() // known from pending updates or updates in flight only
+	}
+	delta = lattice.Nothing{}
+	now, lim := time.Now().UnixMilli(), r.limits()
+	for _, c := range calls {
+		d, err := c.op.Delta(typ, base, r.cfg.WriterID, now, lim)
+		if err != nil {
+			c.answer(fold.Cell{}, RefineReport{}, fmt.Errorf("cell %q: %w", cell, err))
+			continue
+		}
+		if typ == "" {
+			typ = d.Type()
+		}
+		base, _, _ = lattice.Merge(base, d)
+		delta, _, _ = lattice.Merge(delta, d)
+		applied = append(applied, c)
+		if c.id != "" {
+			keyed = c
+		}
+	}
+	return delta, applied, keyed
+}
+
+// publishOps refines cell with the delta of the calls. An update whose
+// outcome is not known is published again, the same bytes under the same
+// message id, until the log answers: the calls are told ErrUnconfirmed
+// at once, the cell's queue waits.
+func (r *Replica) publishOps(ctx context.Context, cell string, delta lattice.Value, calls []*opCall, opts []RefineOption) (fold.Cell, RefineReport, error) {
+	var rep RefineReport
+	opts = append(opts, WithReport(&rep))
+	wait := 50 * time.Millisecond
+	deadline := time.Now().Add(r.dupWindow())
+	for {
+		got, err := r.Refine(ctx, cell, delta, opts...)
+		if err == nil || !unconfirmed(err) {
+			return got, rep, err
+		}
+		if time.Now().After(deadline) {
+			r.log.Error("operations: the log never confirmed an update within the duplicate window; giving up on it (it may or may not be stored)",
+				"cell", cell, "operations", len(calls), "err", err)
+			return fold.Cell{}, rep, fmt.Errorf("apply %q: %w: %w", cell, ErrUnconfirmed, err)
+		}
+		for _, c := range calls {
+			c.answer(fold.Cell{}, RefineReport{}, fmt.Errorf("apply %q: %w (this sidecar keeps publishing it, stored once; "+
+				"retry with the same idempotency key to learn the result): %w", cell, ErrUnconfirmed, err))
+		}
+		r.log.Warn("operations: the log did not confirm an update; publishing it again", "cell", cell, "operations", len(calls), "err", err)
+		if !r.sleep(wait) {
+			return fold.Cell{}, rep, ErrClosed
+		}
+		wait = min(2*wait, opRetryMax)
+	}
+}
+
+// unconfirmed reports whether a refine's error leaves its outcome unknown:
+// the update may be stored. Refusals and a lost or full stream store
+// nothing.
+func unconfirmed(err error) bool {
+	var re *fold.RefusedError
+	switch {
+	case errors.As(err, &re), errors.Is(err, ErrKeyReused), errors.Is(err, ErrNotHeld), errors.Is(err, ErrStreamLost),
+		errors.Is(err, ErrOutboxFull), errors.Is(err, ErrClosed), IsStreamFull(err):
+		return false
+	}
+	return true
+}
+
+// withOps sets the headers of an update of operations: Dprop-Op-Keys for
+// the keyed call, and the Nats-Msg-Id of its key, or a fresh one (so that
+// the update, published again or delivered from the outbox, is stored
+// once).
+func withOps(keyed *opCall) RefineOption {
+	return func(o *refineOptions) {
+		if keyed == nil {
+			o.msgID = opMsgIDPrefix + uuid.NewString()
+			return
+		}
+		o.msgID = keyIDPrefix + keyed.id
+		o.opKeys = keyed.id + ":" + keyed.hash
+	}
+}
+
+const (
+	keyIDPrefix   = "dprop-key-"
+	opMsgIDPrefix = "dprop-op-"
+)
+
+// barrier waits until the replica has folded every update of cell the
+// stream held when it was called.
+func (r *Replica) barrier(ctx context.Context, cell string) error {
+	stream, err := r.js.Stream(ctx, r.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", r.cfg.Stream, err)
+	}
+	seq, err := lastSeq(ctx, stream, r.subjects.Subject(cell))
+	if err != nil {
+		return err
+	}
+	if err := r.waitFolded(ctx, seq); err != nil {
+		var re *fold.RefusedError
+		if !errors.As(err, &re) { // a refused update is folded all the same
+			return err
+		}
+	}
+	return nil
+}
+
+// sameOps checks, for an update of operations acknowledged as a duplicate,
+// that the update stored under its message id carries the same key and
+// operation: otherwise the key named another update, ErrKeyReused.
+func (r *Replica) sameOps(ctx context.Context, cell, keys string, seq uint64) error {
+	orig, err := r.jsLeader.GetMsg(r.cfg.Stream, seq, nats.Context(ctx))
+	if errors.Is(err, nats.ErrMsgNotFound) {
+		return nil // compacted or purged: the key did name it
+	}
+	if err != nil {
+		return fmt.Errorf("apply %q: reading the update stored under the same idempotency key (stream sequence %d): %w", cell, seq, err)
+	}
+	if orig.Header != nil && orig.Subject == r.subjects.Subject(cell) {
+		for _, k := range strings.Split(orig.Header.Get(HeaderOpKeys), ",") {
+			if k == keys {
+				return nil
+			}
+		}
+	}
+	return keyReused(cell, seq)
+}
+
+func keyReused(cell string, seq uint64) error {
+	return fmt.Errorf("cell %q: %w: the key already names the update stored at stream sequence %d, which is another operation; "+
+		"nothing was applied (a key names one operation: use a new key for a new operation)", cell, ErrKeyReused, seq)
+}
