@@ -300,3 +300,23 @@ func TestApplyRetryAfterCrash(t *testing.T) {
 		t.Fatal("a writer id that is not a UUID was taken")
 	}
 }
+
+// Without an outbox and without the broker, an operation fails at once
+// (nothing was sent), and applies once the broker is back.
+func TestApplyWithoutBroker(t *testing.T) {
+	srv := runBroker(t)
+	r := startReplica(t, srv.ClientURL())
+	if _, _, err := apply(t, r, "nb", `{"op":"inc"}`); err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown()
+	waitFor(t, "the replica to see the broker gone", func() bool {
+		_, _, err := apply(t, r, "nb", `{"op":"inc"}`, replica.WithIdempotencyKey("x"))
+		return errors.Is(err, replica.ErrNotConnected)
+	})
+	brokertest.RestartServer(t, srv)
+	waitFor(t, "the operation to apply once the broker is back", func() bool {
+		v, _, err := apply(t, r, "nb", `{"op":"inc"}`, replica.WithIdempotencyKey("x"))
+		return err == nil && total(t, v) == 2
+	})
+}
