@@ -131,6 +131,10 @@ type cellQueue struct {
 	// inflight are the deltas published and not yet folded (at most
 	// maxInflight): the next delta builds on them.
 	inflight []*lattice.Value
+	// keyedInflight counts the updates with a key among them (published
+	// again until confirmed): until they are, nothing builds on them,
+	// since another sidecar may store the key's operation instead.
+	keyedInflight int
 }
 
 // Apply applies operation o to cell: it computes the delta that has o's
@@ -249,7 +253,7 @@ func (r *Replica) applyQueue(cell string, cq *cellQueue, own *opCall) {
 		}
 		// A batch with a key or a removal goes alone (see maxInflight).
 		limit := maxInflight
-		if hasKey(batch) || needsBarrier(batch) {
+		if hasKey(batch) || needsBarrier(batch) || cq.keyedInflight > 0 {
 			limit = 1
 		}
 		for len(cq.inflight) >= limit {
@@ -289,11 +293,14 @@ func hasKey(batch []*opCall) bool {
 
 // publishAsync publishes the delta of applied, which has no key, in a
 // goroutine of its own, counted in flight on cq until it is done.
-func (r *Replica) publishAsync(cell string, cq *cellQueue, delta lattice.Value, applied []*opCall, opts []RefineOption) {
+func (r *Replica) publishAsync(cell string, cq *cellQueue, delta lattice.Value, applied []*opCall, opts []RefineOption, keyed bool) {
 	q := &r.ops
 	d := &delta
 	q.mu.Lock()
 	cq.inflight = append(cq.inflight, d)
+	if keyed {
+		cq.keyedInflight++
+	}
 	q.mu.Unlock()
 	r.spawn(func() {
 		got, rep, err := r.publishOps(r.ctx, cell, delta, applied, opts, true)
@@ -301,6 +308,9 @@ func (r *Replica) publishAsync(cell string, cq *cellQueue, delta lattice.Value, 
 			c.answer(got, rep, err)
 		}
 		q.mu.Lock()
+		if keyed {
+			cq.keyedInflight--
+		}
 		for i, x := range cq.inflight {
 			if x == d {
 				cq.inflight = append(cq.inflight[:i], cq.inflight[i+1:]...)
@@ -393,7 +403,7 @@ func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra 
 		opts = append(opts, WithLogAck())
 	}
 	if keyed == nil && async {
-		r.publishAsync(cell, cq, delta, applied, opts)
+		r.publishAsync(cell, cq, delta, applied, opts, false)
 		return nil
 	}
 	got, rep, err := r.publishOps(ctx, cell, delta, applied, opts, false)
@@ -406,7 +416,7 @@ func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra 
 				"retry with the same idempotency key to learn the result): %w", cell, ErrUnconfirmed, err))
 		}
 		r.log.Warn("operations: the log did not confirm an update; publishing it again", "cell", cell, "operations", len(applied), "err", err)
-		r.publishAsync(cell, cq, delta, applied, opts)
+		r.publishAsync(cell, cq, delta, applied, opts, keyed != nil)
 		return nil
 	}
 	if err == nil && rep.Duplicate && keyed != nil {
