@@ -137,9 +137,12 @@ func RolePermissions(role string, s Scope) (Permissions, error) {
 	case RoleReader:
 		return reader, nil
 	case RoleSidecar:
+		// Sidecars that share a network's propagators announce themselves
+		// to each other on <prefix>.members (replica/members.go).
+		members := s.Prefix + ".members"
 		return Permissions{
-			Publish:   append(slices.Clone(reader.Publish), writer.Publish...),
-			Subscribe: append(slices.Clone(reader.Subscribe), ops, "$SRV.>"),
+			Publish:   append(append(slices.Clone(reader.Publish), writer.Publish...), members),
+			Subscribe: append(slices.Clone(reader.Subscribe), ops, "$SRV.>", members),
 			Responses: true,
 		}, nil
 	case RoleAdmin:

@@ -2,6 +2,7 @@ package lattice
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,14 @@ func nestMaps(n int) string {
 // lwwArrays is a register whose value is n nested arrays.
 func lwwArrays(n int) string {
 	return `{"type":"lww","ts":1,"value":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`
+}
+
+func manyPremises(n int) string {
+	ps := make([]string, n)
+	for i := range ps {
+		ps[i] = strconv.Quote("p" + strconv.Itoa(i))
+	}
+	return `{"type":"supported","values":[{"premises":[` + strings.Join(ps, ",") + `],"value":{"type":"max","value":1}}]}`
 }
 
 func manyElems(n int) string {
@@ -182,6 +191,20 @@ var badInputs = []badInput{
 	{name: "payload past 1 MiB", in: `{"type":"lww","ts":1,"value":"` + strings.Repeat("x", 1<<20) + `"}`, err: ErrTooLarge, words: []string{"limit 1048576"}},
 	{name: "maps past MaxDepth", in: nestMaps(16), err: ErrTooDeep, words: []string{"more than 32 levels"}},
 	{name: "maps past a small MaxDepth", in: nestMaps(2), lim: Limits{MaxDepth: 4}, err: ErrTooDeep, words: []string{"more than 4 levels"}},
+
+	// Supported values.
+	{name: "supported without values", in: `{"type":"supported"}`, err: ErrMissingField, words: []string{`"values"`}},
+	{name: "supported claim not an object", in: `{"type":"supported","values":[1]}`, err: ErrFieldType, words: []string{"values[0]", "claim must be an object"}},
+	{name: "supported claim without premises", in: `{"type":"supported","values":[{"value":{"type":"max","value":1}}]}`, err: ErrMissingField, words: []string{"values[0]", `"premises"`}},
+	{name: "supported claim with extra field", in: `{"type":"supported","values":[{"premises":[],"value":{"type":"max","value":1},"why":1}]}`, err: ErrUnknownField, words: []string{`"why"`}},
+	{name: "supported bad premise", in: `{"type":"supported","values":[{"premises":["a b"],"value":{"type":"max","value":1}}]}`, err: ErrInvalid, words: []string{"values[0]", `premise name "a b"`, "' '"}},
+	{name: "supported premise with a comma", in: `{"type":"supported","values":[{"premises":["a,b"],"value":{"type":"max","value":1}}]}`, err: ErrInvalid, words: []string{`"a,b"`}},
+	{name: "supported empty premise", in: `{"type":"supported","values":[{"premises":[""],"value":{"type":"max","value":1}}]}`, err: ErrInvalid, words: []string{`premise name ""`}},
+	{name: "supported of supported", in: `{"type":"supported","values":[{"premises":[],"value":{"type":"supported","values":[]}}]}`, err: ErrInvalid, words: []string{"cannot be a supported"}},
+	{name: "supported of contradiction", in: `{"type":"supported","values":[{"premises":[],"value":{"type":"contradiction","from":["x"]}}]}`, err: ErrInvalid, words: []string{"cannot be a contradiction"}},
+	{name: "supported bad inner value", in: `{"type":"supported","values":[{"premises":["p"],"value":{"type":"interval","lo":3,"hi":1}}]}`, err: ErrInvalid, words: []string{"values[0].value", "lo 3 > hi 1"}},
+	{name: "supported too many claims", in: `{"type":"supported","values":[` + strings.Repeat(`{"premises":[],"value":{"type":"max","value":1}},`, 64) + `{"premises":[],"value":{"type":"max","value":1}}]}`, err: ErrTooLarge, words: []string{"65 claims, limit 64"}},
+	{name: "supported too many premises", in: manyPremises(33), err: ErrTooLarge, words: []string{"premises, limit 32"}},
 	{name: "arrays in lww past MaxDepth", in: lwwArrays(32), err: ErrTooDeep, words: []string{"more than 32 levels"}},
 	{name: "objects in lww past MaxDepth", in: `{"type":"lww","ts":1,"value":` + strings.Repeat(`{"a":`, 32) + "1" + strings.Repeat("}", 32) + `}`, err: ErrTooDeep, words: []string{"more than 32 levels"}},
 	{name: "deep array at the top", in: strings.Repeat("[", 100000), err: ErrSyntax, words: []string{"expected an object (at byte 0)"}},

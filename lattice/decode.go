@@ -94,6 +94,7 @@ var registry = []struct{ name, doc string }{
 	{TypeLWW, "a last-writer-wins register of any JSON value"},
 	{TypeORSet, "an add-wins observed-remove set"},
 	{TypeMap, "a map of keys to lattice values, merged per key"},
+	{TypeSupported, "values of an inner type, each resting on a set of premises"},
 }
 
 // decodeType calls the decoder of the named type; known is false when there
@@ -128,6 +129,8 @@ func decodeType(name string, o *object) (v Value, known bool, err error) {
 		v, err = decodeORSet(o)
 	case TypeMap:
 		v, err = decodeMap(o)
+	case TypeSupported:
+		v, err = decodeSupported(o)
 	default:
 		return nil, false, nil
 	}

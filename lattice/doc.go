@@ -53,6 +53,17 @@
 // ErrTypeMismatch): a cell has one type. Inside a Map, where each key is its
 // own little cell, such a conflict becomes a Contradiction at that key only.
 //
+// # Premises
+//
+// A Supported value holds claims: values of an inner type, each resting on a
+// set of premises (Radul and Sussman's supported values). Merging keeps the
+// claims no other subsumes, so nothing still informative is ever lost;
+// Consequence gives what the claims say under a worldview (the premises
+// believed), with the premises that result rests on, or, when it is a
+// contradiction, those that cannot all hold (a nogood). The worldview itself
+// is a cell the propagators package reads; this package knows only a
+// function that says whether a premise is believed.
+//
 // # Canonical encoding
 //
 // Equal values encode to identical bytes: fields in a fixed order, numbers in

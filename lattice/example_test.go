@@ -123,3 +123,32 @@ func ExampleDecode_error() {
 	// true
 	// entries.t 29
 }
+
+// The barometer's height as three sources give it, each claim resting on
+// its premise: what follows depends on what is believed, and nothing is
+// forgotten when a premise is withdrawn.
+func ExampleSupported_Consequence() {
+	cell, err := lattice.Decode([]byte(`{"type":"supported","values":[
+		{"premises":["fall-time"],"value":{"type":"interval","lo":41.16,"hi":47.24}},
+		{"premises":["shadows"],"value":{"type":"interval","lo":44.51,"hi":48.98}},
+		{"premises":["superintendent"],"value":{"type":"interval","lo":45,"hi":45}}]}`))
+	if err != nil {
+		panic(err)
+	}
+	s := cell.(*lattice.Supported)
+	all := s.Consequence(nil)
+	fmt.Println(string(lattice.Encode(all.Value)), all.Support)
+	doubted := s.Consequence(func(p string) bool { return p != "superintendent" })
+	fmt.Println(string(lattice.Encode(doubted.Value)), doubted.Support)
+
+	// A claim no other premise agrees with: the premises that cannot all
+	// hold are the support of the contradiction.
+	bad, _ := lattice.Support(lattice.Interval{Lo: 10, Hi: 11}, "cheap-stopwatch")
+	cell, _, _ = lattice.Merge(cell, bad)
+	c := cell.(*lattice.Supported).Consequence(nil)
+	fmt.Println(c.Contradicts(), c.Support)
+	// Output:
+	// {"type":"interval","lo":45,"hi":45} [superintendent]
+	// {"type":"interval","lo":44.51,"hi":47.24} [fall-time shadows]
+	// true [cheap-stopwatch fall-time]
+}

@@ -51,6 +51,7 @@ func families() []family {
 		independent("lww", genLWW()),
 		{"orset", drawORSets},
 		independent("map", genMap(2)),
+		independent("supported", genSupported()),
 		independent("mixed", genAny(2)),
 	}
 }
@@ -503,6 +504,31 @@ func genAny(depth int) *rapid.Generator[Value] {
 		genContradiction(depth),
 		genNumber(), genMax(), genMin(), genInterval(), genRange(), genFlag(),
 		genSet(), genGCounter(), genPNCounter(), genLWW(), genRawORSet(),
-		genMap(depth),
+		genMap(depth), genSupported(),
 	)
+}
+
+// genSupported draws supported values over a few premises: mostly claims
+// of intervals (whose joins narrow and contradict), sometimes of maxima, so
+// that two draws sometimes disagree on the inner type.
+func genSupported() *rapid.Generator[Value] {
+	return rapid.Custom(func(t *rapid.T) Value {
+		inner := genInterval()
+		if rapid.IntRange(0, 4).Draw(t, "maxInner") == 0 {
+			inner = genMax()
+		}
+		n := rapid.IntRange(0, 4).Draw(t, "claims")
+		claims := make([]Claim, n)
+		for i := range claims {
+			claims[i] = Claim{
+				Value:    inner.Draw(t, "value"),
+				Premises: rapid.SliceOfN(rapid.SampledFrom([]string{"a", "b", "c", "fall-time", "x:y.z"}), 0, 3).Draw(t, "premises"),
+			}
+		}
+		s, err := NewSupported(claims...)
+		if err != nil {
+			t.Fatalf("NewSupported: %v", err)
+		}
+		return s
+	})
 }

@@ -334,6 +334,17 @@ func shuffleWire(t *rapid.T, v any) any {
 		if rapid.Bool().Draw(t, "dropReason") {
 			delete(o, "reason") // derived, so optional on input
 		}
+	case TypeSupported:
+		if xs, ok := o["values"].([]any); ok {
+			for _, x := range xs {
+				if c, ok := x.(jsonObject); ok {
+					if ps, ok := c["premises"].([]any); ok && len(ps) > 0 {
+						c["premises"] = rapid.Permutation(ps).Draw(t, "premises")
+					}
+				}
+			}
+		}
+		shuffle("values")
 	case TypeMap:
 		if es, ok := o["entries"].(jsonObject); ok {
 			for k := range es {

@@ -27,6 +27,7 @@ var minimalWire = map[string]string{
 	TypeLWW:           `{"type":"lww","value":null,"ts":0}`,
 	TypeORSet:         `{"type":"orset"}`,
 	TypeMap:           `{"type":"map","entries":{}}`,
+	TypeSupported:     `{"type":"supported","values":[]}`,
 }
 
 // wireForms are valid inputs of every type, in canonical and other forms;
@@ -56,6 +57,8 @@ var wireForms = []struct{ name, wire string }{
 	{"orset-remove", `{"type":"orset","context":{"w1":3},"cloud":[["w2",7]]}`},
 	{"map", `{"type":"map","entries":{"t":{"type":"max","value":1},"r":{"type":"range","min":1,"max":2},"gone":{"type":"nothing"}}}`},
 	{"map-nested", `{"type":"map","entries":{"a":{"type":"map","entries":{"b":{"type":"contradiction","values":[{"type":"number","value":1},{"type":"number","value":2}]}}}}}`},
+	{"supported", `{"type":"supported","values":[{"premises":["fall-time"],"value":{"type":"interval","lo":2.9,"hi":3.1}},{"premises":[],"value":{"type":"interval","lo":0}}]}`},
+	{"supported-subsumed", `{"type":"supported","values":[{"premises":["b","a"],"value":{"type":"max","value":1}},{"premises":["a"],"value":{"type":"max","value":2}},{"premises":["c"],"value":{"type":"nothing"}}]}`},
 	{"whitespace", " \t\r\n{ \"type\" : \"max\" , \"value\" : 7 } \n"},
 }
 

@@ -133,6 +133,7 @@ const (
 	TypeLWW           = "lww"
 	TypeORSet         = "orset"
 	TypeMap           = "map"
+	TypeSupported     = "supported"
 )
 
 // Nothing is the bottom of every lattice: no information yet.

@@ -83,6 +83,15 @@
 // input changes, since a deterministic function fails again on the same
 // inputs.
 //
+// # Networks that change
+//
+// Add, Remove and AddInput change a running runtime: a template's instance
+// is added when its cell appears, and its first run reads every input; a
+// removed propagator is never queued again (a run under way finishes: its
+// refinements are harmless); an aggregate over a pattern gains inputs as
+// matching cells appear, and since it reads only Inputs.Changed, a growing
+// fan-in costs nothing per input it already has.
+//
 // # Quiescence
 //
 // The runtime is quiescent when no propagator is queued, running (a run

@@ -86,6 +86,7 @@ type Inputs struct {
 	changed []string
 	first   bool
 	cache   map[string]lattice.Value
+	seqs    map[string]uint64 // the sequence of each value read, when cells is Versioned
 }
 
 // Value returns the current value of a cell (lattice.Nothing{} when it has
@@ -95,7 +96,17 @@ func (in *Inputs) Value(cell string) lattice.Value {
 	if v, ok := in.cache[cell]; ok {
 		return v
 	}
-	v := in.cells.Value(cell)
+	var v lattice.Value
+	if vc, ok := in.cells.(Versioned); ok {
+		var seq uint64
+		v, seq = vc.ValueSeq(cell)
+		if in.seqs == nil {
+			in.seqs = make(map[string]uint64, len(in.all)+1)
+		}
+		in.seqs[cell] = seq
+	} else {
+		v = in.cells.Value(cell)
+	}
 	if v == nil {
 		v = lattice.Nothing{}
 	}

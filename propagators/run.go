@@ -18,7 +18,7 @@ const maxLoggedValue = 200
 func (rt *Runtime) run(n *node, j job) (failed bool) {
 	rt.stats.fires.Add(1)
 	n.runs.Add(1)
-	in := &Inputs{cells: rt.cells, all: n.inputs, changed: j.changed, first: j.first}
+	in := &Inputs{cells: rt.cells, all: j.all, changed: j.changed, first: j.first}
 	var refs []Refinement
 	var err error
 	if bad := contradicted(in); len(bad) > 0 {
@@ -104,7 +104,7 @@ func (rt *Runtime) publish(n *node, in *Inputs, refs []Refinement) bool {
 			rt.stats.suppressed.Add(1)
 			continue
 		}
-		if _, err := rt.cells.Refine(rt.ctx, r.Cell, r.Value, n.name); err != nil {
+		if err := rt.refine(n, in, r); err != nil {
 			if rt.ctx.Err() == nil {
 				rt.report(n, in, EventRefine, r.Cell, err)
 			}
@@ -170,4 +170,15 @@ func changedSummary(changed []string) []string {
 		return append([]string(nil), changed...)
 	}
 	return append(append([]string(nil), changed[:maxLoggedInputs]...), "…")
+}
+
+// refine publishes one refinement, with its derivation when the cells
+// record derivations.
+func (rt *Runtime) refine(n *node, in *Inputs, r Refinement) error {
+	if d, ok := rt.cells.(Deriver); ok {
+		_, err := d.RefineDerived(rt.ctx, r.Cell, r.Value, in.derivation(n.name))
+		return err
+	}
+	_, err := rt.cells.Refine(rt.ctx, r.Cell, r.Value, n.name)
+	return err
 }

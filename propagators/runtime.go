@@ -3,7 +3,6 @@ package propagators
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -53,10 +52,8 @@ func (c *Config) validate() error {
 // its inputs changes and publishes the refinements it returns. See the
 // package documentation for the design.
 type Runtime struct {
-	cells   Cells
-	cfg     Config
-	nodes   []*node
-	byInput map[string][]*node // immutable after New
+	cells Cells
+	cfg   Config
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -64,6 +61,9 @@ type Runtime struct {
 	done   chan struct{} // closed by Close
 
 	mu       sync.Mutex
+	nodes    []*node            // in the order given; Remove drops nodes
+	byName   map[string]*node   // the nodes, by name
+	byInput  map[string][]*node // the nodes each cell wakes
 	cond     *sync.Cond
 	queue    []*node // FIFO of queued nodes
 	running  int
@@ -87,6 +87,7 @@ type node struct {
 	outList []string
 
 	// guarded by Runtime.mu
+	removed         bool // by Remove: never queued again
 	queued, running bool
 	dirty           bool                // woken while running
 	first           bool                // the next run sees every input as changed
@@ -117,25 +118,11 @@ func New(cells Cells, props []Propagator, cfg Config) (*Runtime, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rt := &Runtime{cells: cells, cfg: cfg, byInput: map[string][]*node{}, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	rt := &Runtime{cells: cells, cfg: cfg, byInput: map[string][]*node{}, byName: map[string]*node{}, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	rt.cond = sync.NewCond(&rt.mu)
-	seen := map[string]bool{}
-	for i, p := range props {
-		if p == nil {
-			cancel()
-			return nil, fmt.Errorf("propagators: propagator %d is nil", i)
-		}
-		if seen[p.Name()] {
-			cancel()
-			return nil, fmt.Errorf("propagators: %w: %q", ErrDuplicateName, p.Name())
-		}
-		seen[p.Name()] = true
-		n := newNode(p)
-		rt.nodes = append(rt.nodes, n)
-		for _, in := range n.inputs {
-			rt.byInput[in] = append(rt.byInput[in], n)
-		}
-		rt.enqueueLocked(n)
+	if err := rt.Add(props...); err != nil {
+		cancel()
+		return nil, err
 	}
 	return rt, nil
 }
@@ -202,13 +189,10 @@ func (rt *Runtime) Close() error {
 // from inside Cells.Refine and while holding the replica's own locks: the
 // runtime never calls Cells while holding its lock.
 func (rt *Runtime) Changed(cell string) {
-	subs := rt.byInput[cell]
-	if len(subs) == 0 {
-		return
-	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if rt.closed {
+	subs := rt.byInput[cell]
+	if rt.closed || len(subs) == 0 {
 		return
 	}
 	for _, n := range subs {
@@ -223,7 +207,7 @@ func (rt *Runtime) Changed(cell string) {
 // finishes) or waiting out a failure backoff (then it runs when that ends).
 func (rt *Runtime) wakeLocked(n *node) {
 	switch {
-	case rt.closed || n.queued || n.timer != nil:
+	case rt.closed || n.removed || n.queued || n.timer != nil:
 	case n.running:
 		n.dirty = true
 	case n.failures > 0 && time.Now().Before(n.notBefore):
@@ -245,20 +229,22 @@ func (rt *Runtime) enqueueLocked(n *node) {
 func (rt *Runtime) release(n *node) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if n.timer == nil { // stopped by Close
+	if n.timer == nil { // stopped by Close or Remove
 		return
 	}
 	n.timer = nil
 	rt.deferred--
-	if !rt.closed {
+	if !rt.closed && !n.removed {
 		rt.enqueueLocked(n)
 	}
 }
 
-// job is one run of a node: what changed since its previous run.
+// job is one run of a node: what changed since its previous run, and its
+// inputs as they were when the run was taken (AddInput may add more).
 type job struct {
 	first   bool
 	changed []string
+	all     []string
 }
 
 func (rt *Runtime) worker() {
@@ -288,10 +274,10 @@ func (rt *Runtime) take() (*node, job, bool) {
 	rt.queue = rt.queue[1:]
 	n.queued, n.running = false, true
 	rt.running++
-	j := job{first: n.first}
+	j := job{first: n.first, all: n.inputs[:len(n.inputs):len(n.inputs)]}
 	if n.first {
 		n.first = false
-		j.changed = n.inputs
+		j.changed = j.all
 		clear(n.pending)
 	} else {
 		j.changed = make([]string, 0, len(n.pending))
@@ -323,7 +309,7 @@ func (rt *Runtime) finish(n *node, j job, failed bool) {
 	} else {
 		n.failures = 0
 	}
-	if n.dirty {
+	if n.dirty && !n.removed {
 		n.dirty = false
 		rt.wakeLocked(n)
 	}

@@ -77,9 +77,7 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 				ev.Value, ev.ETag, ev.Pending = c.Value, c.ETag, c.Pending
 			}
 		}
-		if r.rt != nil {
-			r.rt.Changed(ev.Cell)
-		}
+		r.changed(ev.Cell)
 		r.watchers.notify(ev)
 	case res.Forgotten && res.Existed:
 		ev = Event{Cell: res.Cell, Value: res.Value, Seq: seq, Forgotten: true}
@@ -106,15 +104,57 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 		r.cfg.OnChange(ev)
 	}
 	r.wake(seq, res.Err)
-	if r.catchingUp.Load() && (seq >= r.target.Load() || meta.NumPending == 0) && r.caughtUp(a, seq) {
-		r.markCaughtUp()
+	if r.catchingUp.Load() && (seq >= r.target.Load() || meta.NumPending == 0) {
+		r.confirmSoon(a)
+	}
+}
+
+// confirmSoon starts the confirmation of the end of a resync in the
+// background, unless one is under way: it asks the stream (caughtUp), and
+// the fold must never wait for a JetStream request — with the broker slow
+// or away, one waits up to 10 s, and every delivery behind it.
+//
+// The goroutine is not one Close waits for (a late delivery may come
+// while Close waits); it ends soon after the replica closes, as
+// caughtUp's requests are bounded by the replica's life.
+func (r *Replica) confirmSoon(a *attachment) {
+	if r.ctx.Err() != nil || !r.confirming.CompareAndSwap(false, true) {
+		return
+	}
+	go r.confirm(a)
+}
+
+// confirm confirms the end of the resync of attachment a at the last
+// sequence folded, and marks the replica caught up if it is. If the log
+// was compacted meanwhile, the target moves; if the fold has reached the
+// new target while confirm looked (the deliveries that would have asked
+// again came while it was busy), it confirms again.
+func (r *Replica) confirm(a *attachment) {
+	for {
+		r.mu.RLock()
+		seq, current := r.lastFolded, a.gen == r.gen
+		r.mu.RUnlock()
+		done := current && r.caughtUp(a, seq)
+		if done {
+			r.markCaughtUp()
+		}
+		r.confirming.Store(false)
+		if done || !current || !r.catchingUp.Load() {
+			return
+		}
+		r.mu.RLock()
+		folded := r.lastFolded
+		r.mu.RUnlock()
+		if folded < r.target.Load() || r.ctx.Err() != nil || !r.confirming.CompareAndSwap(false, true) {
+			return // the fold asks again when it reaches the target
+		}
 	}
 }
 
 // caughtUp confirms the end of a resync at seq: if a compaction removed
 // messages meanwhile, what they said is in the compaction's messages after
-// the target, so the target moves to the log's new end. Called from the
-// fold, once or a few times per resync.
+// the target, so the target moves to the log's new end. Called by
+// confirm, once or a few times per resync.
 func (r *Replica) caughtUp(a *attachment, seq uint64) bool {
 	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()

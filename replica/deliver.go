@@ -322,9 +322,7 @@ func (r *Replica) eachView(fn func(fold.Cell) bool) {
 // announcePending tells the propagators and the watchers of a change of
 // the pending view of c. The caller holds r.mu.
 func (r *Replica) announcePending(c fold.Cell) {
-	if r.rt != nil {
-		r.rt.Changed(c.Name)
-	}
+	r.changed(c.Name)
 	r.watchers.notify(Event{Cell: c.Name, Value: c.Value, Type: c.Type, Seq: c.Seq, ETag: c.ETag, Pending: c.Pending})
 }
 

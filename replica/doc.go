@@ -52,6 +52,14 @@
 // grow. Await is a threshold read: it returns once the cell is at least as
 // informative as a given value.
 //
+// Networks that change (Config.LiveNetworks, networks.go): named networks
+// are set, replaced and removed while the replica runs (SetNetwork,
+// RemoveNetwork), only what changed restarting. Their templates make a
+// propagator for each cell that matches, from the fold, the first time the
+// cell changes. Shared networks are split among the live replicas running
+// them by rendezvous hashing over members heard on <prefix>.members
+// (members.go); a dead member's share moves within MemberTimeout.
+//
 // Watched: the replica checks its stream every Config.StreamCheckEvery, and
 // at once when its consumer reports trouble. A stream deleted under it
 // makes it detach and serve what it knew, marked Stale, refusing refines

@@ -27,6 +27,12 @@ const (
 	// network can tell which cells will no longer follow their inputs
 	// (LogPropagators).
 	HeaderPropagator = "Dprop-Propagator"
+	// HeaderInputs lists the inputs a propagator read to make the
+	// update, each with the stream sequence of the value it read:
+	// "fall.time@12,gravity.half@15" (propagators.FormatInputs). Set with
+	// HeaderPropagator; why a cell holds what it holds is read from them
+	// (Replica.Why).
+	HeaderInputs = "Dprop-Inputs"
 	// HeaderCheckpoint marks a checkpoint message; its value is the stream
 	// sequence the join reflects.
 	HeaderCheckpoint = "Dprop-Checkpoint"

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/propagators"
 	"github.com/dprop/dprop/replica/fold"
 )
 
@@ -22,6 +24,13 @@ type HistoryEntry struct {
 	// Propagator is the Dprop-Propagator header: the propagator whose
 	// refinement this is, if one's.
 	Propagator string `json:"propagator,omitempty"`
+	// Writer is who wrote the update: the signer when it is signed, else
+	// the origin ("" for an update that names neither, such as a plain
+	// nats pub).
+	Writer string `json:"writer,omitempty"`
+	// Inputs are the Dprop-Inputs header: the inputs the propagator read,
+	// each with the sequence of the value it read.
+	Inputs []propagators.InputRef `json:"inputs,omitempty"`
 	// Signer is the Dprop-Signer header, when the update names one:
 	// whether its signature counted is the trust policy's business (see
 	// Refused).
@@ -78,8 +87,10 @@ func (r *Replica) History(ctx context.Context, cell string, q HistoryQuery) ([]H
 		e := HistoryEntry{Seq: msg.Seq, Time: meta.Timestamp, Update: rawOrString(m.Data()), Changed: res.Changed, Rollup: msg.Rollup,
 			Propagator: msg.Propagator, Signer: short(msg.Signer, maxPropagatorHeader), Forgotten: res.Forgotten}
 		if h != nil {
-			e.Origin = h.Get(HeaderOrigin)
+			e.Origin = short(h.Get(HeaderOrigin), maxPropagatorHeader)
+			e.Inputs, _ = propagators.ParseInputs(short(h.Get(HeaderInputs), maxInputsHeader))
 		}
+		e.Writer = cmp.Or(e.Signer, e.Origin)
 		var re *fold.RefusedError
 		if errors.As(res.Err, &re) {
 			e.Refused, e.Error = re.Reason, re.Err.Error()
@@ -91,6 +102,11 @@ func (r *Replica) History(ctx context.Context, cell string, q HistoryQuery) ([]H
 	})
 	return out, err
 }
+
+// maxInputsHeader bounds the Dprop-Inputs header a history reads (a
+// longer one did not come from dprop; it is cut, and ParseInputs then
+// likely refuses it, leaving no inputs).
+const maxInputsHeader = 64 << 10
 
 // rawOrString returns b when it is valid JSON, else b as a JSON string.
 func rawOrString(b []byte) json.RawMessage {

@@ -127,7 +127,7 @@ type linkProblem struct {
 type attachment struct {
 	gen    uint64
 	stream jetstream.Stream
-	shape  logShape // the log's shape, as the fold last saw it (fold only)
+	shape  logShape // the log's shape, as the resync's confirmation last saw it (confirm only, one at a time)
 }
 
 // StreamStatus returns how the replica stands with its stream.

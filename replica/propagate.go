@@ -32,12 +32,59 @@ func (a cellsAdapter) Refine(ctx context.Context, cell string, v lattice.Value, 
 	return c.Value, nil
 }
 
-var _ propagators.Cells = cellsAdapter{}
+// ValueSeq implements propagators.Versioned: the value and the sequence of
+// its last change, for the inputs of a derivation.
+func (a cellsAdapter) ValueSeq(cell string) (lattice.Value, uint64) {
+	c, ok := a.r.Get(cell)
+	if !ok {
+		return lattice.Nothing{}, 0
+	}
+	return c.Value, c.Seq
+}
+
+// RefineDerived implements propagators.Deriver: the update carries its
+// derivation in its headers (Dprop-Propagator, Dprop-Inputs).
+func (a cellsAdapter) RefineDerived(ctx context.Context, cell string, v lattice.Value, d propagators.Derivation) (lattice.Value, error) {
+	c, err := a.r.Refine(ctx, cell, v, WithDerivation(d))
+	if err != nil {
+		return nil, err
+	}
+	return c.Value, nil
+}
+
+var (
+	_ propagators.Cells     = cellsAdapter{}
+	_ propagators.Versioned = cellsAdapter{}
+	_ propagators.Deriver   = cellsAdapter{}
+)
+
+// changed tells the network manager and the runtime of a real change of
+// cell; the caller holds r.mu.
+func (r *Replica) changed(cell string) {
+	if r.nets != nil {
+		r.nets.seen(cell) // first: an instance it makes hears the change
+	}
+	if r.rt != nil {
+		r.rt.Changed(cell)
+	}
+}
+
+// checkRefinable checks that the replica may refine cell: it holds it,
+// and its trust policy would take the replica's refinements.
+func (r *Replica) checkRefinable(cell string) error {
+	if err := r.checkHeld(cell); err != nil {
+		return err
+	}
+	if err := r.core.CheckSigner(cell, r.signPub); err != nil {
+		return fmt.Errorf("the trust policy would refuse its refinements from this replica: %w", err)
+	}
+	return nil
+}
 
 // startNetwork builds the runtime (before the consumer starts, so that no
 // change is missed) and arranges for it to run once the replica is ready.
 func (r *Replica) startNetwork() error {
-	if len(r.cfg.Propagators) == 0 && len(r.cfg.Initial) == 0 {
+	if len(r.cfg.Propagators) == 0 && len(r.cfg.Initial) == 0 && !r.cfg.LiveNetworks {
 		close(r.initialDone)
 		return nil
 	}
@@ -62,7 +109,7 @@ func (r *Replica) startNetwork() error {
 			}
 		}
 	}
-	if len(r.cfg.Propagators) > 0 {
+	if len(r.cfg.Propagators) > 0 || r.cfg.LiveNetworks {
 		rt, err := propagators.New(cellsAdapter{r}, r.cfg.Propagators, propagators.Config{
 			Workers: r.cfg.PropagatorWorkers,
 			Logger:  r.log,
@@ -72,6 +119,12 @@ func (r *Replica) startNetwork() error {
 			return fmt.Errorf("replica: %w", err)
 		}
 		r.rt = rt
+	}
+	if r.cfg.LiveNetworks {
+		if err := r.startLiveNetworks(); err != nil {
+			r.rt.Close()
+			return err
+		}
 	}
 	r.spawn(func() {
 		select {

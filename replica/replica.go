@@ -124,6 +124,17 @@ type Config struct {
 	Initial           map[string]lattice.Value
 	PropagatorWorkers int                     // default: the runtime's
 	OnPropagatorEvent func(propagators.Event) // failures; must not block
+	// LiveNetworks makes the replica run networks that change: Networks
+	// at start, then SetNetwork and RemoveNetwork while it runs (see
+	// networks.go). Their templates make a propagator per matching cell,
+	// and shared networks are split among the live replicas that run them
+	// (see members.go): each announces itself every Heartbeat (default
+	// 1s) and is taken for dead after MemberTimeout without one (default
+	// three heartbeats). Origin identifies the replica among them.
+	LiveNetworks  bool
+	Networks      []Network
+	Heartbeat     time.Duration
+	MemberTimeout time.Duration
 	// OnChange, if set, is called synchronously for every real change of a
 	// cell (a forget included: Event.Forgotten), in stream order, before a
 	// Refine waiting for that change returns. It must be quick; while it
@@ -198,6 +209,15 @@ func (c *Config) validate() error {
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = DefaultPublishTimeout
+	}
+	if len(c.Networks) > 0 {
+		c.LiveNetworks = true
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = time.Second
+	}
+	if c.MemberTimeout <= 0 {
+		c.MemberTimeout = 3 * c.Heartbeat
 	}
 	return nil
 }
@@ -312,6 +332,7 @@ type Replica struct {
 	ready      chan struct{}
 	isReady    atomic.Bool
 	catchingUp atomic.Bool // a resync (the first, or after re-attaching) is under way
+	confirming atomic.Bool // the end of a resync is being confirmed (consume.go's confirm)
 	stale      atomic.Bool // answers may lag behind the stream
 	lost       atomic.Bool // the stream was found missing
 	// reconnected: the consumer was detached because the connection came
@@ -354,6 +375,7 @@ type Replica struct {
 	dupWin atomic.Int64
 
 	rt          *propagators.Runtime // nil without propagators
+	nets        *netManager          // nil without LiveNetworks
 	initialDone chan struct{}        // closed once the network's initial values are folded
 }
 
@@ -498,6 +520,7 @@ type refineOptions struct {
 	msgID      string // the Nats-Msg-Id, instead of the key's (Apply)
 	opKeys     string // the Dprop-Op-Keys header (Apply)
 	origin     string
+	inputs     []propagators.InputRef // see WithDerivation
 	propagator string
 	report     *RefineReport
 	logAck     bool // see WithLogAck
@@ -507,6 +530,13 @@ type refineOptions struct {
 
 // WithOrigin overrides the Dprop-Origin header (Config.Origin by default).
 func WithOrigin(origin string) RefineOption { return func(o *refineOptions) { o.origin = origin } }
+
+// WithDerivation sets the Dprop-Propagator and Dprop-Inputs headers: the
+// update is a refinement by d.Propagator from the inputs it read. The
+// replica's own propagators' refinements carry them always.
+func WithDerivation(d propagators.Derivation) RefineOption {
+	return func(o *refineOptions) { o.propagator, o.inputs = d.Propagator, d.Inputs }
+}
 
 // WithPropagator sets the Dprop-Propagator header: the update is a
 // refinement by that propagator. The replica's own propagators' refinements
@@ -555,6 +585,9 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	}
 	if o.propagator != "" {
 		msg.Header.Set(HeaderPropagator, o.propagator)
+	}
+	if len(o.inputs) > 0 {
+		msg.Header.Set(HeaderInputs, propagators.FormatInputs(o.inputs))
 	}
 	if o.key != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, idempotencyID(cell, o.key))

@@ -9,10 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dprop/dprop/cellname"
@@ -129,7 +133,14 @@ func WriteSnapshot(w io.Writer, h SnapshotHeader, cells []fold.Cell) error {
 
 // ReadSnapshot reads a snapshot, checking its version, its checksum, its
 // count and every value. Any problem is an error wrapping ErrBadSnapshot
-// that says what and on which line.
+// that says what and on which line; when several lines are wrong, the
+// first one is named, as a reader line by line would.
+//
+// Cell lines are decoded in batches by as many goroutines as there are
+// CPUs while this one reads on and keeps the checksum: decoding a line
+// (its JSON, its name, its value, its ETag) costs several times reading
+// and hashing it, and a restart from the local snapshot of a large
+// replica paid it one line at a time (docs/performance.md).
 func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []fold.Cell, error) {
 	var h SnapshotHeader
 	sum := sha256.New()
@@ -139,64 +150,186 @@ func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []fold.Ce
 		maxLine = lattice.DefaultLimits.MaxBytes
 	}
 	sc.Buffer(make([]byte, 0, 1<<16), maxLine+64<<10)
-	bad := func(line int, format string, a ...any) error {
-		return fmt.Errorf("%w: line %d: %s", ErrBadSnapshot, line, fmt.Sprintf(format, a...))
-	}
-	var cells []fold.Cell
+	dec := newSnapshotDecoder(limits)
+	defer dec.stop()
 	n := 0
 	for sc.Scan() {
 		n++
 		line := sc.Bytes()
 		if n == 1 {
 			if err := json.Unmarshal(line, &h); err != nil || h.Kind != "snapshot" {
-				return h, nil, bad(n, "not a dprop snapshot header")
+				return h, nil, badSnapshot(n, "not a dprop snapshot header")
 			}
 			if h.Version != SnapshotVersion {
-				return h, nil, bad(n, "version %d, this dprop reads version %d", h.Version, SnapshotVersion)
+				return h, nil, badSnapshot(n, "version %d, this dprop reads version %d", h.Version, SnapshotVersion)
 			}
 			sum.Write(line)
 			sum.Write([]byte{'\n'})
 			continue
 		}
 		if bytes.HasPrefix(line, []byte(`{"end":`)) {
+			cells, err := dec.finish()
+			if err != nil {
+				return h, nil, err
+			}
 			var end snapshotEnd
 			if err := json.Unmarshal(line, &end); err != nil {
-				return h, nil, bad(n, "malformed trailer: %v", err)
+				return h, nil, badSnapshot(n, "malformed trailer: %v", err)
 			}
 			if got := hex.EncodeToString(sum.Sum(nil)); got != end.SHA256 {
-				return h, nil, bad(n, "checksum mismatch: the file is corrupt (sha256 %s, trailer says %s)", got, end.SHA256)
+				return h, nil, badSnapshot(n, "checksum mismatch: the file is corrupt (sha256 %s, trailer says %s)", got, end.SHA256)
 			}
 			if end.Count != len(cells) {
-				return h, nil, bad(n, "trailer counts %d cells, file has %d", end.Count, len(cells))
+				return h, nil, badSnapshot(n, "trailer counts %d cells, file has %d", end.Count, len(cells))
 			}
 			if sc.Scan() {
-				return h, nil, bad(n+1, "data after the trailer")
+				return h, nil, badSnapshot(n+1, "data after the trailer")
 			}
 			return h, cells, nil
 		}
 		sum.Write(line)
 		sum.Write([]byte{'\n'})
-		var cl snapshotCell
-		if err := json.Unmarshal(line, &cl); err != nil {
-			return h, nil, bad(n, "malformed cell line: %v", err)
-		}
-		if err := cellname.Validate(cl.Cell); err != nil {
-			return h, nil, bad(n, "%v", err)
-		}
-		v, err := limits.Decode(cl.Value)
-		if err != nil {
-			return h, nil, bad(n, "cell %q: %v", cl.Cell, err)
-		}
-		cells = append(cells, fold.Cell{Name: cl.Cell, Value: v, Type: cl.Type, Seq: cl.Seq, Updates: cl.Updates,
-			Last: cl.Last, SinceRollup: cl.Since, RolledUp: cl.Rolled, Propagator: cl.Propagator, At: cl.At, ETag: fold.ETag(v)})
+		dec.add(n, line)
+	}
+	if _, err := dec.finish(); err != nil {
+		return h, nil, err
 	}
 	if err := sc.Err(); err != nil {
-		return h, nil, bad(n+1, "%v", err)
+		return h, nil, badSnapshot(n+1, "%v", err)
 	}
 	if n == 0 {
 		return h, nil, fmt.Errorf("%w: empty file", ErrBadSnapshot)
 	}
-	return h, nil, bad(n, "truncated: no trailer")
+	return h, nil, badSnapshot(n, "truncated: no trailer")
+}
+
+// badSnapshot is the error of a snapshot refused at line.
+func badSnapshot(line int, format string, a ...any) error {
+	return fmt.Errorf("%w: line %d: %s", ErrBadSnapshot, line, fmt.Sprintf(format, a...))
+}
+
+// snapshotBatchLines is how many cell lines a decoding batch holds.
+const snapshotBatchLines = 1024
+
+// snapshotBatch is a run of consecutive cell lines, decoded together.
+type snapshotBatch struct {
+	first int    // line number of the first line
+	buf   []byte // the lines, one after the other
+	ends  []int  // where each line ends in buf
+	cells []fold.Cell
+	err   error // the first bad line's, if any
+}
+
+// snapshotDecoder decodes the cell lines of a snapshot in batches, on
+// several goroutines, keeping the batches in file order.
+type snapshotDecoder struct {
+	limits  lattice.Limits
+	cur     *snapshotBatch
+	batches []*snapshotBatch
+	work    chan *snapshotBatch
+	wg      sync.WaitGroup
+	stopped bool
+}
+
+func newSnapshotDecoder(limits lattice.Limits) *snapshotDecoder {
+	workers := runtime.GOMAXPROCS(0)
+	d := &snapshotDecoder{limits: limits, work: make(chan *snapshotBatch, 2*workers)}
+	for range workers {
+		d.wg.Go(func() {
+			for b := range d.work {
+				b.decode(d.limits)
+			}
+		})
+	}
+	return d
+}
+
+// add queues cell line n (copied: the caller may reuse line).
+func (d *snapshotDecoder) add(n int, line []byte) {
+	if d.cur == nil {
+		d.cur = &snapshotBatch{first: n, ends: make([]int, 0, snapshotBatchLines)}
+	}
+	d.cur.buf = append(d.cur.buf, line...)
+	d.cur.ends = append(d.cur.ends, len(d.cur.buf))
+	if len(d.cur.ends) == snapshotBatchLines {
+		d.flush()
+	}
+}
+
+func (d *snapshotDecoder) flush() {
+	if d.cur != nil {
+		d.batches = append(d.batches, d.cur)
+		d.work <- d.cur
+		d.cur = nil
+	}
+}
+
+// stop ends the workers (once); the batches are decoded when it returns.
+func (d *snapshotDecoder) stop() {
+	if !d.stopped {
+		d.stopped = true
+		close(d.work)
+		d.wg.Wait()
+	}
+}
+
+// finish waits for every batch and returns the cells in file order, or
+// the error of the first bad line.
+func (d *snapshotDecoder) finish() ([]fold.Cell, error) {
+	d.flush()
+	d.stop()
+	total := 0
+	for _, b := range d.batches {
+		if b.err != nil {
+			return nil, b.err
+		}
+		total += len(b.cells)
+	}
+	cells := make([]fold.Cell, 0, total)
+	for _, b := range d.batches {
+		cells = append(cells, b.cells...)
+	}
+	return cells, nil
+}
+
+// decode decodes the batch's lines, up to the first bad one.
+func (b *snapshotBatch) decode(limits lattice.Limits) {
+	b.cells = make([]fold.Cell, 0, len(b.ends))
+	start := 0
+	for i, end := range b.ends {
+		c, err := decodeSnapshotCell(b.first+i, b.buf[start:end], limits)
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.cells = append(b.cells, c)
+		start = end
+	}
+	b.buf, b.ends = nil, nil
+}
+
+// decodeSnapshotCell decodes cell line n.
+func decodeSnapshotCell(n int, line []byte, limits lattice.Limits) (fold.Cell, error) {
+	var cl snapshotCell
+	if parseSnapshotCell(line, &cl) {
+		if v, err := limits.Decode(cl.Value); err == nil && cellname.Validate(cl.Cell) == nil {
+			return fold.Cell{Name: cl.Cell, Value: v, Type: cl.Type, Seq: cl.Seq, Updates: cl.Updates,
+				Last: cl.Last, SinceRollup: cl.Since, RolledUp: cl.Rolled, Propagator: cl.Propagator, At: cl.At, ETag: fold.ETag(v)}, nil
+		}
+		cl = snapshotCell{} // the slow path says what is wrong
+	}
+	if err := json.Unmarshal(line, &cl); err != nil {
+		return fold.Cell{}, badSnapshot(n, "malformed cell line: %v", err)
+	}
+	if err := cellname.Validate(cl.Cell); err != nil {
+		return fold.Cell{}, badSnapshot(n, "%v", err)
+	}
+	v, err := limits.Decode(cl.Value)
+	if err != nil {
+		return fold.Cell{}, badSnapshot(n, "cell %q: %v", cl.Cell, err)
+	}
+	return fold.Cell{Name: cl.Cell, Value: v, Type: cl.Type, Seq: cl.Seq, Updates: cl.Updates,
+		Last: cl.Last, SinceRollup: cl.Since, RolledUp: cl.Rolled, Propagator: cl.Propagator, At: cl.At, ETag: fold.ETag(v)}, nil
 }
 
 // WriteSnapshotFile writes a snapshot atomically: to a temporary file in the
@@ -246,4 +379,118 @@ func ReadSnapshotFile(path string, limits lattice.Limits) (SnapshotHeader, []fol
 		return h, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return h, cells, nil
+}
+
+// parseSnapshotCell reads a cell line written by WriteSnapshot — its
+// fields in their order, names and types of plain characters, counts in
+// plain digits, the value last — without encoding/json, which took most
+// of a snapshot's reading time (reflection over the struct for every
+// line). It reports false for any line not in exactly that form, which
+// the caller then reads with encoding/json: the fast path decides
+// nothing that the slow one would decide otherwise.
+func parseSnapshotCell(line []byte, cl *snapshotCell) bool {
+	p := snapshotParser{rest: line}
+	if !p.lit(`{"cell":`) {
+		return false
+	}
+	var ok bool
+	if cl.Cell, ok = p.str(); !ok {
+		return false
+	}
+	if p.lit(`,"type":`) {
+		if cl.Type, ok = p.str(); !ok {
+			return false
+		}
+	}
+	if !p.lit(`,"seq":`) {
+		return false
+	}
+	if cl.Seq, ok = p.uint(); !ok || !p.lit(`,"updates":`) {
+		return false
+	}
+	if cl.Updates, ok = p.uint(); !ok {
+		return false
+	}
+	for _, f := range []struct {
+		key string
+		n   *uint64
+	}{{`,"last":`, &cl.Last}, {`,"since_rollup":`, &cl.Since}} {
+		if p.lit(f.key) {
+			if *f.n, ok = p.uint(); !ok {
+				return false
+			}
+		}
+	}
+	if p.lit(`,"rolled_up":`) {
+		if !p.lit("true") {
+			return false
+		}
+		cl.Rolled = true
+	}
+	if p.lit(`,"propagator":`) {
+		if cl.Propagator, ok = p.str(); !ok {
+			return false
+		}
+	}
+	if p.lit(`,"at":`) {
+		at, ok := p.uint()
+		if !ok || at > math.MaxInt64 {
+			return false
+		}
+		cl.At = int64(at)
+	}
+	if !p.lit(`,"value":`) || len(p.rest) < 2 || p.rest[len(p.rest)-1] != '}' {
+		return false
+	}
+	cl.Value = p.rest[:len(p.rest)-1]
+	return true
+}
+
+// snapshotParser reads the front of a cell line.
+type snapshotParser struct{ rest []byte }
+
+// lit consumes s if the line goes on with it.
+func (p *snapshotParser) lit(s string) bool {
+	if !bytes.HasPrefix(p.rest, []byte(s)) {
+		return false
+	}
+	p.rest = p.rest[len(s):]
+	return true
+}
+
+// str consumes a string of characters that need no escaping in JSON
+// and mean the same in any decoding: printable ASCII but '"' and '\\'.
+func (p *snapshotParser) str() (string, bool) {
+	if len(p.rest) == 0 || p.rest[0] != '"' {
+		return "", false
+	}
+	for i := 1; i < len(p.rest); i++ {
+		switch c := p.rest[i]; {
+		case c == '"':
+			s := string(p.rest[1:i])
+			p.rest = p.rest[i+1:]
+			return s, true
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// uint consumes a count in plain digits, without a leading zero, that
+// fits in a uint64.
+func (p *snapshotParser) uint() (uint64, bool) {
+	i := 0
+	for i < len(p.rest) && p.rest[i] >= '0' && p.rest[i] <= '9' {
+		i++
+	}
+	if i == 0 || (i > 1 && p.rest[0] == '0') {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(p.rest[:i]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	p.rest = p.rest[i:]
+	return n, true
 }

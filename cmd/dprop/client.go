@@ -157,7 +157,8 @@ func sidecarURL(raw string) (string, error) {
 
 // addClientCommands adds the commands that use a sidecar's HTTP API.
 func addClientCommands(root *cobra.Command) {
-	root.AddCommand(newGetCmd(), newRefineCmd(), newWatchCmd(), newCellsCmd(), newHistoryCmd(), newStatusCmd(), newOutboxCmd())
+	root.AddCommand(newGetCmd(), newRefineCmd(), newWatchCmd(), newCellsCmd(), newHistoryCmd(), newStatusCmd(), newOutboxCmd(),
+		newWhyCmd(), newPremisesCmd(), newPremiseCmd(false), newPremiseCmd(true))
 	root.AddCommand(newOpCmds()...)
 }
 

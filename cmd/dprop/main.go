@@ -112,11 +112,12 @@ nats CLI and read with curl or 'dprop get'.`,
 		newRestoreCmd(g),
 		newCompactCmd(g),
 		newForgetCmd(g),
-		newNetworkCmd(),
+		newNetworkCmd(g),
 		newAccessCmd(),
 		newKeygenCmd(),
 		newProbeCmd(),
 		newFeedCmd(),
+		newBenchCmd(g),
 		newVersionCmd(),
 	)
 	addClientCommands(root)

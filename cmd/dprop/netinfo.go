@@ -37,6 +37,9 @@ func newRunningNetwork(file string, n *network.Network, all *network.Built, runn
 	for _, p := range all.Propagators {
 		rn.declared = append(rn.declared, p.Name())
 	}
+	for _, t := range all.Templates { // a template counts as one: its instances follow the cells
+		rn.declared = append(rn.declared, t.Name())
+	}
 	for _, p := range running {
 		rn.running = append(rn.running, p.Name())
 	}
@@ -101,7 +104,17 @@ func (s *sidecar) checkPropagators() {
 	if s.net != nil {
 		running, declared = s.net.running, s.net.declared
 	}
-	if level, msg, names := propagatorNotice(s.rep.LogPropagators(), running, declared); msg != "" {
+	inLog := s.rep.LogPropagators()
+	if s.rep.Networks() != nil {
+		// Live networks: template instances, and propagators shared with
+		// other replicas, are named in the log without running here, by
+		// design; and the networks of the log may not be loaded yet.
+		for _, n := range s.rep.PropagatorNodes() {
+			running = append(running, n.Name)
+		}
+		declared = inLog
+	}
+	if level, msg, names := propagatorNotice(inLog, running, declared); msg != "" {
 		s.log.Log(context.Background(), level, msg, "propagators", names)
 	}
 }

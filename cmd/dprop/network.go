@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -9,10 +8,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newNetworkCmd() *cobra.Command {
+func newNetworkCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "network",
-		Short: "Work with network files (cells and propagators)",
+		Short: "Work with network files (cells and propagators) and the networks kept in the log",
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check FILE",
@@ -28,14 +27,7 @@ reported as FILE:LINE:COLUMN: message; the exit status is 1 if there is any.`,
 				return err
 			}
 			if err := n.Check(); err != nil {
-				var ps network.Problems
-				if errors.As(err, &ps) {
-					for _, p := range ps {
-						fmt.Fprintln(cmd.ErrOrStderr(), p.String())
-					}
-					return exitError{code: exitFailure, msg: fmt.Sprintf("%s: %d problem(s)", args[0], len(ps))}
-				}
-				return err
+				return problemsError(cmd, args[0], err)
 			}
 			b, err := n.Build()
 			if err != nil {
@@ -46,10 +38,14 @@ reported as FILE:LINE:COLUMN: message; the exit status is 1 if there is any.`,
 			if len(groups) > 0 {
 				desc = " (groups: " + strings.Join(groups, ", ") + ")"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d cells, %d propagators%s\n", args[0], len(b.Types), len(b.Propagators), desc)
+			tmpl := ""
+			if len(b.Templates) > 0 || len(b.Patterns) > 0 {
+				tmpl = fmt.Sprintf(", %d cell patterns, %d templates", len(b.Patterns), len(b.Templates))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d cells, %d propagators%s%s\n", args[0], len(b.Types), len(b.Propagators), tmpl, desc)
 			return nil
 		},
 	})
-	cmd.AddCommand(newNetworkGraphCmd())
+	cmd.AddCommand(newNetworkGraphCmd(), newNetworkApplyCmd(g), newNetworkRmCmd(g), newNetworkLsCmd(g), newNetworkGetCmd(g))
 	return cmd
 }

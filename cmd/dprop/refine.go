@@ -21,6 +21,7 @@ func newRefineCmd() *cobra.Command {
 		signKeyFile string
 		prefix      string
 		logAck      bool
+		premises    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "refine CELL JSON|-",
@@ -50,16 +51,26 @@ disk, answers it at once with the merged value, and delivers it once the
 log is back (docs/recovery.md): dprop says so on stderr. --ack-log asks
 for the log's acknowledgement instead, failing when the log cannot give it.
 
+With --premises the value is a claim resting on those premises: dprop
+publishes it as a supported value of one claim, for a supported cell (see
+docs/provenance.md).
+
 Exit status: 0 merged (into the log, or kept in the outbox); 3 merged, and the cell is now a contradiction (its
 value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 		Example: `  dprop refine weather.boston.temp '{"type":"range","min":34,"max":48}'
   echo '{"type":"flag","value":true}' | dprop refine jobs.done -
-  dprop refine --sign-key ingest.nk weather.boston.temp '{"type":"range","min":34,"max":48}'`,
+  dprop refine --sign-key ingest.nk weather.boston.temp '{"type":"range","min":34,"max":48}'
+  dprop refine --premises superintendent building.height '{"type":"interval","lo":45,"hi":45}'`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body, err := readJSONArg(args[1], cmd.InOrStdin())
 			if err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("premises") {
+				if body, err = claimOf(body, premises); err != nil {
+					return err
+				}
 			}
 			opts := []httpapi.RefineOption{httpapi.WithIdempotencyKey(key)}
 			if logAck {
@@ -111,6 +122,7 @@ value, printed, says what disagreed); 1 refused or failed; 2 usage error.`,
 	f.register(cmd)
 	cmd.Flags().StringVar(&key, "idempotency-key", "", "a key naming this update of the cell: a retry with the same key and value is stored once; another value under the key is refused")
 	cmd.Flags().BoolVar(&logAck, "ack-log", false, "fail rather than let the sidecar keep the update in its outbox when the log cannot take it in time")
+	cmd.Flags().StringSliceVar(&premises, "premises", nil, "publish the value as a claim resting on these premises (comma-separated), for a supported cell")
 	registerSignKey(cmd, &signKeyFile, "the update")
 	cmd.Flags().StringVar(&prefix, "prefix", cellname.DefaultPrefix, "with --sign-key: the sidecar's subject prefix (a signature names the cell's subject)")
 	return cmd
@@ -146,4 +158,17 @@ func orUnknown(n int) string {
 		return "some"
 	}
 	return fmt.Sprint(n)
+}
+
+// claimOf wraps the value in body as one claim on premises (--premises).
+func claimOf(body []byte, premises []string) ([]byte, error) {
+	v, err := lattice.DefaultLimits.Decode(body)
+	if err != nil {
+		return nil, fmt.Errorf("the value, to be claimed on --premises: %w", err)
+	}
+	s, err := lattice.Support(v, premises...)
+	if err != nil {
+		return nil, usagef("--premises: %v", err)
+	}
+	return lattice.Encode(s), nil
 }

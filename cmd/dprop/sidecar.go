@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -48,6 +49,8 @@ type sidecarFlags struct {
 	compactEvery   time.Duration
 	maxCellBytes   int
 	network        string
+	networks       string // --networks: a pattern of names of networks in the log
+	heartbeat      time.Duration
 	propagators    []string
 	watch          *broker.ConnWatch // the NATS connection's health, for /readyz
 	maxStreams     int
@@ -70,7 +73,9 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.compactEvery, "compact-every", 0, "compact the log about this often (off by default; see docs/recovery.md)")
 	registerStreamMaxBytes(fl, &f.streamMaxBytes)
 	fl.StringVar(&f.network, "network", "", "network file declaring cells and propagators to run (see docs/networks.md)")
-	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network: run only these groups or propagator names ("none" for none; default all)`)
+	fl.StringVar(&f.networks, "networks", "", `run the networks kept in the log (dprop network apply) whose names match this pattern ("*" for all), following their changes; shared with the other replicas running them unless --propagators pins groups here`)
+	fl.DurationVar(&f.heartbeat, "heartbeat", time.Second, "with --networks: how often this replica tells the others sharing its networks that it lives; one silent for three heartbeats is taken for dead and its share runs elsewhere")
+	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network or --networks: run only these groups or propagator names, here and not shared ("none" for none; default all)`)
 	registerMaxCellBytes(cmd, &f.maxCellBytes)
 	fl.Int64Var(&f.outboxMaxBytes, "outbox-max-bytes", defaultOutboxMaxBytes, "with --data: bytes of pending updates the outbox keeps while the log cannot take them; past it refines get 503 outbox_full (see docs/recovery.md)")
 	fl.DurationVar(&f.outboxAfter, "outbox-after", replica.DefaultOutboxAfter, "with --data: how long a refine waits for the log's acknowledgement before the outbox takes it (answered 202)")
@@ -125,9 +130,19 @@ func (f *sidecarFlags) apiOptions() (httpapi.Options, error) {
 // loadNetwork reads the network file, if any, into the replica's config,
 // and says what of it runs here (nil without a network).
 func (f *sidecarFlags) loadNetwork(log *slog.Logger, cfg *replica.Config) (*runningNetwork, error) {
+	if f.networks != "" {
+		if err := f.checkNetworks(); err != nil {
+			return nil, err
+		}
+		cfg.LiveNetworks = true
+		if f.heartbeat <= 0 {
+			return nil, usagef("--heartbeat must be positive")
+		}
+		cfg.Heartbeat = f.heartbeat
+	}
 	if f.network == "" {
-		if len(f.propagators) > 0 {
-			return nil, usagef("--propagators needs --network")
+		if len(f.propagators) > 0 && f.networks == "" {
+			return nil, usagef("--propagators needs --network or --networks")
 		}
 		return nil, nil
 	}
@@ -152,8 +167,16 @@ func (f *sidecarFlags) loadNetwork(log *slog.Logger, cfg *replica.Config) (*runn
 	}
 	if !none {
 		cfg.Propagators = b.Propagators
+		if len(b.Templates) > 0 { // they follow the cells: a live network of this replica's own
+			cfg.Networks = append(cfg.Networks, liveNetwork("file:"+filepath.Base(f.network), b, false))
+		}
 	}
 	rn := newRunningNetwork(f.network, n, all, cfg.Propagators, f.propagators)
+	if !none {
+		for _, t := range b.Templates {
+			rn.running = append(rn.running, t.Name())
+		}
+	}
 	if rn.graph, err = graph.FromNetwork(n); err != nil {
 		return nil, err
 	}
@@ -268,6 +291,9 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 	}
 	go s.checkPropagators()
 	go s.serveOps(ctx, nc, f)
+	if f.networks != "" {
+		go followNetworks(ctx, log, rep, f.networks, f.propagators)
+	}
 	return s, nil
 }
 

@@ -175,6 +175,8 @@ func exampleValue(typ string) string {
 		return `{"type":"orset","elems":[{"elem":"a","dots":[["me",1]]}]}`
 	case "map":
 		return `{"type":"map","entries":{"k":{"type":"max","value":1}}}`
+	case "supported":
+		return `{"type":"supported","values":[{"premises":["me"],"value":{"type":"interval","lo":1,"hi":2}}]}`
 	}
 	return `{"type":"` + typ + `", ... see docs/lattices.md}`
 }

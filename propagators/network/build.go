@@ -24,6 +24,40 @@ type Built struct {
 	// Expire are the expiries, in file order (the first that matches a
 	// cell decides).
 	Expire []Expiry
+	// Templates are the selected propagators declared over patterns, in
+	// file order: each makes an instance per matching cell (see Template).
+	Templates []*Template
+	// Patterns are the cells declared over patterns, with their types.
+	Patterns []CellPattern
+	// Fingerprints identify the definition of each selected propagator
+	// and template, by name: its kind, cells with their types, and
+	// parameters. Two networks give a propagator the same fingerprint
+	// when it would compute the same.
+	Fingerprints map[string]string
+}
+
+// CellPattern is a cell declaration over a pattern, such as
+// weather.<city>.temp_c.
+type CellPattern struct {
+	Pattern, Type string
+	pat           pattern
+}
+
+// Match reports whether cell matches the pattern.
+func (p CellPattern) Match(cell string) bool { return p.pat.match(cell, nil) }
+
+// TypeOf returns the declared type of cell: its own declaration's, or that
+// of the first cell pattern that matches it.
+func (b *Built) TypeOf(cell string) (string, bool) {
+	if t, ok := b.Types[cell]; ok {
+		return t, true
+	}
+	for _, p := range b.Patterns {
+		if p.Match(cell) {
+			return p.Type, true
+		}
+	}
+	return "", false
 }
 
 // Expiry forgets the cells matching Cells that no update has refined for
@@ -42,8 +76,13 @@ func (n *Network) Build(selectors ...string) (*Built, error) {
 	if err := n.Check(); err != nil {
 		return nil, err
 	}
-	b := &Built{Types: map[string]string{}, Initial: map[string]lattice.Value{}}
+	b := &Built{Types: map[string]string{}, Initial: map[string]lattice.Value{}, Fingerprints: map[string]string{}}
 	for _, c := range n.Cells {
+		if isTemplateName(c.Name) {
+			p, _ := parsePattern(c.Name, false) // checked
+			b.Patterns = append(b.Patterns, CellPattern{Pattern: c.Name, Type: c.Type, pat: p})
+			continue
+		}
 		b.Types[c.Name] = c.Type
 		if c.Value != nil {
 			b.Initial[c.Name] = c.Value
@@ -56,12 +95,29 @@ func (n *Network) Build(selectors ...string) (*Built, error) {
 	for _, bp := range n.built {
 		if len(selectors) == 0 {
 			b.Propagators = append(b.Propagators, bp.p)
+			b.Fingerprints[bp.p.Name()] = bp.fp
 			continue
 		}
 		for _, s := range selectors {
 			if s == bp.p.Name() || (bp.decl.Group != "" && s == bp.decl.Group) {
 				used[s] = true
 				b.Propagators = append(b.Propagators, bp.p)
+				b.Fingerprints[bp.p.Name()] = bp.fp
+				break
+			}
+		}
+	}
+	for _, t := range n.templates {
+		if len(selectors) == 0 {
+			b.Templates = append(b.Templates, t)
+			b.Fingerprints[t.name] = t.fp
+			continue
+		}
+		for _, s := range selectors {
+			if s == t.name || (t.decl.Group != "" && s == t.decl.Group) {
+				used[s] = true
+				b.Templates = append(b.Templates, t)
+				b.Fingerprints[t.name] = t.fp
 				break
 			}
 		}

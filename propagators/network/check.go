@@ -1,9 +1,13 @@
 package network
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+
 	"cmp"
 	"errors"
 	"fmt"
+	"go.yaml.in/yaml/v3"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +22,7 @@ import (
 type builtProp struct {
 	decl *PropagatorDecl
 	p    propagators.Propagator
+	fp   string
 }
 
 // checker validates a network, collecting every problem.
@@ -27,6 +32,8 @@ type checker struct {
 	cells    map[string]*CellDecl
 	broken   map[string]bool // declared without a usable type
 	built    []builtProp
+	tcells   []cellTemplate // cells declared over patterns
+	tmpls    []*Template
 }
 
 func (c *checker) problem(at Pos, format string, args ...any) {
@@ -48,6 +55,7 @@ func (n *Network) Check() error {
 	for _, d := range n.Cells {
 		c.cell(d)
 	}
+	c.typeConflicts()
 	names := map[string]Pos{}
 	for _, d := range n.Propagators {
 		c.propagator(d, names)
@@ -58,7 +66,7 @@ func (n *Network) Check() error {
 	slices.SortStableFunc(c.problems, func(a, b Problem) int {
 		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
 	})
-	n.checked, n.built = true, c.built
+	n.checked, n.built, n.templates = true, c.built, c.tmpls
 	if len(c.problems) > 0 {
 		n.checkErr = c.problems
 	}
@@ -102,6 +110,8 @@ func (c *checker) cell(d *CellDecl) {
 	switch {
 	case d.Name == "" && d.namePos == Pos{}:
 		c.problem(d.Pos, "cell: missing field \"name\"")
+	case isTemplateName(d.Name):
+		c.templateCell(d)
 	case d.Name != "":
 		if err := cellname.Validate(d.Name); err != nil {
 			c.problem(d.namePos, "%v", err)
@@ -122,7 +132,11 @@ func (c *checker) cell(d *CellDecl) {
 		c.broken[d.Name] = true
 		return
 	}
-	if d.valueNode == nil {
+	if !c.supported(d) || d.valueNode == nil {
+		return
+	}
+	if d.Type == lattice.TypeSupported {
+		c.supportedValue(d)
 		return
 	}
 	v, err := decodeValue(d.valueNode, d.Type)
@@ -132,6 +146,59 @@ func (c *checker) cell(d *CellDecl) {
 	case v.Type() != d.Type:
 		c.problem(pos(d.valueNode), "cell %q: the initial value is %s, but the cell is declared %s", d.Name, lattice.Encode(v), d.Type)
 	default:
+		d.Value = v
+	}
+}
+
+// supported checks the fields of a supported cell (of, premises), and that
+// other cells have none; it reports whether the cell is usable.
+func (c *checker) supported(d *CellDecl) bool {
+	if d.Type != lattice.TypeSupported {
+		if d.Of != "" || d.ofPos != (Pos{}) {
+			c.problem(d.ofPos, "cell %q: \"of\" is for supported cells (type: supported), this one is %s", d.Name, d.Type)
+		}
+		if d.premPos != (Pos{}) {
+			c.problem(d.premPos, "cell %q: \"premises\" are for supported cells (type: supported), this one is %s", d.Name, d.Type)
+		}
+		return true
+	}
+	inner := slices.DeleteFunc(cellTypes(), func(t string) bool { return t == lattice.TypeSupported })
+	switch {
+	case d.Of == "" && d.ofPos == Pos{}:
+		c.problem(d.Pos, "cell %q: a supported cell needs \"of\", the type of its values (known: %s)", d.Name, strings.Join(inner, ", "))
+		c.broken[d.Name] = true
+		return false
+	case !slices.Contains(inner, d.Of):
+		c.problem(d.ofPos, "cell %q: unknown inner type %q (known: %s)", d.Name, d.Of, strings.Join(inner, ", "))
+		c.broken[d.Name] = true
+		return false
+	}
+	for _, p := range d.Premises {
+		if err := lattice.ValidatePremise(p); err != nil {
+			c.problem(d.premPos, "cell %q: %v", d.Name, decodeMessage(err))
+		}
+	}
+	return true
+}
+
+// supportedValue decodes the initial value of a supported cell: the wire
+// form of a supported value (type: supported), or a value of the inner
+// type, which becomes one claim on the cell's premises.
+func (c *checker) supportedValue(d *CellDecl) {
+	v, err := decodeValue(d.valueNode, d.Of)
+	if err == nil && v.Type() == d.Of {
+		v, err = lattice.Support(v, d.Premises...)
+	}
+	switch {
+	case err != nil:
+		c.problem(pos(d.valueNode), "cell %q: initial value: %v", d.Name, decodeMessage(err))
+	case v.Type() != lattice.TypeSupported:
+		c.problem(pos(d.valueNode), "cell %q: the initial value is %s, but the cell holds supported %s", d.Name, lattice.Encode(v), d.Of)
+	default:
+		if of := v.(*lattice.Supported).Of(); of != "" && of != d.Of {
+			c.problem(pos(d.valueNode), "cell %q: the initial value's claims are %s, but the cell holds supported %s", d.Name, of, d.Of)
+			return
+		}
 		d.Value = v
 	}
 }
@@ -159,10 +226,19 @@ func (c *checker) propagator(d *PropagatorDecl, names map[string]Pos) {
 	if !arityOK || !inOK || !outOK || !paramsOK {
 		return
 	}
-	p, err := k.build(s)
+	var t *Template
+	if slices.ContainsFunc(d.Inputs, isTemplateName) || slices.ContainsFunc(d.Outputs, isTemplateName) {
+		if t = c.template(d, k); t == nil {
+			return
+		}
+	}
+	p, err := k.build(s) // of a template: over its patterns, to check its types
 	if err != nil {
 		c.buildErrors(d, err)
 		return
+	}
+	if sup := c.supportedCells(s); len(sup) > 0 {
+		p = propagators.OnSupported(p, sup)
 	}
 	if first, dup := names[p.Name()]; dup {
 		at := d.namePos
@@ -173,7 +249,24 @@ func (c *checker) propagator(d *PropagatorDecl, names map[string]Pos) {
 		return
 	}
 	names[p.Name()] = d.Pos
-	c.built = append(c.built, builtProp{decl: d, p: p})
+	fp := fingerprint(d, s)
+	if t != nil {
+		t.name, t.params, t.fp = p.Name(), s.params, fp
+		c.tmpls = append(c.tmpls, t)
+		return
+	}
+	c.built = append(c.built, builtProp{decl: d, p: p, fp: fp})
+}
+
+// supportedCells returns the supported cells among a propagator's.
+func (c *checker) supportedCells(s *spec) []string {
+	var out []string
+	for _, cell := range append(slices.Clone(s.in), s.out...) {
+		if d := c.cells[cell.Name]; d != nil && d.Type == lattice.TypeSupported && !slices.Contains(out, cell.Name) {
+			out = append(out, cell.Name)
+		}
+	}
+	return out
 }
 
 // refs resolves cell names; it reports unknown ones.
@@ -181,6 +274,16 @@ func (c *checker) refs(ns []string, at []Pos, out *[]propagators.Cell) bool {
 	ok := true
 	for i, name := range ns {
 		d, found := c.cells[name]
+		if !found && isTemplateName(name) {
+			if _, err := parsePattern(name, true); err != nil {
+				c.problem(at[i], "%v", err)
+				ok = false
+				continue
+			}
+		}
+		if !found {
+			d, found = c.resolveTemplate(name)
+		}
 		if !found {
 			c.problem(at[i], "unknown cell %q", name)
 			ok = false
@@ -190,7 +293,11 @@ func (c *checker) refs(ns []string, at []Pos, out *[]propagators.Cell) bool {
 			ok = false
 			continue
 		}
-		*out = append(*out, propagators.Cell{Name: d.Name, Type: d.Type})
+		typ := d.Type
+		if typ == lattice.TypeSupported {
+			typ = d.Of // the propagator computes on the inner values
+		}
+		*out = append(*out, propagators.Cell{Name: name, Type: typ})
 	}
 	return ok
 }
@@ -290,4 +397,22 @@ func cellPos(d *PropagatorDecl, cell string) Pos {
 		return d.inputPos[i]
 	}
 	return d.Pos
+}
+
+// fingerprint hashes what a propagator computes: its kind, its cells with
+// their types, and its parameters as written.
+func fingerprint(d *PropagatorDecl, s *spec) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", d.Kind, s.name)
+	for _, cs := range [][]propagators.Cell{s.in, s.out} {
+		for _, c := range cs {
+			fmt.Fprintf(h, "%s:%s\x00", c.Name, c.Type)
+		}
+		h.Write([]byte{1})
+	}
+	for _, p := range d.params {
+		b, _ := yaml.Marshal(p.node)
+		fmt.Fprintf(h, "%s=%s\x00", p.name, b)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }

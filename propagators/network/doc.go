@@ -22,6 +22,17 @@
 // split one network — with the declared cell types and initial values, for a
 // replica to enforce and seed.
 //
+// A cell name may use captures (<city>: any one token) and, in an
+// aggregate's inputs, the wildcard *: a propagator over such names is a
+// Template, which a replica instantiates for every cell that matches it
+// (weather.<city>.temp_f → weather.<city>.temp_c), and an aggregate over
+// weather.*.temp_c gains an input with each matching cell. Check also
+// reports what templates get wrong: outputs that use captures no input
+// binds or that instances would collide on, wildcards outside aggregates,
+// and declarations that give a cell two types. Build returns them as
+// Built.Templates, with Built.Fingerprints to tell a changed definition
+// from an unchanged one when a network in the log is applied again.
+//
 // The kinds are the built-ins of package propagators; Kinds describes them.
 // A kind's type rules live in the propagators' constructors, which return a
 // *propagators.TypeError per unsuitable cell; Check places each at the

@@ -41,6 +41,9 @@ type kind struct {
 	// counters takes any number of inputs, the sum constraint two).
 	inArity func(outs []propagators.Cell) arity
 	build   func(s *spec) (propagators.Propagator, error)
+	// agg: the kind reads only the inputs that changed (an aggregate), so
+	// a template may give it a wildcard input that grows with the cells.
+	agg bool
 }
 
 // paramSpec describes one parameter of a kind.
@@ -118,7 +121,7 @@ var kinds = []*kind{
 }
 
 func aggregate(name, doc string, ctor func(string, []propagators.Cell, propagators.Cell) (*propagators.Func, error)) *kind {
-	return &kind{name: name, in: oneOrMore, out: one, doc: doc,
+	return &kind{name: name, in: oneOrMore, out: one, doc: doc, agg: true,
 		build: func(s *spec) (propagators.Propagator, error) { return ctor(s.name, s.in, s.out[0]) }}
 }
 

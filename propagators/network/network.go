@@ -24,10 +24,11 @@ type Network struct {
 	// refined for that long is forgotten (see docs/networks.md).
 	Expire []*ExpireDecl
 
-	problems []Problem // found by Parse
-	checked  bool
-	built    []builtProp
-	checkErr error
+	problems  []Problem // found by Parse
+	checked   bool
+	built     []builtProp
+	templates []*Template
+	checkErr  error
 }
 
 // Pos is a position in a network file (1-based; Col 0 when unknown).
@@ -41,9 +42,15 @@ type CellDecl struct {
 	// Value is the initial value, nil when none. Check decodes it.
 	Value lattice.Value
 	Pos   Pos // of the entry
+	// Of is the inner type of a supported cell (type: supported), and
+	// Premises the premises its initial value rests on: a value written
+	// in the inner type is one claim on them (see docs/provenance.md).
+	Of       string
+	Premises []string
 
 	namePos, typePos Pos
 	valueNode        *yaml.Node
+	ofPos, premPos   Pos
 }
 
 // PropagatorDecl declares a propagator.

@@ -34,9 +34,9 @@ func TestValidNetworks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(b.Propagators) != len(n.Propagators) || len(b.Types) != len(n.Cells) {
-				t.Fatalf("built %d propagators over %d cells, declared %d over %d",
-					len(b.Propagators), len(b.Types), len(n.Propagators), len(n.Cells))
+			if len(b.Propagators)+len(b.Templates) != len(n.Propagators) || len(b.Types)+len(b.Patterns) != len(n.Cells) {
+				t.Fatalf("built %d propagators and %d templates over %d cells and %d patterns, declared %d over %d",
+					len(b.Propagators), len(b.Templates), len(b.Types), len(b.Patterns), len(n.Propagators), len(n.Cells))
 			}
 		})
 	}

@@ -161,7 +161,7 @@ func (p *parser) each(v *yaml.Node, what string, fn func(*yaml.Node)) {
 	}
 }
 
-var cellFields = []string{"name", "type", "value", "description"}
+var cellFields = []string{"name", "type", "value", "description", "of", "premises"}
 
 func (p *parser) cell(m *yaml.Node) {
 	c := &CellDecl{Pos: pos(m)}
@@ -177,6 +177,12 @@ func (p *parser) cell(m *yaml.Node) {
 			c.valueNode = v
 		case "description":
 			c.Description, _ = p.str(v, "description")
+		case "of":
+			c.Of, _ = p.str(v, "cell inner type (of)")
+			c.ofPos = pos(v)
+		case "premises":
+			c.Premises, _ = p.list(v, "premises")
+			c.premPos = pos(v)
 		}
 	})
 	p.net.Cells = append(p.net.Cells, c)

@@ -287,6 +287,10 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 	// that would outgrow its limit keeps its value.
 	var etag uint64
 	if changed {
+		if err := tooManyClaims(merged); err != nil {
+			c.seen(name, m)
+			return c.refuse(name, seq, err)
+		}
 		var size int
 		if etag, size = hashValue(merged); size > c.cellLimit {
 			c.seen(name, m)
@@ -388,6 +392,15 @@ func (c *Core) tooLarge(size int) error {
 	return fmt.Errorf("%w: its value would be %d bytes, limit %d", ErrCellTooLarge, size, c.cellLimit)
 }
 
+// tooManyClaims refuses a supported value past lattice.MaxClaims: the
+// lattice's join keeps every claim, the cell does not.
+func tooManyClaims(v lattice.Value) error {
+	if s, ok := v.(*lattice.Supported); ok && s.Len() > lattice.MaxClaims {
+		return fmt.Errorf("%w: it would hold %d supported claims, limit %d", ErrCellTooLarge, s.Len(), lattice.MaxClaims)
+	}
+	return nil
+}
+
 // Check says whether v could be folded into cell name now without refusal:
 // the test a replica runs before publishing. Besides the name and the type
 // it merges v into the cell and measures the result, so it costs what
@@ -402,6 +415,9 @@ func (c *Core) Check(name string, v lattice.Value) error {
 		return &RefusedError{Cell: name, Reason: ReasonOf(err), Err: err}
 	}
 	if changed {
+		if err := tooManyClaims(merged); err != nil {
+			return &RefusedError{Cell: name, Reason: ReasonCellTooLarge, Err: err}
+		}
 		if _, size := hashValue(merged); size > c.cellLimit {
 			return &RefusedError{Cell: name, Reason: ReasonCellTooLarge, Err: c.tooLarge(size)}
 		}

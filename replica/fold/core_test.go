@@ -261,3 +261,43 @@ func TestCoreLogMessages(t *testing.T) {
 		t.Fatalf("restored: LogMessages = %d, want 1", got)
 	}
 }
+
+// A supported cell holds at most lattice.MaxClaims claims: the update that
+// would take it past is refused like one that would outgrow the cell's
+// size, and the cell keeps its claims.
+func TestCoreSupportedClaimsBound(t *testing.T) {
+	c := NewCore("", nil, Limits{})
+	claim := func(i int) string {
+		return fmt.Sprintf(`{"type":"supported","values":[{"premises":["p%d"],"value":{"type":"max","value":1}}]}`, i)
+	}
+	for i := range lattice.MaxClaims {
+		if r := apply(c, "s", uint64(i+1), claim(i)); r.Err != nil || !r.Changed {
+			t.Fatalf("claim %d: %+v", i, r)
+		}
+	}
+	r := apply(c, "s", lattice.MaxClaims+1, claim(lattice.MaxClaims))
+	var re *RefusedError
+	if !errors.As(r.Err, &re) || re.Reason != ReasonCellTooLarge || !errors.Is(r.Err, ErrCellTooLarge) {
+		t.Fatalf("claim past the bound: %v", r.Err)
+	}
+	if err := c.Check("s", mustDecode(t, claim(99))); !errors.Is(err, ErrCellTooLarge) {
+		t.Fatalf("Check past the bound: %v", err)
+	}
+	// A claim that subsumes others makes room.
+	if r := apply(c, "s", lattice.MaxClaims+2, `{"type":"supported","values":[{"premises":[],"value":{"type":"max","value":2}}]}`); r.Err != nil || !r.Changed {
+		t.Fatalf("subsuming claim: %+v", r)
+	}
+	cell, _ := c.Get("s")
+	if n := cell.Value.(*lattice.Supported).Len(); n != 1 {
+		t.Fatalf("%d claims after the subsuming one", n)
+	}
+}
+
+func mustDecode(t *testing.T, s string) lattice.Value {
+	t.Helper()
+	v, err := lattice.Decode([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -39,7 +39,7 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, cell, err)
 		return
 	}
-	q, ok := s.query(w, r, cell, "await", "timeout")
+	q, ok := s.query(w, r, cell, "await", "timeout", "explain", "stored", "worldview")
 	if !ok {
 		return
 	}
@@ -47,12 +47,17 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) {
 		s.await(w, r, cell, q)
 		return
 	}
+	p, err := s.supportedRead(q)
+	if err != nil {
+		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell, err)
+		return
+	}
 	c, ok := s.r.Get(cell)
 	if !ok {
 		s.writeError(w, r, http.StatusNotFound, ReasonNotFound, cell, fmt.Errorf("cell %q has no value yet", cell))
 		return
 	}
-	s.writeCell(w, r, c)
+	s.writeRead(w, r, c, p)
 }
 
 // writeCell answers with the cell's value in wire form and its headers, or
@@ -147,7 +152,10 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, cell string, q ur
 		s.writeError(w, r, http.StatusBadRequest, ReasonBadParameter, cell, err)
 		return
 	}
-	if err := s.r.CheckThreshold(cell, threshold); err != nil {
+	// A supported cell is awaited by its strongest consequence, unless the
+	// threshold is itself a supported value (the stored claims).
+	byConsequence := s.r.Type(cell) == lattice.TypeSupported && threshold.Type() != lattice.TypeSupported
+	if err := s.r.CheckThreshold(cell, threshold); err != nil && !byConsequence {
 		s.fail(w, r, cell, fmt.Errorf("await: %w", err))
 		return
 	}
@@ -162,8 +170,15 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, cell string, q ur
 	allowWait(w, r, timeout)
 	ctx, cancel := s.bound(r, timeout)
 	defer cancel()
-	c, err := s.r.Await(ctx, cell, threshold)
+	var c fold.Cell
+	if byConsequence {
+		c, _, err = s.r.AwaitConsequence(ctx, cell, threshold)
+	} else {
+		c, err = s.r.Await(ctx, cell, threshold)
+	}
 	switch {
+	case err == nil && byConsequence:
+		s.writeRead(w, r, c, readParams{worldview: s.r.Worldview()})
 	case err == nil:
 		s.writeCell(w, r, c)
 	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil && !s.closing():

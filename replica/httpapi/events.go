@@ -12,6 +12,7 @@ import (
 
 	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/propagators"
 	"github.com/dprop/dprop/replica"
 	"github.com/dprop/dprop/replica/fold"
 )
@@ -102,7 +103,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) 
 		}
 		switch {
 		case err == nil:
-			buf = appendEvent(buf[:0], ev)
+			buf = appendEvent(buf[:0], ev, s.r.Worldview)
 		case errors.Is(err, errHeartbeat):
 			buf = append(buf[:0], ": heartbeat\n\n"...)
 		default:
@@ -129,12 +130,14 @@ func (s *Server) next(ctx context.Context, w *replica.Watcher, heartbeat time.Ti
 //	event: change
 //	id: <seq>
 //	data: {"cell":...,"type":...,"seq":...,"etag":...,"value":...}
-func appendEvent(dst []byte, ev replica.Event) []byte {
+//
+// A supported value's event carries its consequence under worldview() too.
+func appendEvent(dst []byte, ev replica.Event, worldview func() propagators.Worldview) []byte {
 	if ev.AfterForget {
 		// Coalesced: the reader must learn of the forget before the value.
 		forgot := ev
 		forgot.Forgotten, forgot.AfterForget, forgot.Value, forgot.Type, forgot.ETag = true, false, lattice.Nothing{}, "", ""
-		dst = appendEvent(dst, forgot)
+		dst = appendEvent(dst, forgot, worldview)
 	}
 	if ev.Forgotten {
 		dst = append(dst, "event: forgotten\nid: "...)
@@ -147,7 +150,12 @@ func appendEvent(dst []byte, ev replica.Event) []byte {
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	// Encode ends with a newline; JSON holds none inside, so data is one line.
-	if err := enc.Encode(Event{Cell: ev.Cell, Type: ev.Type, Seq: ev.Seq, ETag: ev.ETag, Value: lattice.Encode(ev.Value), Forgotten: ev.Forgotten, Pending: ev.Pending}); err != nil {
+	out := Event{Cell: ev.Cell, Type: ev.Type, Seq: ev.Seq, ETag: ev.ETag, Value: lattice.Encode(ev.Value), Forgotten: ev.Forgotten, Pending: ev.Pending}
+	if _, ok := ev.Value.(*lattice.Supported); ok && worldview != nil {
+		con := worldview().Consequence(ev.Value)
+		out.Consequence, out.Support = lattice.Encode(con.Value), nonNil(con.Support)
+	}
+	if err := enc.Encode(out); err != nil {
 		// Unreachable: the value is canonical JSON. Keep the stream sound.
 		return append(dst[:0], ": event of "+ev.Cell+" could not be encoded\n\n"...)
 	}

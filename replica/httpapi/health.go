@@ -40,6 +40,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	rd.Signer = s.r.Signer()
 	rd.Writer = s.r.WriterID()
 	rd.Outbox = outboxOf(s.r.Outbox())
+	rd.Worldview = s.worldviewStatus()
+	rd.Networks = s.r.Networks()
 	ss := s.r.StreamStatus()
 	rd.LastIncident = ss.LastIncident
 	if ss.Problem != "" {

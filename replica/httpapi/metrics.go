@@ -144,6 +144,11 @@ var (
 		"Size of the stream, as of the replica's latest check of it (every few seconds).", nil, nil)
 	descStreamMaxBytes = prometheus.NewDesc("dprop_stream_max_bytes",
 		"The stream's byte limit (0: none). A full stream refuses refines (503 stream_full) until compaction or an operator makes room.", nil, nil)
+	descInstances = prometheus.NewDesc("dprop_template_instances",
+		"Instances of a template of a live network: known (one per binding of its captures seen in the cells) and running here.",
+		[]string{"network", "template", "state"}, nil)
+	descMembers = prometheus.NewDesc("dprop_network_members",
+		"Live replicas (this one included) that share a network's propagators.", []string{"network"}, nil)
 	descQuiescent = prometheus.NewDesc("dprop_quiescent",
 		"1 when no propagator has work queued or running and no refinement is in flight, else 0.", nil, nil)
 	descTrust = prometheus.NewDesc("dprop_trust_policy_info",
@@ -154,7 +159,7 @@ var (
 // Describe implements prometheus.Collector.
 func (c *replicaCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFolded, descRefused, descCells, descFraction, descPending, descReady, descStale, descApplied,
-		descFires, descPublished, descSuppressed, descFailures, descQuiescent, descAttached, descIncidents,
+		descFires, descPublished, descSuppressed, descFailures, descQuiescent, descInstances, descMembers, descAttached, descIncidents,
 		descStreamBytes, descStreamMaxBytes, descTrust} {
 		ch <- d
 	}
@@ -212,6 +217,15 @@ func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(ps.Failures-ps.Panics), "error")
 	ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(ps.Panics), "panic")
 	ch <- prometheus.MustNewConstMetric(descQuiescent, prometheus.GaugeValue, quiescent)
+	for _, n := range c.r.Networks() {
+		if n.Shared {
+			ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(len(n.Members)), n.Name)
+		}
+		for _, t := range n.Templates {
+			ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(t.Instances), n.Name, t.Name, "known")
+			ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(t.Running), n.Name, t.Name, "running")
+		}
+	}
 	hash := "none"
 	if t := c.r.Trust(); t != nil {
 		hash = t.Hash()

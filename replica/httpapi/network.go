@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dprop/dprop/propagators/network/graph"
+	"github.com/dprop/dprop/replica"
 	"github.com/dprop/dprop/replica/fold"
 )
 
@@ -21,6 +22,9 @@ type Network struct {
 	Description string              `json:"description,omitempty"`
 	Cells       []graph.Cell        `json:"cells"`
 	Propagators []NetworkPropagator `json:"propagators"`
+	// Live says what runs here of the live networks: templates with their
+	// instances known and running here, and shared networks' members.
+	Live []replica.NetworkStatus `json:"live,omitempty"`
 }
 
 // NetworkPropagator is a propagator of the network and what it did here.
@@ -69,6 +73,7 @@ func (s *Server) network(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Propagators[i] = np
 	}
+	out.Live = s.r.Networks()
 	writeJSON(w, http.StatusOK, out)
 }
 

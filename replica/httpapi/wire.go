@@ -79,6 +79,13 @@ type Cell struct {
 	// that the log has not acknowledged yet (Dprop-Pending; 0: the value
 	// is the log's).
 	Pending int `json:"pending,omitempty"`
+	// Support is, for a supported cell read as its strongest consequence,
+	// the premises the value rests on (Dprop-Support); Conflict, when that
+	// value is a contradiction, the premises that cannot all hold; and
+	// Withdrawn the premises the read did not believe (Client only).
+	Support   []string `json:"support,omitempty"`
+	Conflict  []string `json:"conflict,omitempty"`
+	Withdrawn []string `json:"withdrawn,omitempty"`
 	// Accepted is true when a refine was answered 202: the log could not
 	// take it in time, and the sidecar keeps it in its outbox, synced, to
 	// deliver (Client only).
@@ -107,6 +114,12 @@ type Event struct {
 	// Pending is the number of this sidecar's updates the value includes
 	// that the log has not acknowledged yet (see Dprop-Pending).
 	Pending int `json:"pending,omitempty"`
+	// Consequence and Support are, for a supported cell, its strongest
+	// consequence under the worldview when the event was sent and the
+	// premises it rests on (Value stays the stored claims). A change of
+	// the worldview is an event of _dprop.worldview, not of each cell.
+	Consequence json.RawMessage `json:"consequence,omitempty"`
+	Support     []string        `json:"support,omitempty"`
 }
 
 // Readiness is the body of GET /readyz.
@@ -150,9 +163,18 @@ type Readiness struct {
 	// sidecar with pending updates is still ready: it serves, and shows
 	// them as pending.
 	Outbox *Outbox `json:"outbox,omitempty"`
+	// Networks says what runs here of each live network (replicas with
+	// --networks, or a network file with templates): its shared members,
+	// and the instances of each template known and running here.
+	Networks []replica.NetworkStatus `json:"networks,omitempty"`
 	// Writer is the replica's writer id (replica.Replica.WriterID): the
 	// writer its operations count, add and assign under.
 	Writer string `json:"writer"`
+	// Worldview is the worldview of supported cells: the premises
+	// withdrawn, how many nogoods are known and those it believes wholly
+	// (an inconsistent worldview). Absent while the replica holds no
+	// worldview or nogoods cell; it does not change the status.
+	Worldview *WorldviewStatus `json:"worldview,omitempty"`
 }
 
 // errorBody is the JSON body of every error answer.
@@ -219,6 +241,7 @@ func cellFromHeaders(name string, h http.Header, body []byte) Cell {
 	c.Seq, _ = strconv.ParseUint(h.Get(HeaderSeq), 10, 64)
 	c.Updates, _ = strconv.ParseUint(h.Get(HeaderUpdates), 10, 64)
 	c.Pending, _ = strconv.Atoi(h.Get(HeaderPending))
+	c.Support, c.Conflict, c.Withdrawn = premiseList(h.Get(HeaderSupport)), premiseList(h.Get(HeaderConflict)), premiseList(h.Get(HeaderWithdrawn))
 	if r := h.Get(HeaderContradiction); r != "" {
 		if u, err := url.PathUnescape(r); err == nil {
 			r = u
@@ -226,4 +249,12 @@ func cellFromHeaders(name string, h http.Header, body []byte) Cell {
 		c.Contradiction = r
 	}
 	return c
+}
+
+// premiseList splits a comma-separated header of premises ("" is none).
+func premiseList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }

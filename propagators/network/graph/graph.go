@@ -63,7 +63,7 @@ func FromNetwork(n *network.Network) (*Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(b.Propagators) != len(n.Propagators) {
+	if len(b.Propagators)+len(b.Templates) != len(n.Propagators) {
 		return nil, errors.New("graph: the built network does not match its declarations") // unreachable once checked
 	}
 	g := &Graph{File: n.File, Description: n.Description}
@@ -74,8 +74,16 @@ func FromNetwork(n *network.Network) (*Graph, error) {
 		}
 		g.Cells = append(g.Cells, gc)
 	}
-	for i, d := range n.Propagators {
-		g.Propagators = append(g.Propagators, Propagator{Name: b.Propagators[i].Name(), Kind: d.Kind, Group: d.Group,
+	// Templates are drawn over their patterns, as written.
+	ps, ts := b.Propagators, b.Templates
+	for _, d := range n.Propagators {
+		var name string
+		if len(ts) > 0 && ts[0].Decl() == d {
+			name, ts = ts[0].Name(), ts[1:]
+		} else {
+			name, ps = ps[0].Name(), ps[1:]
+		}
+		g.Propagators = append(g.Propagators, Propagator{Name: name, Kind: d.Kind, Group: d.Group,
 			Description: d.Description, Inputs: d.Inputs, Outputs: d.Outputs})
 	}
 	return g, nil

@@ -52,6 +52,13 @@ function readiness(r) {
   if (r.stream) rows.push(['stream', r.stream + (r.stream_since ? ' (since ' + r.stream_since + ')' : '')]);
   if (r.last_incident) rows.push(['last incident', r.last_incident]);
   for (const [k, v] of Object.entries(r.checks || {})) rows.push(['check ' + k, v]);
+  if (r.worldview) { // supported cells: see docs/provenance.md
+    const w = r.worldview;
+    rows.push(['premises withdrawn', w.withdrawn.length ? w.withdrawn.join(', ') : 'none']);
+    rows.push(['worldview', (w.inconsistent || []).length
+      ? 'inconsistent: believes ' + w.inconsistent.map(n => '{' + n.join(', ') + '}').join(' and ') + ', which cannot all hold'
+      : `consistent (${w.nogoods} nogood(s) known)`]);
+  }
   return el('section', { class: 'card ' + (ok ? 'good' : 'bad'), id: 'readiness' },
     el('h2', {}, ok ? '● Ready' : '● Not ready'), table(rows));
 }

@@ -1,0 +1,18 @@
+//go:build unix
+
+package replica
+
+import (
+	"syscall"
+	"time"
+)
+
+// cpuTime is the CPU time this process has used, user and system: what a
+// benchmark costs, whatever else shares the machine.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
