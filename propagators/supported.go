@@ -11,16 +11,18 @@ import (
 )
 
 // OnSupported returns p run over supported cells, as in Radul's propagator
-// networks with premises. supported names the cells among p's inputs and
-// outputs that hold lattice.Supported values; p itself is written for their
-// inner type (the built-ins take it from the cells' declared inner types)
-// and never sees a supported value.
+// networks with premises. supported names p's outputs (inputs may be
+// named too) that hold lattice.Supported values: its refinements of those
+// become claims. p itself is written for their inner type (the built-ins
+// take it from the cells' declared inner types) and never sees a supported
+// value.
 //
 // On each run:
 //
-//   - p reads each supported input as its strongest consequence under the
+//   - p reads each supported value as its strongest consequence under the
 //     current worldview (the value of WorldviewCell), a value of the inner
-//     type; other inputs as they are;
+//     type; other values as they are (so an input an aggregate gains with
+//     Runtime.AddInput is read alike);
 //   - each refinement p returns for a supported output is published as one
 //     claim, supported by the union of the supports of the supported inputs
 //     p read (what it computed is true whenever they are); a refinement of
@@ -64,14 +66,18 @@ func (s *supportedProp) Outputs() []string { return s.outputs }
 
 // Propagate implements Propagator.
 func (s *supportedProp) Propagate(ctx context.Context, in *Inputs) ([]Refinement, error) {
-	view := &consequences{in: in, wv: WorldviewOf(in.Value(WorldviewCell)), supported: s.supported}
+	view := &consequences{in: in, wv: WorldviewOf(in.Value(WorldviewCell))}
+	// The inputs are the runtime's (AddInput may have added some to an
+	// aggregate's), without the worldview cell.
+	notWorldview := func(c string) bool { return c == WorldviewCell }
+	all := slices.DeleteFunc(slices.Clone(in.all), notWorldview)
 	changed := in.changed
 	if slices.Contains(changed, WorldviewCell) {
-		changed = s.p.Inputs() // every consequence may differ
+		changed = all // every consequence may differ
 	} else {
-		changed = slices.DeleteFunc(slices.Clone(changed), func(c string) bool { return c == WorldviewCell })
+		changed = slices.DeleteFunc(slices.Clone(changed), notWorldview)
 	}
-	inner := &Inputs{cells: view, all: s.p.Inputs(), changed: changed, first: in.first}
+	inner := &Inputs{cells: view, all: all, changed: changed, first: in.first}
 	refs, err := s.p.Propagate(ctx, inner)
 	support := view.support()
 	nogoods := view.nogoods
@@ -102,24 +108,21 @@ func (s *supportedProp) Propagate(ctx context.Context, in *Inputs) ([]Refinement
 	return out, err
 }
 
-// consequences is the Cells a wrapped propagator reads: supported cells as
-// their strongest consequences under wv, other cells as they are. It records
-// the supports of what was read, and the nogoods met.
+// consequences is the Cells a wrapped propagator reads: a supported value
+// as its strongest consequence under wv, any other as it is (Nothing yet,
+// a plain cell, a contradiction the runtime handles). It records the
+// supports of what was read, and the nogoods met.
 type consequences struct {
-	in        *Inputs
-	wv        Worldview
-	supported map[string]bool
-	supports  map[string][]string // cell → the support of its consequence, once read
-	nogoods   [][]string
+	in       *Inputs
+	wv       Worldview
+	supports map[string][]string // cell → the support of its consequence, once read
+	nogoods  [][]string
 }
 
 func (c *consequences) Value(cell string) lattice.Value {
 	v := c.in.Value(cell)
-	if !c.supported[cell] {
-		return v
-	}
 	if _, ok := v.(*lattice.Supported); !ok {
-		return v // Nothing yet, or a contradiction the runtime handles
+		return v
 	}
 	con := c.wv.Consequence(v)
 	if c.supports == nil {

@@ -32,16 +32,16 @@ import (
 
 // benchConfig holds the sizes of dprop bench's measurements.
 type benchConfig struct {
-	Updates        int     `json:"updates"`         // resync: updates in the stream
-	Cells          int     `json:"cells"`           // resync: cells they go to
-	Refines        int     `json:"refines"`         // refines (and raw publishes) per client count
-	Clients        []int   `json:"clients"`         // concurrent clients of the refine comparison
-	CounterOps     int     `json:"counter_ops"`     // increments of the hot counter, per contender
-	CounterWriters int     `json:"counter_writers"` // concurrent writers of the hot counter
-	Samples        int     `json:"samples"`         // latency samples, idle and under load each
-	LoadRate       float64 `json:"load_rate"`       // background updates per second during the loaded latency
-	Runs           int     `json:"runs"`            // repetitions of each throughput figure (median)
-	Only           []string
+	Updates        int      `json:"updates"`         // resync: updates in the stream
+	Cells          int      `json:"cells"`           // resync: cells they go to
+	Refines        int      `json:"refines"`         // refines (and raw publishes) per client count
+	Clients        []int    `json:"clients"`         // concurrent clients of the refine comparison
+	CounterOps     int      `json:"counter_ops"`     // increments of the hot counter, per contender
+	CounterWriters int      `json:"counter_writers"` // concurrent writers of the hot counter
+	Samples        int      `json:"samples"`         // latency samples, idle and under load each
+	LoadRate       float64  `json:"load_rate"`       // background updates per second during the loaded latency
+	Runs           int      `json:"runs"`            // repetitions of each throughput figure (median)
+	Only           []string `json:"only,omitempty"`  // the comparisons run (all if empty)
 }
 
 // validate checks the sizes.
@@ -419,6 +419,8 @@ func printBench(w io.Writer, rep *benchReport) error {
 // benchFigure writes a figure with its unit, in thousands when large.
 func benchFigure(v float64, unit string) string {
 	switch {
+	case unit == "µs" && v >= 1_000_000:
+		return fmt.Sprintf("%.2f s", v/1_000_000)
 	case unit == "µs" && v >= 1000:
 		return fmt.Sprintf("%.2f ms", v/1000)
 	case v >= 10_000:

@@ -410,6 +410,8 @@ func TestEndToEndNetworkAndLog(t *testing.T) {
 			code, _, _ := httpGet(t, api+"/readyz")
 			return code == http.StatusOK
 		})
+		// The banner may be printed after the API answers.
+		brokertest.WaitFor(t, "dprop up's banner", func() bool { return strings.Contains(p.stdoutText(), "Stop with Ctrl-C.") })
 		return p
 	}
 	p := up("--network", file)

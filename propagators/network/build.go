@@ -15,7 +15,8 @@ type Built struct {
 	// Propagators are the selected propagators, in file order.
 	Propagators []propagators.Propagator
 	// Types maps every declared cell (selected or not) to its type, for the
-	// replica to enforce.
+	// replica to enforce; with supported cells, the worldview and nogoods
+	// cells too (propagators.WorldviewCell, NogoodsCell).
 	Types map[string]string
 	// Initial maps the cells declared with a value to that value, for the
 	// replica to refine them with at start (merging makes it harmless for
@@ -86,6 +87,12 @@ func (n *Network) Build(selectors ...string) (*Built, error) {
 		b.Types[c.Name] = c.Type
 		if c.Value != nil {
 			b.Initial[c.Name] = c.Value
+		}
+		if c.Type == lattice.TypeSupported {
+			// The cells of truth maintenance get their types declared
+			// too, so that no stray update can decide them first.
+			b.Types[propagators.WorldviewCell] = lattice.TypeMap
+			b.Types[propagators.NogoodsCell] = lattice.TypeSet
 		}
 	}
 	for _, e := range n.Expire {

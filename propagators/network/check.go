@@ -262,7 +262,7 @@ func (c *checker) propagator(d *PropagatorDecl, names map[string]Pos) {
 func (c *checker) supportedCells(s *spec) []string {
 	var out []string
 	for _, cell := range append(slices.Clone(s.in), s.out...) {
-		if d := c.cells[cell.Name]; d != nil && d.Type == lattice.TypeSupported && !slices.Contains(out, cell.Name) {
+		if c.isSupported(cell.Name) && !slices.Contains(out, cell.Name) {
 			out = append(out, cell.Name)
 		}
 	}

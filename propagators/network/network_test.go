@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/propagators"
 	"github.com/dprop/dprop/propagators/network"
 )
 
@@ -34,9 +35,16 @@ func TestValidNetworks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(b.Propagators)+len(b.Templates) != len(n.Propagators) || len(b.Types)+len(b.Patterns) != len(n.Cells) {
+			cells := len(n.Cells)
+			if slices.ContainsFunc(n.Cells, func(c *network.CellDecl) bool { return c.Type == lattice.TypeSupported }) {
+				cells += 2 // the worldview and nogoods cells
+				if b.Types[propagators.WorldviewCell] != lattice.TypeMap || b.Types[propagators.NogoodsCell] != lattice.TypeSet {
+					t.Errorf("worldview and nogoods undeclared: %v", b.Types)
+				}
+			}
+			if len(b.Propagators)+len(b.Templates) != len(n.Propagators) || len(b.Types)+len(b.Patterns) != cells {
 				t.Fatalf("built %d propagators and %d templates over %d cells and %d patterns, declared %d over %d",
-					len(b.Propagators), len(b.Templates), len(b.Types), len(b.Patterns), len(n.Propagators), len(n.Cells))
+					len(b.Propagators), len(b.Templates), len(b.Types), len(b.Patterns), len(n.Propagators), cells)
 			}
 		})
 	}

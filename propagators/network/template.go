@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/propagators"
 )
 
@@ -27,6 +28,10 @@ type Template struct {
 	params   map[string]any
 	captures []string // in order of first appearance in the inputs
 	fp       string
+	// supIn and supOut mark the inputs and outputs over supported cells:
+	// an instance computes on their inner types (inTypes, outTypes) and
+	// runs under propagators.OnSupported.
+	supIn, supOut []bool
 }
 
 // Name names the template: its declared name, or one derived from its kind
@@ -99,10 +104,23 @@ func (t *Template) Instance(key, first string) (propagators.Propagator, error) {
 	if len(s.in) == 0 {
 		return nil, fmt.Errorf("template %s: instance %q has no input yet", t.name, key)
 	}
+	var sup []string
+	for _, c := range s.in {
+		if t.supIn[slices.IndexFunc(t.ins, func(p pattern) bool { return p.match(c.Name, nil) })] {
+			sup = append(sup, c.Name)
+		}
+	}
 	for i, p := range t.outs {
 		s.out = append(s.out, propagators.Cell{Name: p.subst(vals), Type: t.outTypes[i]})
+		if t.supOut[i] {
+			sup = append(sup, p.subst(vals))
+		}
 	}
-	return t.k.build(s)
+	p, err := t.k.build(s)
+	if err != nil || len(sup) == 0 {
+		return p, err
+	}
+	return propagators.OnSupported(p, sup), nil
 }
 
 // InstanceName is the name of the instance key's propagator.
@@ -148,6 +166,7 @@ func (c *checker) template(d *PropagatorDecl, k *kind) *Template {
 		}
 		t.ins = append(t.ins, p)
 		t.inTypes = append(t.inTypes, c.typeOf(name))
+		t.supIn = append(t.supIn, c.isSupported(name))
 	}
 	for i, p := range t.ins {
 		if caps := p.captures(); len(caps) > 0 && len(caps) < len(t.captures) {
@@ -179,6 +198,7 @@ func (c *checker) template(d *PropagatorDecl, k *kind) *Template {
 		}
 		t.outs = append(t.outs, p)
 		t.outTypes = append(t.outTypes, c.typeOf(name))
+		t.supOut = append(t.supOut, c.isSupported(name))
 	}
 	if ok && len(t.captures) == 0 && !slices.ContainsFunc(t.ins, pattern.hasWild) {
 		c.problem(d.Pos, "propagator: no input has a capture or a wildcard, so no cell would make an instance")
@@ -263,11 +283,25 @@ func (c *checker) resolveTemplate(name string) (*CellDecl, bool) {
 
 // typeOf is the declared type of a cell or pattern ("" if unknown).
 func (c *checker) typeOf(name string) string {
-	if d, ok := c.cells[name]; ok {
-		return d.Type
+	d, ok := c.cells[name]
+	if !ok {
+		d, ok = c.resolveTemplate(name)
 	}
-	if d, ok := c.resolveTemplate(name); ok {
-		return d.Type
+	switch {
+	case !ok:
+		return ""
+	case d.Type == lattice.TypeSupported:
+		return d.Of // an instance computes on the inner values
 	}
-	return ""
+	return d.Type
+}
+
+// isSupported reports whether the cell or pattern name is declared
+// supported.
+func (c *checker) isSupported(name string) bool {
+	d, ok := c.cells[name]
+	if !ok {
+		d, ok = c.resolveTemplate(name)
+	}
+	return ok && d.Type == lattice.TypeSupported
 }

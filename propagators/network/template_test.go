@@ -146,3 +146,34 @@ func BenchmarkTemplateMatch(b *testing.B) {
 		i++
 	}
 }
+
+// A template over supported cells makes instances that compute on the
+// inner values and publish claims on the premises of what they read.
+func TestTemplateSupported(t *testing.T) {
+	n, err := network.Parse("supported.yaml", []byte(`
+cells:
+  - {name: "sensor.<id>.raw", type: supported, of: interval}
+  - {name: "sensor.<id>.copy", type: supported, of: interval}
+propagators:
+  - {kind: copy, name: "copy.<id>", inputs: ["sensor.<id>.raw"], outputs: ["sensor.<id>.copy"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := n.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.Templates[0].Instance("s1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(p.Inputs(), propagators.WorldviewCell) || !slices.Contains(p.Outputs(), propagators.NogoodsCell) {
+		t.Fatalf("instance not run on supported cells: %v -> %v", p.Inputs(), p.Outputs())
+	}
+	raw, _ := lattice.Support(lattice.Interval{Lo: 1, Hi: 2}, "calibrated")
+	refs, err := propagators.Evaluate(context.Background(), p, map[string]lattice.Value{"sensor.s1.raw": raw})
+	if err != nil || len(refs) != 1 || refs[0].Cell != "sensor.s1.copy" || !lattice.Equal(refs[0].Value, raw) {
+		t.Fatalf("refinements %v, %v; want sensor.s1.copy ⊒ the claim on calibrated", refs, err)
+	}
+}
