@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/dprop/dprop/cellname"
@@ -141,7 +143,26 @@ type Limits struct {
 	// no policy; every update may be unsigned and no signature is looked
 	// at). It decides which updates count like the limits do.
 	Trust *Trust
+	// Networks, if set, reads the cell declarations of a network kept in
+	// the log (a cell under NetworkCells) from the cell's merged value:
+	// see Declarations. The core asks it each time such a cell changes,
+	// in stream order, and types a cell that has no type yet by the
+	// first declaration that matches it, networks taken in the order of
+	// their names. It decides which updates count like the limits do, so
+	// it must be pure (the same value gives the same declarations) and
+	// the same on every replica and tool that folds the stream.
+	Networks func(v lattice.Value) Declarations
 }
+
+// NetworkCells is the prefix of the cells that keep networks in the log,
+// one last-writer-wins cell per network: _dprop.network.<name>.
+const NetworkCells = "_dprop.network."
+
+// Declarations are a network's cell declarations, exact names and
+// patterns: the type a cell is declared with, and whether it is declared
+// at all. nil declares nothing. It must be pure and safe for concurrent
+// use.
+type Declarations func(cell string) (typ string, ok bool)
 
 // CellLimit is the bound on a cell's canonical encoding that a Core with
 // these limits applies: MaxCellBytes or its default, at most the largest
@@ -168,6 +189,9 @@ type Core struct {
 	cellLimit  int               // bytes of a cell's encoding (Limits.CellLimit)
 	trust      *Trust            // nil: no policy
 	declared   map[string]string // cell → type, from a network file
+	networks   func(lattice.Value) Declarations
+	netDecls   map[string]Declarations // network (cell name) → its declarations, from the log
+	netOrder   []string                // the keys of netDecls, sorted
 	cells      map[string]state
 	names      nameIndex         // the cells' names in order, once a listing asks
 	forgotten  map[string]uint64 // cell → sequence of its latest forget marker
@@ -190,6 +214,8 @@ func NewCore(prefix string, declared map[string]string, limits Limits) *Core {
 		cellLimit: limits.CellLimit(),
 		trust:     limits.Trust,
 		declared:  declared,
+		networks:  limits.Networks,
+		netDecls:  make(map[string]Declarations),
 		cells:     make(map[string]state),
 		refused:   make(map[refusal]uint64),
 		forgotten: make(map[string]uint64),
@@ -266,8 +292,8 @@ func (c *Core) seen(name string, m Message) {
 func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 	seq := m.Seq
 	st, exists := c.cells[name]
-	if !exists {
-		st.typ = c.declared[name]
+	if st.typ == "" {
+		st.typ = c.declaredType(name)
 	}
 	if err := checkType(st.typ, v); err != nil {
 		c.seen(name, m)
@@ -328,6 +354,9 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 	if !exists {
 		c.names.add(name)
 	}
+	if changed {
+		c.networkChanged(name, st.value)
+	}
 	res := Result{Cell: name, Seq: seq, Changed: changed, Value: st.value, Type: st.typ, Update: v}
 	if changed {
 		res.ETag = formatETag(st.etag)
@@ -346,6 +375,7 @@ func (c *Core) forget(name string, m Message) Result {
 		c.logMsgs -= st.logLen()
 		delete(c.cells, name)
 		c.names.drop()
+		c.networkChanged(name, nil)
 	}
 	c.forgotten[name] = max(c.forgotten[name], m.Seq)
 	c.nforgotten++
@@ -432,10 +462,7 @@ func (c *Core) CheckType(name string, v lattice.Value) error {
 	if err := cellname.Validate(name); err != nil {
 		return &RefusedError{Cell: name, Reason: ReasonBadSubject, Err: err}
 	}
-	typ := c.declared[name]
-	if st, ok := c.cells[name]; ok {
-		typ = st.typ
-	}
+	typ := c.Type(name)
 	if err := checkType(typ, v); err != nil {
 		return &RefusedError{Cell: name, Reason: ReasonTypeMismatch, Err: err}
 	}
@@ -477,11 +504,59 @@ func (c *Core) Get(name string) (Cell, bool) {
 
 // Type returns the type a cell has or is declared with ("" if neither).
 func (c *Core) Type(name string) string {
-	if st, ok := c.cells[name]; ok {
+	if st, ok := c.cells[name]; ok && st.typ != "" {
 		return st.typ
 	}
-	return c.declared[name]
+	return c.declaredType(name)
 }
+
+// declaredType is the type cell name is declared with: by the network
+// file (NewCore's declared), else by the first network in the log, by
+// name, that declares it; "" if none does. The cells that keep networks
+// are never typed by a network.
+func (c *Core) declaredType(name string) string {
+	if t := c.declared[name]; t != "" {
+		return t
+	}
+	if len(c.netOrder) == 0 || strings.HasPrefix(name, NetworkCells) {
+		return ""
+	}
+	for _, n := range c.netOrder {
+		if t, ok := c.netDecls[n](name); ok && lattice.Known(t) {
+			return t
+		}
+	}
+	return ""
+}
+
+// networkChanged reads the declarations of a network cell from its new
+// value (nil: the cell was forgotten); other cells are ignored.
+func (c *Core) networkChanged(name string, v lattice.Value) {
+	if c.networks == nil || !strings.HasPrefix(name, NetworkCells) {
+		return
+	}
+	var d Declarations
+	if v != nil {
+		d = c.networks(v)
+	}
+	_, had := c.netDecls[name]
+	switch {
+	case d != nil:
+		c.netDecls[name] = d
+		if !had {
+			i, _ := slices.BinarySearch(c.netOrder, name)
+			c.netOrder = slices.Insert(c.netOrder, i, name)
+		}
+	case had:
+		delete(c.netDecls, name)
+		i, _ := slices.BinarySearch(c.netOrder, name)
+		c.netOrder = slices.Delete(c.netOrder, i, i+1)
+	}
+}
+
+// NetworkDeclarations lists the networks in the log whose declarations
+// type cells, in the order they are consulted (their cells' names).
+func (c *Core) NetworkDeclarations() []string { return slices.Clone(c.netOrder) }
 
 // logLen is Cell.LogLen of the state.
 func (st state) logLen() uint64 {
@@ -551,6 +626,7 @@ func (c *Core) Restore(seq uint64, cells ...Cell) {
 			etag: etag, last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp,
 			by: cell.Propagator, at: cell.At}
 		c.logMsgs += c.cells[cell.Name].logLen()
+		c.networkChanged(cell.Name, cell.Value)
 	}
 	c.lastSeq = max(c.lastSeq, seq)
 }
