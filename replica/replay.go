@@ -28,6 +28,9 @@ type ReplayOptions struct {
 	// Trust is the replicas' trust policy (see Config.Trust): folded
 	// without it, forbidden updates would count.
 	Trust *fold.Trust
+	// NetworkDeclarations is the replicas' (see Config): folded without
+	// it, cells the networks in the log declare could take another type.
+	NetworkDeclarations func(lattice.Value) fold.Declarations
 	// UntilSeq stops after this stream sequence (0: no bound).
 	UntilSeq uint64
 	// UntilTime stops before the first message stored after this time
@@ -66,7 +69,7 @@ func Replay(ctx context.Context, nc *nats.Conn, o ReplayOptions) (SnapshotHeader
 	if err != nil {
 		return SnapshotHeader{}, nil, fmt.Errorf("replay: %w", err)
 	}
-	core := fold.NewCore(o.Prefix, o.Declared, fold.Limits{Update: o.Limits, MaxCellBytes: o.MaxCellBytes, Trust: o.Trust})
+	core := fold.NewCore(o.Prefix, o.Declared, fold.Limits{Update: o.Limits, MaxCellBytes: o.MaxCellBytes, Trust: o.Trust, Networks: o.NetworkDeclarations})
 	h := SnapshotHeader{Stream: o.Stream, Prefix: o.Prefix, Cells: o.Cells, UntilTime: o.UntilTime, Trust: trustHash(o.Trust)}
 	started, lastReport := time.Now(), time.Now()
 	var target uint64

@@ -65,6 +65,15 @@ type Config struct {
 	// a stream, and every compactor and replay, must fold with the same
 	// policy, or their cells could differ. Readers compare its Hash.
 	Trust *fold.Trust
+	// NetworkDeclarations, if set, reads the cell declarations of the
+	// networks kept in the log (the cells under fold.NetworkCells) as the
+	// fold folds them, and a cell not yet typed takes the first that
+	// matches, in stream order (fold.Limits.Networks);
+	// network.LogDeclarations is the one dprop uses. Like Limits it
+	// decides which updates count: every replica of a stream, and every
+	// compactor and replay, must fold with it, and hold the network
+	// cells, or their cells could differ.
+	NetworkDeclarations func(lattice.Value) fold.Declarations
 	// SignKey, if set, signs what this replica publishes: refines that
 	// carry no signature of their own (WithSignature), its propagators'
 	// refinements and its network's initial values, and its compaction's
@@ -225,7 +234,7 @@ func (c *Config) validate() error {
 // foldLimits are the limits the replica's fold applies, trust policy
 // included.
 func (c *Config) foldLimits() fold.Limits {
-	return fold.Limits{Update: c.Limits, MaxCellBytes: c.MaxCellBytes, Trust: c.Trust}
+	return fold.Limits{Update: c.Limits, MaxCellBytes: c.MaxCellBytes, Trust: c.Trust, Networks: c.NetworkDeclarations}
 }
 
 // headerRoom is what dprop leaves for the headers of a message whose

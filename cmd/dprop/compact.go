@@ -72,7 +72,7 @@ do not make it fail.`,
 			// The compactor holds every cell when it compacts them all, so
 			// that a checkpoint is possible; otherwise just the subset.
 			cfg := replica.Config{Conn: nc, Prefix: prefix, Stream: stream, Cells: cells,
-				MaxCellBytes: maxBytes, Trust: trust, Logger: log, Progress: progressReporter(log)}
+				MaxCellBytes: maxBytes, Trust: trust, NetworkDeclarations: logDeclarations, Logger: log, Progress: progressReporter(log)}
 			if key != nil {
 				cfg.SignKey = key
 			}

@@ -57,7 +57,7 @@ prints what it did, and exits 1 if a marker or a purge failed.`,
 			defer nc.Close()
 			ctx := cmd.Context()
 			// A replica of just the cells to forget knows which there are.
-			cfg := replica.Config{Conn: nc, Prefix: prefix, Stream: stream, Cells: pattern, Trust: trust,
+			cfg := replica.Config{Conn: nc, Prefix: prefix, Stream: stream, Cells: pattern, Trust: trust, NetworkDeclarations: logDeclarations,
 				Logger: log, Progress: progressReporter(log)}
 			if key != nil {
 				cfg.SignKey = key

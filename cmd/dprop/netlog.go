@@ -19,6 +19,7 @@ import (
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/propagators/network"
 	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 // Networks kept in the log: each is the last-writer-wins cell
@@ -28,14 +29,15 @@ import (
 // ones they match and follow their changes.
 
 // netCellPrefix is the prefix of the cells that keep networks.
-const netCellPrefix = "_dprop.network."
+const netCellPrefix = fold.NetworkCells
 
 // netDef is the value of a network's cell.
-type netDef struct {
-	Name   string `json:"name"`
-	File   string `json:"file,omitempty"` // where it was applied from, for messages
-	Source string `json:"source"`         // the network file's text
-}
+type netDef = network.LogDef
+
+// logDeclarations reads the cell declarations of a network cell's value,
+// for the fold of every replica, compactor and replay (see
+// replica.Config.NetworkDeclarations).
+func logDeclarations(v lattice.Value) fold.Declarations { return network.LogDeclarations(v) }
 
 // netCell is the cell that keeps network name.
 func netCell(name string) (string, error) {
@@ -47,33 +49,7 @@ func netCell(name string) (string, error) {
 
 // decodeNetDef reads a network's cell: its definition, or nil once
 // removed (or never applied).
-func decodeNetDef(v lattice.Value) (*netDef, error) {
-	l, ok := v.(*lattice.LWW)
-	if !ok {
-		if lattice.IsNothing(v) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("a network cell holds %s, want an lww register", v.Type())
-	}
-	if string(l.Raw()) == "null" {
-		return nil, nil
-	}
-	var d netDef
-	if err := json.Unmarshal(l.Raw(), &d); err != nil {
-		return nil, fmt.Errorf("a network cell's value: %w", err)
-	}
-	return &d, nil
-}
-
-// build parses and checks a definition; name is what positions refer to.
-func (d *netDef) build(name string) (*network.Network, *network.Built, error) {
-	n, err := network.Parse(name, []byte(d.Source))
-	if err != nil {
-		return nil, nil, err
-	}
-	b, err := n.Build()
-	return n, b, err
-}
+func decodeNetDef(v lattice.Value) (*netDef, error) { return network.DecodeLogDef(v) }
 
 // netLog is a short-lived replica of the network cells, for the network
 // subcommands.
@@ -210,7 +186,7 @@ on untouched.`,
 			return err
 		}
 		d := &netDef{Name: name, File: file, Source: string(src)}
-		if _, _, err := d.build(file); err != nil {
+		if _, _, err := d.Build(file); err != nil {
 			return problemsError(cmd, file, err)
 		}
 		return f.run(g, func(ctx context.Context, l *netLog, out io.Writer) error {
@@ -275,7 +251,7 @@ func newNetworkLsCmd(g *globals) *cobra.Command {
 	cmd.RunE = f.run(g, func(_ context.Context, l *netLog, out io.Writer) error {
 		for _, d := range l.list() {
 			desc := ""
-			if _, b, err := d.build(d.Name); err != nil {
+			if _, b, err := d.Build(d.Name); err != nil {
 				desc = "invalid: " + strings.SplitN(err.Error(), "\n", 2)[0]
 			} else {
 				desc = fmt.Sprintf("%d cells, %d cell patterns, %d propagators, %d templates", len(b.Types), len(b.Patterns), len(b.Propagators), len(b.Templates))

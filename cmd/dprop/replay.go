@@ -66,7 +66,7 @@ checksum. It publishes nothing. Publish a snapshot back with 'dprop restore'.`,
 			start := time.Now()
 			h, cs, err := replica.Replay(cmd.Context(), nc, replica.ReplayOptions{
 				Prefix: prefix, Stream: stream, Cells: cells, UntilSeq: untilSeq, UntilTime: until,
-				MaxCellBytes: maxBytes, Trust: trust, Progress: progressReporter(log), Logger: log,
+				MaxCellBytes: maxBytes, Trust: trust, NetworkDeclarations: logDeclarations, Progress: progressReporter(log), Logger: log,
 			})
 			if err != nil {
 				return err

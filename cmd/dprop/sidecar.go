@@ -236,6 +236,9 @@ func startSidecar(ctx context.Context, log *slog.Logger, nc *nats.Conn, ln net.L
 		CompactEvery:   f.compactEvery,
 		MaxCellBytes:   f.maxCellBytes,
 		Trust:          f.trust,
+		// Every sidecar types cells as the networks in the log declare,
+		// whether it runs them or not, so that all decide alike.
+		NetworkDeclarations: logDeclarations,
 	}
 	if f.signKey != nil {
 		cfg.SignKey = f.signKey
