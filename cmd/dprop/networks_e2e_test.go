@@ -102,6 +102,19 @@ func TestEndToEndNetworksInTheLog(t *testing.T) {
 	}
 	waitRange(t, apis[1], "weather.hottest", math.NaN(), celsius(100*100))
 
+	// The network declares every temp_f a range: a first update of another
+	// type to a new city is refused by every replica, in the log's order,
+	// and the range after it types the cell.
+	for _, body := range []string{`{"type":"max","value":99}`, `{"type":"range","min":50,"max":60}`} {
+		if _, errOut, code := runCmd(t, natsBin, "-s", natsURL, "pub", "dprop.cell.weather.zz.temp_f", body); code != 0 {
+			t.Fatalf("nats pub: %s", errOut)
+		}
+	}
+	waitRange(t, apis[0], "weather.zz.temp_c", celsius(50), celsius(60))
+	for _, api := range apis[:2] {
+		waitRange(t, api, "weather.zz.temp_f", 50, 60)
+	}
+
 	// The network changes: a kelvin output for each city, the rest as it was.
 	changed := filepath.Join(t.TempDir(), "weather.yaml")
 	if err := os.WriteFile(changed, []byte(weatherK), 0o644); err != nil {
@@ -133,7 +146,7 @@ func TestEndToEndNetworksInTheLog(t *testing.T) {
 	brokertest.WaitFor(t, "the replicas to report the broken definition", func() bool {
 		return strings.Contains(reps[0].stderrText(), `msg="network in the log not loaded; the one running (if any) is kept" network=weather`)
 	})
-	if n := liveNetworks(t, apis[1])["weather"].template("f-to-k.<city>"); n.Instances != 200 {
+	if n := liveNetworks(t, apis[1])["weather"].template("f-to-k.<city>"); n.Instances != 201 { // 200 cities and zz
 		t.Errorf("after a broken definition: %+v, want the kelvin template still there", n)
 	}
 
