@@ -17,9 +17,11 @@
 //     policy lets count on that cell (see Signed updates); and the
 //     payload must decode as a lattice value under the Core's limits.
 //     Otherwise the update is refused.
-//  3. The cell's type is its declared type (from a network file), or else
-//     the type of its first valid update in stream order. An update of
-//     another type is refused. Nothing and contradictions fit every cell
+//  3. The cell's type is its declared type (from a network file, or, with
+//     Limits.Networks, from the networks kept in the log as folded so far:
+//     the first by name whose declarations match, when the cell is not
+//     typed yet), or else the type of its first valid update in stream
+//     order. An update of another type is refused. Nothing and contradictions fit every cell
 //     and decide no type.
 //  4. The update is merged into the cell. Result.Changed says whether the
 //     cell gained information; a merge that adds nothing is silent, which
