@@ -354,7 +354,7 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 	if !exists {
 		c.names.add(name)
 	}
-	if changed {
+	if changed && c.networks != nil {
 		c.networkChanged(name, st.value)
 	}
 	res := Result{Cell: name, Seq: seq, Changed: changed, Value: st.value, Type: st.typ, Update: v}
