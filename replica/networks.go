@@ -81,6 +81,19 @@ type TemplateStatus struct {
 	// Running those that run here.
 	Instances int `json:"instances"`
 	Running   int `json:"running"`
+	// Kind, Inputs and Outputs are the template's kind and its cell
+	// patterns, when the template says them (see templatePatterns).
+	Kind    string   `json:"kind,omitempty"`
+	Inputs  []string `json:"inputs,omitempty"`
+	Outputs []string `json:"outputs,omitempty"`
+}
+
+// templatePatterns is what a Template may say of itself for its status
+// (package network's templates do).
+type templatePatterns interface {
+	Kind() string
+	Inputs() []string
+	Outputs() []string
 }
 
 // NetworkStatus says what a replica runs of a network.
@@ -433,6 +446,9 @@ func (m *netManager) status() []NetworkStatus {
 		}
 		for _, tr := range nr.tmpls {
 			ts := TemplateStatus{Network: name, Name: tr.t.Name(), Instances: len(tr.inst), Running: tr.running}
+			if tp, ok := tr.t.(templatePatterns); ok {
+				ts.Kind, ts.Inputs, ts.Outputs = tp.Kind(), slices.Clone(tp.Inputs()), slices.Clone(tp.Outputs())
+			}
 			s.Templates = append(s.Templates, ts)
 		}
 		slices.SortFunc(s.Templates, func(a, b TemplateStatus) int { return cmp.Compare(a.Name, b.Name) })

@@ -18,6 +18,8 @@ import (
 
 // Network is the body of GET /v1/network.
 type Network struct {
+	// File is the network file given with --network; "" (and no cells or
+	// propagators) when the sidecar runs only live networks.
 	File        string              `json:"file"`
 	Description string              `json:"description,omitempty"`
 	Cells       []graph.Cell        `json:"cells"`
@@ -50,8 +52,14 @@ type drawing struct {
 	svg  []byte
 }
 
-// network answers GET /v1/network.
+// network answers GET /v1/network: the network file's, and the live
+// networks'; a sidecar with live networks but no file answers with those.
 func (s *Server) network(w http.ResponseWriter, r *http.Request) {
+	live := s.r.Networks()
+	if s.opts.Network == nil && live != nil {
+		writeJSON(w, http.StatusOK, Network{Cells: []graph.Cell{}, Propagators: []NetworkPropagator{}, Live: live})
+		return
+	}
 	g, ok := s.networkFor(w, r)
 	if !ok {
 		return
@@ -73,7 +81,7 @@ func (s *Server) network(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Propagators[i] = np
 	}
-	out.Live = s.r.Networks()
+	out.Live = live
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,4 +138,69 @@ func TestListTimes(t *testing.T) {
 		t.Errorf("a time without times=true: %s", a.body)
 	}
 	sc.do(t, "GET", "/v1/cells?times=yes", "").want(t, http.StatusBadRequest)
+}
+
+// GET /v1/network of a sidecar that runs live networks and no network
+// file: each network with its members, and per template its patterns and
+// the instances known and running here, as /readyz says them.
+func TestNetworkLive(t *testing.T) {
+	srv := runBroker(t)
+	plain := newSidecar(t, srv.ClientURL(), httpapi.Options{})
+	plain.do(t, "GET", "/v1/network", "").want(t, http.StatusNotFound)
+
+	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{}, func(c *replica.Config) { c.LiveNetworks = true })
+	var net httpapi.Network
+	get := func() {
+		t.Helper()
+		a := sc.do(t, "GET", "/v1/network", "").want(t, http.StatusOK)
+		net = httpapi.Network{}
+		if err := json.Unmarshal([]byte(a.body), &net); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get()
+	if net.File != "" || net.Cells == nil || net.Propagators == nil || len(net.Live) != 0 {
+		t.Errorf("no network applied yet: %+v", net)
+	}
+	n, err := network.Parse("weather.yaml", []byte(`
+cells:
+  - {name: weather.<city>.temp_f, type: range}
+  - {name: weather.<city>.temp_c, type: range}
+propagators:
+  - {kind: linear, name: c.<city>, inputs: [weather.<city>.temp_f], outputs: [weather.<city>.temp_c], params: {k: 5/9, m: -160/9}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := n.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := replica.Network{Name: "weather", Shared: true, Propagators: b.Propagators, Fingerprints: b.Fingerprints, TypeOf: b.TypeOf}
+	for _, tm := range b.Templates {
+		live.Templates = append(live.Templates, tm)
+	}
+	if err := sc.r.SetNetwork(live); err != nil {
+		t.Fatal(err)
+	}
+	for _, city := range []string{"boston", "lima"} {
+		sc.do(t, "POST", "/v1/cells/weather."+city+".temp_f", `{"type":"range","min":32,"max":50}`).want(t, http.StatusOK)
+	}
+	waitFor(t, "two instances running and a member", func() bool {
+		get()
+		return len(net.Live) == 1 && len(net.Live[0].Templates) == 1 && net.Live[0].Templates[0].Running == 2 && len(net.Live[0].Members) == 1
+	})
+	nw, ts := net.Live[0], net.Live[0].Templates[0]
+	if nw.Name != "weather" || !nw.Shared || ts.Name != "c.<city>" || ts.Instances != 2 || ts.Kind != "linear" ||
+		!slices.Equal(ts.Inputs, []string{"weather.<city>.temp_f"}) || !slices.Equal(ts.Outputs, []string{"weather.<city>.temp_c"}) {
+		t.Errorf("live network: %+v", nw)
+	}
+	// The JSON names them as /readyz does.
+	a := sc.do(t, "GET", "/v1/network", "").want(t, http.StatusOK)
+	for _, want := range []string{`"live":[{"name":"weather","shared":true,"members":[`, `"instances":2,"running":2,"kind":"linear","inputs":[`} {
+		if !strings.Contains(a.body, want) {
+			t.Errorf("GET /v1/network: no %s in %s", want, a.body)
+		}
+	}
+	sc.do(t, "GET", "/v1/network/graph", "").want(t, http.StatusNotFound)
 }
