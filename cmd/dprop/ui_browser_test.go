@@ -389,3 +389,38 @@ func TestWebPageTenThousandCells(t *testing.T) {
 	}
 	b.noConsoleErrors()
 }
+
+// The network view of a sidecar that runs only the networks of the log
+// (dprop up --networks '*', no network file): no drawing, and a table per
+// network of its templates with the instances known and running here,
+// which grows as cities appear, without a reload.
+func TestWebPageLiveNetworks(t *testing.T) {
+	b := newBrowser(t)
+	natsAddr, httpAddr := freePort(t), freePort(t)
+	natsURL, api := "nats://"+natsAddr, "http://"+httpAddr
+	startDprop(t, "up", "--data", t.TempDir(), "--nats-listen", natsAddr, "--http", httpAddr, "--networks", "*")
+	brokertest.WaitFor(t, "dprop up to be ready", func() bool {
+		code, _, _ := httpGet(t, api+"/readyz")
+		return code == http.StatusOK
+	})
+	file := filepath.Join("..", "..", "testdata", "networks", "weather.yaml")
+	if out, errOut, code := runCmd(t, dpropBin, "network", "apply", "--nats-url", natsURL, file); code != 0 {
+		t.Fatalf("network apply: %d %s %s", code, out, errOut)
+	}
+	natsPub(t, natsURL, "weather.boston.temp_f", seedDays[0])
+	net := b.ctx
+	b.do(net, "opening the network view", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(api+"/ui/#/network"),
+		chromedp.WaitVisible(`#networks [data-network="weather"] table.templates`))
+	eval[bool](b, net, `window.notReloaded = true`)
+	// instances and running here are the last two columns of the row.
+	row := `(t => [...document.querySelectorAll('#networks [data-network="weather"] tbody tr')].find(r => r.cells[0].textContent === t))`
+	counts := func(tmpl string, n int) string {
+		return fmt.Sprintf(`(r => r && r.cells[3].textContent === '%d' && r.cells[4].textContent === '%d')(%s(%q))`, n, n, row, tmpl)
+	}
+	b.waitUntil(net, "one conversion instance", counts("f-to-c.<city>", 1), 15*time.Second)
+	natsPub(t, natsURL, "weather.lima.temp_f", seedDays[1])
+	b.waitUntil(net, "two conversion instances after a new city, without a reload", counts("f-to-c.<city>", 2)+` && window.notReloaded`, 15*time.Second)
+	if !eval[bool](b, net, `document.querySelector('#graph').textContent.includes('no network file')`) {
+		t.Error("the view does not say there is no network file to draw")
+	}
+}

@@ -3,7 +3,11 @@
 // the network's cells, and whose propagators show their runs and failures
 // here, from GET /v1/network (read again when cells change, and every 10 s
 // while shown, since no stream carries them). Clicking a cell opens it;
-// clicking a propagator shows what it is.
+// clicking a propagator shows what it is. Below it, the live networks
+// (kept in the log, or a file's templates): per network its members, and
+// per template its patterns and the instances known and running here. A
+// sidecar with live networks and no network file shows only those, read
+// every 3 s.
 
 import { request, getJSON, apiError, events, debounce, el, cellHref } from './api.js';
 import { human, isContradiction } from './render.js';
@@ -14,11 +18,21 @@ export function networkView(main) {
   const side = el('aside', { class: 'detail', id: 'detail', hidden: true });
   const fit = el('button', { type: 'button', id: 'fit', onclick: () => box.classList.toggle('natural') }, 'Fit / 100%');
   const head = el('p', { class: 'muted' });
-  main.replaceChildren(el('h1', {}, 'Network'), el('div', { class: 'toolbar' }, head, fit), box, side);
+  const liveBox = el('section', { id: 'networks', hidden: true });
+  main.replaceChildren(el('h1', {}, 'Network'), el('div', { class: 'toolbar' }, head, fit), box, side, liveBox);
 
   async function load() {
     try {
-      const [net, res] = await Promise.all([getJSON('/v1/network'), request('/v1/network/graph')]);
+      const net = await getJSON('/v1/network');
+      paintLive(net.live);
+      if (!net.file) { // live networks only: nothing to draw, no cells to follow
+        state.timer = setInterval(counters, 3000);
+        fit.hidden = true;
+        head.textContent = `${(net.live || []).length} live network(s); no network file`;
+        box.replaceChildren(el('p', { class: 'muted' }, 'This sidecar runs no network file (--network): only the live networks below.'));
+        return;
+      }
+      const res = await request('/v1/network/graph');
       if (!res.ok) throw await apiError(res);
       state.net = net;
       head.textContent = `${net.file.split('/').pop()}: ${net.cells.length} cells, ${net.propagators.length} propagators` + (net.description ? ' — ' + net.description : '');
@@ -52,8 +66,27 @@ export function networkView(main) {
     try {
       state.net = await getJSON('/v1/network');
       paintPropagators();
+      paintLive(state.net.live);
     } catch (_) { /* shown on the next load */ }
   }, 500);
+
+  // paintLive shows the live networks, one table of templates each.
+  function paintLive(live) {
+    liveBox.hidden = !live || live.length === 0;
+    if (liveBox.hidden) return;
+    liveBox.replaceChildren(el('h2', {}, 'Live networks'), ...live.map(n => el('div', { class: 'card', 'data-network': n.name },
+      el('h3', {}, n.name + (n.shared ? ' (shared)' : '')),
+      el('p', { class: 'muted' }, `${n.running} of ${n.propagators} propagator(s) run here` +
+        (n.shared ? `; members: ${(n.members || []).join(', ') || 'none heard yet'}` : '') +
+        (n.type_conflicts ? `; ${n.type_conflicts} type conflict(s)` : '')),
+      (n.templates || []).length === 0 ? null : el('table', { class: 'templates' },
+        el('thead', {}, el('tr', {}, el('th', {}, 'template'), el('th', {}, 'kind'), el('th', {}, 'inputs → outputs'),
+          el('th', { class: 'num' }, 'instances'), el('th', { class: 'num' }, 'running here'))),
+        el('tbody', {}, ...n.templates.map(t => el('tr', {},
+          el('td', { class: 'name' }, t.template), el('td', {}, t.kind || '—'),
+          el('td', { class: 'name' }, (t.inputs || []).join(', ') + ' → ' + (t.outputs || []).join(', ')),
+          el('td', { class: 'num' }, String(t.instances)), el('td', { class: 'num' }, String(t.running)))))))));
+  }
 
   function node(id) { return state.svg && state.svg.getElementById(id); }
 
