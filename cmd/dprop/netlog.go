@@ -57,12 +57,14 @@ type netLog struct {
 	rep *replica.Replica
 }
 
-func openNetLog(ctx context.Context, log *slog.Logger, nf *natsFlags, prefix, stream string) (*netLog, func(), error) {
+// openNetLog starts it; trust (nil for none) is the policy it folds
+// under, and key (nil for none) signs what it publishes.
+func openNetLog(ctx context.Context, log *slog.Logger, nf *natsFlags, prefix, stream string, trust *fold.Trust, key replica.Signer) (*netLog, func(), error) {
 	nc, err := nf.connect(log, "dprop network", false)
 	if err != nil {
 		return nil, nil, err
 	}
-	rep, err := replica.Start(ctx, replica.Config{Conn: nc, Prefix: prefix, Stream: stream, Cells: netCellPrefix + "*", Logger: log})
+	rep, err := replica.Start(ctx, replica.Config{Conn: nc, Prefix: prefix, Stream: stream, Cells: netCellPrefix + "*", Logger: log, Trust: trust, SignKey: key})
 	if err != nil {
 		nc.Close()
 		return nil, nil, err
@@ -101,6 +103,14 @@ func (l *netLog) put(ctx context.Context, name string, d *netDef) error {
 		return err
 	}
 	_, err = l.rep.Refine(ctx, cell, v)
+	var refused *fold.RefusedError
+	if errors.As(err, &refused) && (refused.Reason == fold.ReasonUnsigned || refused.Reason == fold.ReasonUntrustedSigner) {
+		hint := "sign it with --sign-key FILE, a key the trust policy trusts for " + cell
+		if l.rep.Signer() != "" {
+			hint = "--sign-key's key " + l.rep.Signer() + " is not one the trust policy trusts for " + cell
+		}
+		return fmt.Errorf("%w (%s)", err, hint)
+	}
 	return err
 }
 
@@ -129,12 +139,20 @@ func (l *netLog) list() []netDef {
 type netLogFlags struct {
 	nf             natsFlags
 	prefix, stream string
+	trustFile      string // --trust: the policy the network cells are folded under
+	signKeyFile    string // --sign-key (apply and rm): signs the network's update
 }
 
 func (f *netLogFlags) register(cmd *cobra.Command) {
 	f.nf.register(cmd)
 	cmd.Flags().StringVar(&f.prefix, "prefix", cellname.DefaultPrefix, "subject prefix of cells")
 	cmd.Flags().StringVar(&f.stream, "stream", cellname.DefaultStream, "name of the stream keeping the update log")
+	registerTrust(cmd, &f.trustFile)
+}
+
+// registerSign adds --sign-key, for the subcommands that write the log.
+func (f *netLogFlags) registerSign(cmd *cobra.Command) {
+	registerSignKey(cmd, &f.signKeyFile, "the network's update (for a trust policy that wants _dprop.network.* signed)")
 }
 
 func (f *netLogFlags) run(g *globals, fn func(ctx context.Context, l *netLog, out io.Writer) error) func(*cobra.Command, []string) error {
@@ -143,7 +161,19 @@ func (f *netLogFlags) run(g *globals, fn func(ctx context.Context, l *netLog, ou
 		if err != nil {
 			return err
 		}
-		l, closeLog, err := openNetLog(cmd.Context(), log, &f.nf, f.prefix, f.stream)
+		trust, err := loadTrust(f.trustFile)
+		if err != nil {
+			return err
+		}
+		var key replica.Signer
+		if f.signKeyFile != "" {
+			kp, err := loadSignKey(f.signKeyFile, func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), "dprop: warning: "+msg) })
+			if err != nil {
+				return err
+			}
+			key = kp
+		}
+		l, closeLog, err := openNetLog(cmd.Context(), log, &f.nf, f.prefix, f.stream, trust, key)
 		if err != nil {
 			return err
 		}
@@ -172,6 +202,7 @@ on untouched.`,
 		Args: cobra.ExactArgs(1),
 	}
 	f.register(cmd)
+	f.registerSign(cmd)
 	cmd.Flags().StringVar(&name, "name", "", "the network's name (default: the file's name without its extension)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		file := args[0]
@@ -221,6 +252,7 @@ func newNetworkRmCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 	}
 	f.register(cmd)
+	f.registerSign(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		return f.run(g, func(ctx context.Context, l *netLog, out io.Writer) error {
 			d, err := l.get(args[0])

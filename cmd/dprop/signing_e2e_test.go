@@ -142,3 +142,80 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// Networks kept in the log under a trust policy that wants
+// _dprop.network.* signed: dprop network apply --sign-key is accepted and
+// the sidecar runs the network; an unsigned apply is refused before it is
+// published when given the policy, and refused by the replicas when not
+// (dprop network get under the policy still shows the signed one); an
+// unsigned rm is refused, a signed one removes the network.
+func TestEndToEndSignedNetworks(t *testing.T) {
+	dir := t.TempDir()
+	adminKey := filepath.Join(dir, "admin.nk")
+	out, errOut, code := runCmd(t, dpropBin, "keygen", "--out", adminKey)
+	if code != 0 {
+		t.Fatalf("keygen: exit %d: %s", code, errOut)
+	}
+	policy := writeTemp(t, "policy.yaml", `keys:
+  admin: `+strings.TrimSpace(out)+`
+rules:
+  - cells: _dprop.network.>
+    signers: [admin]
+  - cells: ">"
+    unsigned: true
+`)
+	natsAddr, httpAddr := freePort(t), freePort(t)
+	natsURL, api := "nats://"+natsAddr, "http://"+httpAddr
+	startDprop(t, "up", "--data", filepath.Join(dir, "data"), "--nats-listen", natsAddr, "--http", httpAddr,
+		"--trust", policy, "--networks", "*")
+	brokertest.WaitFor(t, "dprop up to be ready", func() bool {
+		code, _, _ := httpGet(t, api+"/readyz")
+		return code == http.StatusOK
+	})
+	weather := filepath.Join("..", "..", "testdata", "networks", "weather.yaml")
+	other := filepath.Join("..", "..", "testdata", "networks", "temperature.yaml")
+	runs := func() bool {
+		_, _, body := httpGet(t, api+"/readyz")
+		return strings.Contains(body, `"networks":[{"name":"weather"`)
+	}
+
+	// Unsigned, with the policy: refused before anything is published.
+	if _, errOut, code := runCmd(t, dpropBin, "network", "apply", "--nats-url", natsURL, "--trust", policy, weather); code == 0 ||
+		!strings.Contains(errOut, "unsigned") || !strings.Contains(errOut, "--sign-key") {
+		t.Fatalf("unsigned network apply under the policy: exit %d, %s", code, errOut)
+	}
+	// Signed: accepted, and run.
+	if out, errOut, code := runCmd(t, dpropBin, "network", "apply", "--nats-url", natsURL, "--trust", policy, "--sign-key", adminKey, weather); code != 0 ||
+		!strings.Contains(out, "network weather applied") {
+		t.Fatalf("signed network apply: exit %d, %s%s", code, out, errOut)
+	}
+	brokertest.WaitFor(t, "the sidecar to run the signed network", runs)
+
+	// Unsigned, without the policy: published, but it does not count.
+	if _, errOut, code := runCmd(t, dpropBin, "network", "apply", "--nats-url", natsURL, "--name", "weather", other); code != 0 {
+		t.Fatalf("unsigned network apply without the policy: exit %d, %s", code, errOut)
+	}
+	src, err := os.ReadFile(weather)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runCmd(t, dpropBin, "network", "get", "--nats-url", natsURL, "--trust", policy, "weather"); code != 0 || out != string(src) {
+		t.Fatalf("network get under the policy after an unsigned apply: exit %d, %s%s", code, out, errOut)
+	}
+	brokertest.WaitFor(t, "the sidecar to count the unsigned update as refused", func() bool {
+		_, _, body := httpGet(t, api+"/metrics")
+		return strings.Contains(body, `dprop_updates_refused_total{reason="unsigned"} 1`)
+	})
+
+	// rm: unsigned refused, signed accepted, and the sidecar stops it.
+	if _, errOut, code := runCmd(t, dpropBin, "network", "rm", "--nats-url", natsURL, "--trust", policy, "weather"); code == 0 || !strings.Contains(errOut, "--sign-key") {
+		t.Fatalf("unsigned network rm under the policy: exit %d, %s", code, errOut)
+	}
+	if !runs() {
+		t.Fatal("the network stopped after an unsigned rm was refused")
+	}
+	if out, errOut, code := runCmd(t, dpropBin, "network", "rm", "--nats-url", natsURL, "--trust", policy, "--sign-key", adminKey, "weather"); code != 0 {
+		t.Fatalf("signed network rm: exit %d, %s%s", code, out, errOut)
+	}
+	brokertest.WaitFor(t, "the sidecar to stop the removed network", func() bool { return !runs() })
+}
