@@ -55,7 +55,8 @@ func (s *Server) patternEvents(w http.ResponseWriter, r *http.Request) {
 // A stream has no read deadline (the client sends nothing more), and each
 // write has the server's WriteTimeout: a stream lives as long as its client
 // reads, and one that stops reading is cut. Streams are bounded by
-// Options.MaxStreams.
+// Options.MaxStreams. A change of the worldview re-announces the supported
+// cells watched, with their new consequence.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) {
 	if !s.noBody(w, r, pattern) {
 		return
@@ -65,7 +66,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) 
 		return
 	}
 	defer s.streams.release()
-	watcher, err := s.r.Watch(pattern, true)
+	watcher, err := s.r.WatchConsequences(pattern, true)
 	if err != nil {
 		s.fail(w, r, pattern, err)
 		return

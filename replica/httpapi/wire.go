@@ -117,7 +117,8 @@ type Event struct {
 	// Consequence and Support are, for a supported cell, its strongest
 	// consequence under the worldview when the event was sent and the
 	// premises it rests on (Value stays the stored claims). A change of
-	// the worldview is an event of _dprop.worldview, not of each cell.
+	// the worldview sends each supported cell watched again, with its
+	// new consequence.
 	Consequence json.RawMessage `json:"consequence,omitempty"`
 	Support     []string        `json:"support,omitempty"`
 }
