@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/cellname"
+	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/propagators"
 	"github.com/dprop/dprop/replica"
 )
