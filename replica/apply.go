@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -85,6 +86,9 @@ const (
 	// opRetryMax bounds the wait between two publishes of an update whose
 	// outcome is not known.
 	opRetryMax = 2 * time.Second
+	// opFoldTimeout bounds the wait for an acknowledged update of
+	// operations to be folded, past the publish's own timeout.
+	opFoldTimeout = 30 * time.Second
 	// defaultDupWindow is the duplicate window assumed until the stream's
 	// is known.
 	defaultDupWindow = 2 * time.Minute
@@ -127,6 +131,10 @@ type cellQueue struct {
 	// inflight are the deltas published and not yet folded (at most
 	// maxInflight): the next delta builds on them.
 	inflight []*lattice.Value
+	// keyedInflight counts the updates with a key among them (published
+	// again until confirmed): until they are, nothing builds on them,
+	// since another sidecar may store the key's operation instead.
+	keyedInflight int
 }
 
 // Apply applies operation o to cell: it computes the delta that has o's
@@ -245,7 +253,7 @@ func (r *Replica) applyQueue(cell string, cq *cellQueue, own *opCall) {
 		}
 		// A batch with a key or a removal goes alone (see maxInflight).
 		limit := maxInflight
-		if hasKey(batch) || needsBarrier(batch) {
+		if hasKey(batch) || needsBarrier(batch) || cq.keyedInflight > 0 {
 			limit = 1
 		}
 		for len(cq.inflight) >= limit {
@@ -285,18 +293,24 @@ func hasKey(batch []*opCall) bool {
 
 // publishAsync publishes the delta of applied, which has no key, in a
 // goroutine of its own, counted in flight on cq until it is done.
-func (r *Replica) publishAsync(cell string, cq *cellQueue, delta lattice.Value, applied []*opCall, opts []RefineOption) {
+func (r *Replica) publishAsync(cell string, cq *cellQueue, delta lattice.Value, applied []*opCall, opts []RefineOption, keyed bool) {
 	q := &r.ops
 	d := &delta
 	q.mu.Lock()
 	cq.inflight = append(cq.inflight, d)
+	if keyed {
+		cq.keyedInflight++
+	}
 	q.mu.Unlock()
 	r.spawn(func() {
-		got, rep, err := r.publishOps(r.ctx, cell, delta, applied, opts)
+		got, rep, err := r.publishOps(r.ctx, cell, delta, applied, opts, true)
 		for _, c := range applied {
 			c.answer(got, rep, err)
 		}
 		q.mu.Lock()
+		if keyed {
+			cq.keyedInflight--
+		}
 		for i, x := range cq.inflight {
 			if x == d {
 				cq.inflight = append(cq.inflight[:i], cq.inflight[i+1:]...)
@@ -389,10 +403,22 @@ func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra 
 		opts = append(opts, WithLogAck())
 	}
 	if keyed == nil && async {
-		r.publishAsync(cell, cq, delta, applied, opts)
+		r.publishAsync(cell, cq, delta, applied, opts, false)
 		return nil
 	}
-	got, rep, err := r.publishOps(ctx, cell, delta, applied, opts)
+	got, rep, err := r.publishOps(ctx, cell, delta, applied, opts, false)
+	if err != nil && unconfirmed(err) {
+		// Not known to be stored: the callers are told so, and the same
+		// update is published again in the background until the log
+		// confirms it; what comes next on the cell waits or builds on it.
+		for _, c := range applied {
+			c.answer(fold.Cell{}, RefineReport{}, fmt.Errorf("apply %q: %w (this sidecar keeps publishing it, stored once; "+
+				"retry with the same idempotency key to learn the result): %w", cell, ErrUnconfirmed, err))
+		}
+		r.log.Warn("operations: the log did not confirm an update; publishing it again", "cell", cell, "operations", len(applied), "err", err)
+		r.publishAsync(cell, cq, delta, applied, opts, keyed != nil)
+		return nil
+	}
 	if err == nil && rep.Duplicate && keyed != nil {
 		// Another replica (or an earlier life of this one) stored the
 		// keyed operation: this update was not stored at all.
@@ -467,14 +493,21 @@ func (r *Replica) deltaOf(cell string, calls []*opCall, extra lattice.Value) (de
 // outcome is not known is published again, the same bytes under the same
 // message id, until the log answers: the calls are told ErrUnconfirmed
 // at once, the cell's queue waits.
-func (r *Replica) publishOps(ctx context.Context, cell string, delta lattice.Value, calls []*opCall, opts []RefineOption) (fold.Cell, RefineReport, error) {
+//
+// Without retry it returns after the first attempt.
+func (r *Replica) publishOps(ctx context.Context, cell string, delta lattice.Value, calls []*opCall, opts []RefineOption, retry bool) (fold.Cell, RefineReport, error) {
 	var rep RefineReport
 	opts = append(opts, WithReport(&rep))
 	wait := 50 * time.Millisecond
 	deadline := time.Now().Add(r.dupWindow())
 	for {
-		got, err := r.Refine(ctx, cell, delta, opts...)
-		if err == nil || !unconfirmed(err) {
+		actx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout+opFoldTimeout)
+		got, err := r.Refine(actx, cell, delta, opts...)
+		cancel()
+		if err == nil || !unconfirmed(err) || !retry {
+			if rep.own {
+				rep.Duplicate = false // an earlier attempt of this very update
+			}
 			return got, rep, err
 		}
 		if time.Now().After(deadline) {
@@ -495,13 +528,13 @@ func (r *Replica) publishOps(ctx context.Context, cell string, delta lattice.Val
 }
 
 // unconfirmed reports whether a refine's error leaves its outcome unknown:
-// the update may be stored. Refusals and a lost or full stream store
-// nothing.
+// the update may be stored. Refusals, a lost or full stream, and no
+// connection (nothing was sent) store nothing.
 func unconfirmed(err error) bool {
 	var re *fold.RefusedError
 	switch {
 	case errors.As(err, &re), errors.Is(err, ErrKeyReused), errors.Is(err, ErrNotHeld), errors.Is(err, ErrStreamLost),
-		errors.Is(err, ErrOutboxFull), errors.Is(err, ErrClosed), IsStreamFull(err):
+		errors.Is(err, ErrOutboxFull), errors.Is(err, ErrClosed), errors.Is(err, ErrNotConnected), IsStreamFull(err):
 		return false
 	}
 	return true
@@ -512,14 +545,11 @@ func unconfirmed(err error) bool {
 // the update, published again or delivered from the outbox, is stored
 // once).
 func withOps(keyed *opCall) RefineOption {
-	return func(o *refineOptions) {
-		if keyed == nil {
-			o.msgID = opMsgIDPrefix + uuid.NewString()
-			return
-		}
-		o.msgID = keyIDPrefix + keyed.id
-		o.opKeys = keyed.id + ":" + keyed.hash
+	id, keys := opMsgIDPrefix+uuid.NewString(), ""
+	if keyed != nil {
+		id, keys = keyIDPrefix+keyed.id, keyed.id+":"+keyed.hash
 	}
+	return func(o *refineOptions) { o.msgID, o.opKeys = id, keys }
 }
 
 const (
@@ -550,22 +580,30 @@ func (r *Replica) barrier(ctx context.Context, cell string) error {
 // sameOps checks, for an update of operations acknowledged as a duplicate,
 // that the update stored under its message id carries the same key and
 // operation: otherwise the key named another update, ErrKeyReused.
-func (r *Replica) sameOps(ctx context.Context, cell, keys string, seq uint64) error {
+//
+// own reports that the stored update is this one (the same payload): an
+// earlier attempt of it was stored. Without keys (an update of operations
+// without one, under a fresh id) only that can be.
+func (r *Replica) sameOps(ctx context.Context, cell, keys string, seq uint64, payload []byte) (own bool, err error) {
 	orig, err := r.jsLeader.GetMsg(r.cfg.Stream, seq, nats.Context(ctx))
 	if errors.Is(err, nats.ErrMsgNotFound) {
-		return nil // compacted or purged: the key did name it
+		return keys == "", nil // compacted or purged: the id did name it
 	}
 	if err != nil {
-		return fmt.Errorf("apply %q: reading the update stored under the same idempotency key (stream sequence %d): %w", cell, seq, err)
+		return false, fmt.Errorf("apply %q: reading the update stored under the same idempotency key (stream sequence %d): %w", cell, seq, err)
+	}
+	own = orig.Subject == r.subjects.Subject(cell) && bytes.Equal(orig.Data, payload)
+	if keys == "" {
+		return true, nil
 	}
 	if orig.Header != nil && orig.Subject == r.subjects.Subject(cell) {
 		for _, k := range strings.Split(orig.Header.Get(HeaderOpKeys), ",") {
 			if k == keys {
-				return nil
+				return own, nil
 			}
 		}
 	}
-	return keyReused(cell, seq)
+	return false, keyReused(cell, seq)
 }
 
 func keyReused(cell string, seq uint64) error {

@@ -270,3 +270,53 @@ func TestApplyConcurrentAdds(t *testing.T) {
 		t.Fatalf("dots not 1..%d of the writer: %s", clients*each, enc(s)[len(enc(s))-200:])
 	}
 }
+
+// A sidecar that stored an operation and crashed before answering: the
+// client retries with the same key at the restarted sidecar (the same
+// writer id) and at another; both tell a duplicate, and it counted once.
+func TestApplyRetryAfterCrash(t *testing.T) {
+	srv := runBroker(t)
+	writer := "8d2f5a30-3f0c-4b7e-9a61-0c1d2e3f4a5b"
+	same := func(c *replica.Config) { c.WriterID = writer }
+	r1 := startReplica(t, srv.ClientURL(), same)
+	if r1.WriterID() != writer {
+		t.Fatalf("writer id %q, want the configured %q", r1.WriterID(), writer)
+	}
+	_, _, _ = apply(t, r1, "crash", `{"op":"inc","by":3}`, replica.WithIdempotencyKey("k")) // the answer is lost
+	r1.Close()
+	r2 := startReplica(t, srv.ClientURL(), same)
+	v, rep, err := apply(t, r2, "crash", `{"op":"inc","by":3}`, replica.WithIdempotencyKey("k"))
+	if err != nil || !rep.Duplicate || total(t, v) != 3 {
+		t.Fatalf("retry at the restarted sidecar: %v %+v %v", v, rep, err)
+	}
+	if v, _, err := apply(t, r2, "crash", `{"op":"inc"}`); err != nil || total(t, v) != 4 || len(v.(*lattice.GCounter).Counts()) != 1 {
+		t.Fatalf("the restarted sidecar counts on under its writer id: %s %v", enc(v), err)
+	}
+	r3 := startReplica(t, srv.ClientURL())
+	if v, rep, err := apply(t, r3, "crash", `{"op":"inc","by":3}`, replica.WithIdempotencyKey("k")); err != nil || !rep.Duplicate || total(t, v) != 4 {
+		t.Fatalf("retry at another sidecar: %v %+v %v", v, rep, err)
+	}
+	if _, err := replica.Start(ctxT(t), replica.Config{Conn: connect(t, srv.ClientURL()), WriterID: "not-a-uuid"}); err == nil {
+		t.Fatal("a writer id that is not a UUID was taken")
+	}
+}
+
+// Without an outbox and without the broker, an operation fails at once
+// (nothing was sent), and applies once the broker is back.
+func TestApplyWithoutBroker(t *testing.T) {
+	srv := runBroker(t)
+	r := startReplica(t, srv.ClientURL())
+	if _, _, err := apply(t, r, "nb", `{"op":"inc"}`); err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown()
+	waitFor(t, "the replica to see the broker gone", func() bool {
+		_, _, err := apply(t, r, "nb", `{"op":"inc"}`, replica.WithIdempotencyKey("x"))
+		return errors.Is(err, replica.ErrNotConnected)
+	})
+	brokertest.RestartServer(t, srv)
+	waitFor(t, "the operation to apply once the broker is back", func() bool {
+		v, _, err := apply(t, r, "nb", `{"op":"inc"}`, replica.WithIdempotencyKey("x"))
+		return err == nil && total(t, v) == 2
+	})
+}

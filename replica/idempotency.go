@@ -52,6 +52,10 @@ type RefineReport struct {
 	// PendingUpdates is the number of updates the outbox holds.
 	Pending        bool
 	PendingUpdates int
+
+	// own: the duplicate is an earlier attempt of this very update (the
+	// same payload under the same id), not another writer's (Apply).
+	own bool
 }
 
 // WithLogAck makes Refine wait for the log's acknowledgement, as without

@@ -220,7 +220,7 @@ func (m *netManager) owns(nr *netRun, name string) bool {
 	if !nr.net.Shared || m.members == nil {
 		return true
 	}
-	return m.members.owner(nr.net.Name, name) == m.members.self
+	return m.members.owner(m.shareKey(nr.net.Name), name) == m.members.self
 }
 
 // checkType reports a cell whose established type the network declares
@@ -252,29 +252,7 @@ func (m *netManager) set(n Network) error {
 	defer m.mu.Unlock()
 	old := m.nets[n.Name]
 	nr := &netRun{net: n, props: map[string]*instance{}}
-	var stop []string
-	keep := map[string]bool{}
-	if old != nil {
-		for name, in := range old.props {
-			if fp, ok := n.Fingerprints[name]; ok && fp == old.net.Fingerprints[name] && slices.ContainsFunc(n.Propagators, func(p propagators.Propagator) bool { return p.Name() == name }) {
-				keep[name] = true
-				nr.props[name] = in
-			} else if in.running {
-				stop = append(stop, name)
-			}
-		}
-		for _, tr := range old.tmpls {
-			if fp, ok := n.Fingerprints[tr.t.Name()]; ok && fp == tr.fp && slices.ContainsFunc(n.Templates, func(t Template) bool { return t.Name() == tr.t.Name() }) {
-				keep[tr.t.Name()] = true
-				continue
-			}
-			for _, in := range tr.inst {
-				if in.running {
-					stop = append(stop, in.name)
-				}
-			}
-		}
-	}
+	keep, stop := kept(old, nr)
 	m.rt.Remove(stop...)
 	m.nets[n.Name] = nr
 	if m.members != nil {
@@ -316,6 +294,42 @@ func (m *netManager) set(n Network) error {
 		m.r.spawn(func() { m.r.refineInitial(n.Name, n.Initial) })
 	}
 	return nil
+}
+
+// kept compares a network's new definition (nr, fresh) with the one
+// running (old, nil if none): it moves the unchanged concrete propagators
+// into nr and says which names are unchanged (propagators and templates,
+// by fingerprint), and which running propagators must stop.
+func kept(old, nr *netRun) (keep map[string]bool, stop []string) {
+	keep = map[string]bool{}
+	if old == nil {
+		return keep, nil
+	}
+	n := nr.net
+	same := func(name string, oldFP string) bool {
+		fp, ok := n.Fingerprints[name]
+		return ok && fp == oldFP
+	}
+	for name, in := range old.props {
+		if same(name, old.net.Fingerprints[name]) && slices.ContainsFunc(n.Propagators, func(p propagators.Propagator) bool { return p.Name() == name }) {
+			keep[name] = true
+			nr.props[name] = in
+		} else if in.running {
+			stop = append(stop, name)
+		}
+	}
+	for _, tr := range old.tmpls {
+		if same(tr.t.Name(), tr.fp) && slices.ContainsFunc(n.Templates, func(t Template) bool { return t.Name() == tr.t.Name() }) {
+			keep[tr.t.Name()] = true
+			continue
+		}
+		for _, in := range tr.inst {
+			if in.running {
+				stop = append(stop, in.name)
+			}
+		}
+	}
+	return keep, stop
 }
 
 // remove stops a network's propagators and forgets it.
@@ -384,12 +398,17 @@ func (m *netManager) rebalance() {
 	}
 }
 
+// shareKey is what a shared network is known by among the members: its
+// name within its stream (two deployments on one NATS with the same
+// prefix but different streams do not share).
+func (m *netManager) shareKey(network string) string { return m.r.cfg.Stream + "/" + network }
+
 // sharedLocked lists the shared networks, sorted.
 func (m *netManager) sharedLocked() []string {
 	var out []string
 	for name, nr := range m.nets {
 		if nr.net.Shared {
-			out = append(out, name)
+			out = append(out, m.shareKey(name))
 		}
 	}
 	slices.Sort(out)
@@ -405,7 +424,7 @@ func (m *netManager) status() []NetworkStatus {
 		nr := m.nets[name]
 		s := NetworkStatus{Name: name, Shared: nr.net.Shared, Propagators: len(nr.props), Conflicts: nr.conflicts}
 		if nr.net.Shared && m.members != nil {
-			s.Members = m.members.live(name)
+			s.Members = m.members.live(m.shareKey(name))
 		}
 		for _, in := range nr.props {
 			if in.running {

@@ -655,9 +655,13 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 		testHookPublished(cell, ack.Duplicate)
 	}
 	switch {
-	case ack.Duplicate && o.opKeys != "":
-		if err := r.sameOps(ctx, cell, o.opKeys, ack.Sequence); err != nil {
+	case ack.Duplicate && o.msgID != "":
+		own, err := r.sameOps(ctx, cell, o.opKeys, ack.Sequence, msg.Data)
+		if err != nil {
 			return fold.Cell{}, err
+		}
+		if o.report != nil {
+			defer func() { o.report.own = own }()
 		}
 	case ack.Duplicate && o.key != "":
 		if err := r.sameUpdate(ctx, cell, o.key, ack.Sequence, msg); err != nil {

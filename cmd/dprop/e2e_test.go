@@ -228,6 +228,16 @@ func TestEndToEndTemperatureDemo(t *testing.T) {
 	if out := p.output(); !strings.Contains(out, "nats -s "+natsURL+" pub dprop.cell.weather.boston.temp") || !strings.Contains(out, "curl "+api+"/v1/cells/weather.boston.temp") {
 		t.Errorf("dprop up does not say how to use it:\n%s", out)
 	}
+	// The banner's operations work as printed.
+	if out := p.output(); !strings.Contains(out, "dprop inc --url "+api+" jobs.done") || !strings.Contains(out, "nats -s "+natsURL+` req dprop.op.jobs.done '{"op":"inc"}'`) {
+		t.Errorf("dprop up does not show operations:\n%s", out)
+	}
+	if out, e, code := runCmd(t, dpropBin, "inc", "--url", api, "jobs.done"); code != 0 || !strings.Contains(out, `"gcounter"`) {
+		t.Errorf("dprop inc as the banner says: exit %d: %s%s", code, out, e)
+	}
+	if out, e, code := runCmd(t, natsBin, "-s", natsURL, "req", "dprop.op.jobs.done", `{"op":"inc"}`); code != 0 || !strings.Contains(out+e, `"gcounter"`) {
+		t.Errorf("nats req as the banner says: exit %d: %s%s", code, out, e)
+	}
 	secondUpFails(t, natsAddr, httpAddr)
 	cell := "weather.boston.temp"
 	for _, day := range []string{

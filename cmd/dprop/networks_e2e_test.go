@@ -123,6 +123,20 @@ func TestEndToEndNetworksInTheLog(t *testing.T) {
 		t.Errorf("network get: %d %q", code, out)
 	}
 
+	// A definition that does not check, published behind apply's back (a
+	// later clock than any apply's), is reported; the running one stays.
+	broken := `{"type":"lww","ts":` + fmt.Sprint(time.Now().Add(time.Minute).UnixMilli()) +
+		`,"writer":"test","value":{"name":"weather","source":"cells: [oops"}}`
+	if _, errOut, code := runCmd(t, natsBin, "-s", natsURL, "pub", "dprop.cell._dprop.network.weather", broken); code != 0 {
+		t.Fatalf("nats pub: %s", errOut)
+	}
+	brokertest.WaitFor(t, "the replicas to report the broken definition", func() bool {
+		return strings.Contains(reps[0].stderrText(), `msg="network in the log not loaded; the one running (if any) is kept" network=weather`)
+	})
+	if n := liveNetworks(t, apis[1])["weather"].template("f-to-k.<city>"); n.Instances != 200 {
+		t.Errorf("after a broken definition: %+v, want the kelvin template still there", n)
+	}
+
 	if out, errOut, code := runCmd(t, dpropBin, "network", "rm", "--nats-url", natsURL, "weather"); code != 0 {
 		t.Fatalf("network rm: %d %s %s", code, out, errOut)
 	}

@@ -131,10 +131,7 @@ func printUp(w io.Writer, natsURL string, s *sidecar, store, prefix string) {
 		}
 	}
 	if in != "" {
-		server := ""
-		if natsURL != "nats://"+broker.DefaultListen {
-			server = " -s " + natsURL
-		}
+		server := natsServerFlag(natsURL)
 		fmt.Fprintf(w, `
 Publish an update with the nats CLI (go install github.com/nats-io/natscli/nats@v0.5.0):
   nats%s pub %s.cell.%s '%s'`, server, prefix, in, value)
@@ -148,7 +145,23 @@ Read %s:
 			fmt.Fprint(w, "   (dprop reads the token from DPROP_TOKEN, or --token)")
 		}
 	}
+	if rn == nil {
+		// Operations: no value to build by hand (docs/api.md).
+		fmt.Fprintf(w, `
+Count with operations (the sidecar builds the update):
+  dprop inc%s jobs.done
+  nats%s req %s.op.jobs.done '{"op":"inc"}'`, urlFlag(api), natsServerFlag(natsURL), prefix)
+	}
 	fmt.Fprint(w, "\nStop with Ctrl-C.\n")
+}
+
+// natsServerFlag is the nats CLI's -s flag for natsURL, or nothing for
+// the CLI's default server.
+func natsServerFlag(natsURL string) string {
+	if natsURL == "nats://"+broker.DefaultListen {
+		return ""
+	}
+	return " -s " + natsURL
 }
 
 // exampleValue is a value of type typ in wire form, to show how to publish
