@@ -238,7 +238,7 @@ func (r *Replica) markCaughtUp() {
 	r.resyncRefused = r.core.Refused()
 	r.mu.Unlock()
 	logRefusalSummary(r.ctx, r.log, r.resyncRefused)
-	r.wakeNogoods() // what was missed while away
+	r.wakeNogoods(true, "") // what was missed while away
 	if r.isReady.CompareAndSwap(false, true) {
 		close(r.ready)
 		r.log.Info("replica ready", "cells", p.Cells, "applied_seq", p.Applied, "elapsed", p.Elapsed.Round(time.Millisecond))

@@ -17,11 +17,12 @@ import (
 // recorded. So every replica that holds propagators.NogoodsCell records the
 // support of each held supported cell whose strongest consequence under
 // the current worldview is a contradiction, when that nogood is not in the
-// set yet. It looks when it folds (live, not during a resync) a change of a
-// supported cell that makes it contradictory, a change of the worldview,
-// and once at the end of each resync (what was missed while away). One
-// background goroutine does it, woken through a channel of one slot, so
-// wake-ups coalesce and the fold never waits. Several replicas may record
+// set yet. It looks at a supported cell when it folds (live, not during a
+// resync) a change of it, at every one when it folds a change of the
+// worldview and at the end of each resync (what was missed while away).
+// One background goroutine does it, woken through a channel of one slot
+// with the cells to look at kept aside, so wake-ups coalesce and the fold
+// computes nothing (no consequence) and never waits. Several replicas may record
 // the same nogood at once: the set's merge keeps it once.
 
 // nogoodsTimeout bounds one sweep's publications.
@@ -36,11 +37,23 @@ func (r *Replica) startNogoods() {
 	r.spawn(r.recordNogoods)
 }
 
-// wakeNogoods asks the recorder to look again; it never blocks.
-func (r *Replica) wakeNogoods() {
+// wakeNogoods asks the recorder to look at every supported cell (all) or
+// at cell; it never blocks.
+func (r *Replica) wakeNogoods(all bool, cell string) {
 	if r.ngWake == nil {
 		return
 	}
+	r.ngMu.Lock()
+	switch {
+	case all:
+		r.ngAll = true
+	case !r.ngAll:
+		if r.ngDirty == nil {
+			r.ngDirty = map[string]bool{}
+		}
+		r.ngDirty[cell] = true
+	}
+	r.ngMu.Unlock()
 	select {
 	case r.ngWake <- struct{}{}:
 	default: // a look is pending already
@@ -48,22 +61,18 @@ func (r *Replica) wakeNogoods() {
 }
 
 // foldedForNogoods is told of each real change folded live (the caller
-// holds no lock): it wakes the recorder when the change may call for a new
-// nogood.
+// holds no lock): a change of the worldview or of a supported cell asks
+// the recorder to look. The fold itself computes nothing more.
 func (r *Replica) foldedForNogoods(cell string, v lattice.Value) {
 	if r.ngWake == nil || r.catchingUp.Load() {
 		return
 	}
 	if cell == propagators.WorldviewCell {
-		r.wakeNogoods()
+		r.wakeNogoods(true, "")
 		return
 	}
-	if _, ok := v.(*lattice.Supported); !ok {
-		return
-	}
-	con := r.Worldview().Consequence(v)
-	if con.Contradicts() && len(con.Support) > 0 && !hasNogood(r.Nogoods(), con.Support) {
-		r.wakeNogoods()
+	if _, ok := v.(*lattice.Supported); ok {
+		r.wakeNogoods(false, cell)
 	}
 }
 
@@ -74,7 +83,11 @@ func (r *Replica) recordNogoods() {
 			return
 		case <-r.ngWake:
 		}
-		wv, missing := r.missingNogoods()
+		r.ngMu.Lock()
+		all, dirty := r.ngAll, r.ngDirty
+		r.ngAll, r.ngDirty = false, nil
+		r.ngMu.Unlock()
+		wv, missing := r.missingNogoods(all, dirty)
 		var recorded [][]string
 		for _, ng := range missing {
 			ctx, cancel := context.WithTimeout(r.ctx, nogoodsTimeout)
@@ -103,15 +116,15 @@ func (r *Replica) recordNogoods() {
 // the premises withdrawn then, and the nogoods it recorded.
 var testHookNogoods func(withdrawn []string, recorded [][]string)
 
-// missingNogoods returns the supports of the held supported cells whose
-// strongest consequence under the worldview is a contradiction and that
-// are not recorded as nogoods yet, each once, sorted, with that worldview.
-func (r *Replica) missingNogoods() (propagators.Worldview, [][]string) {
+// missingNogoods returns the supports of the held supported cells (all,
+// or those named in cells) whose strongest consequence under the
+// worldview is a contradiction and that are not recorded as nogoods yet,
+// each once, sorted, with that worldview.
+func (r *Replica) missingNogoods(all bool, cells map[string]bool) (propagators.Worldview, [][]string) {
 	wv, known := r.Worldview(), r.Nogoods()
 	seen := map[string]bool{}
 	var out [][]string
-	r.mu.RLock()
-	r.eachView(func(c fold.Cell) bool {
+	look := func(c fold.Cell) bool {
 		if _, ok := c.Value.(*lattice.Supported); !ok {
 			return true
 		}
@@ -124,7 +137,17 @@ func (r *Replica) missingNogoods() (propagators.Worldview, [][]string) {
 			out = append(out, con.Support)
 		}
 		return true
-	})
+	}
+	r.mu.RLock()
+	if all {
+		r.eachView(look)
+	} else {
+		for cell := range cells {
+			if c, ok := r.viewLocked(cell); ok {
+				look(c)
+			}
+		}
+	}
 	r.mu.RUnlock()
 	slices.SortFunc(out, func(a, b []string) int { return slices.Compare(a, b) })
 	return wv, out

@@ -281,7 +281,8 @@ func (p Progress) Fraction() float64 {
 //
 // The propagator runtime's lock comes after mu as well: the fold calls
 // Runtime.Changed, which never blocks, under mu. The refusal log's lock is
-// a leaf: taken with no other held, nothing taken under it. Nothing that
+// a leaf: taken with no other held, nothing taken under it; so is ngMu
+// (the nogoods recorder's cells to look at, nogoods.go). Nothing that
 // may block (a JetStream request, a callback of the caller's) runs under
 // mu, except Config.OnChange, which is documented to be quick.
 //
@@ -377,6 +378,9 @@ type Replica struct {
 	rt          *propagators.Runtime // nil without propagators
 	nets        *netManager          // nil without LiveNetworks
 	ngWake      chan struct{}        // wakes the nogoods recorder (nogoods.go); nil without one
+	ngMu        sync.Mutex           // guards ngAll and ngDirty
+	ngAll       bool                 // the recorder is to look at every supported cell
+	ngDirty     map[string]bool      // the supported cells the recorder is to look at
 	initialDone chan struct{}        // closed once the network's initial values are folded
 }
 
