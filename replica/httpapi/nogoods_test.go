@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -114,5 +115,43 @@ func TestSupportedEventsFollowWorldview(t *testing.T) {
 				t.Fatalf("after believing fine again: %s on %v", ev.Consequence, ev.Support)
 			}
 		})
+	}
+}
+
+// A stream opened again after a worldview change it missed starts with the
+// new consequence, at a seq above the one seen before: a client that skips
+// what it has seen by seq (as dprop watch does on resuming) keeps it.
+func TestSupportedEventsResumeAfterWorldviewChange(t *testing.T) {
+	url := runBroker(t).ClientURL()
+	sc := newSidecar(t, url, httpapi.Options{})
+	publishClaims(t, url, "probe.temp",
+		`{"type":"supported","values":[{"premises":["coarse"],"value":{"type":"interval","lo":1,"hi":10}},`+
+			`{"premises":["fine"],"value":{"type":"interval","lo":2,"hi":3}}]}`)
+	first := func() httpapi.Event {
+		t.Helper()
+		var got httpapi.Event
+		err := sc.c.Watch(ctxT(t), "probe.temp", func(ev httpapi.Event) error {
+			got = ev
+			return errStop
+		})
+		if !errors.Is(err, errStop) {
+			t.Fatal(err)
+		}
+		return got
+	}
+	before := first()
+	if string(before.Consequence) != `{"type":"interval","lo":2,"hi":3}` {
+		t.Fatalf("before: %+v", before)
+	}
+	if _, err := sc.c.SetPremise(ctxT(t), "fine", false); err != nil {
+		t.Fatal(err)
+	}
+	after := first()
+	if string(after.Consequence) != `{"type":"interval","lo":1,"hi":10}` || after.Seq <= before.Seq || after.ETag != before.ETag {
+		t.Fatalf("after withdrawing fine: %+v (before %+v)", after, before)
+	}
+	// Nothing changed since: the same seq again, which a resuming client skips.
+	if again := first(); again.Seq != after.Seq || string(again.Consequence) != string(after.Consequence) {
+		t.Fatalf("again: %+v (after %+v)", again, after)
 	}
 }

@@ -102,7 +102,9 @@ type Cell struct {
 type Event struct {
 	Cell string `json:"cell"`
 	Type string `json:"type"`
-	// Seq is the stream sequence of the change (also the event's id).
+	// Seq is the stream sequence of the change (also the event's id); for
+	// a supported cell, the later of the cell's last change and the
+	// worldview's, as its consequence depends on both.
 	Seq  uint64 `json:"seq"`
 	ETag string `json:"etag"`
 	// Value is the cell's new value in canonical wire form.
