@@ -539,14 +539,22 @@ func (c *Core) RefusalCount(cell, reason string) uint64 { return c.refused[refus
 
 // Restore sets cells' states wholesale (from a snapshot) and advances the
 // last applied sequence to at least seq: the snapshot's cells reflect the
-// stream up to seq.
+// stream up to seq. A cell's ETag, when set, must be the one of its value
+// (ETag(v), as ReadSnapshot computes it, in parallel): Restore then does not
+// encode the value again, one by one under the caller's lock.
 func (c *Core) Restore(seq uint64, cells ...Cell) {
+	if len(c.cells) == 0 && len(cells) > 0 {
+		c.cells = make(map[string]state, len(cells))
+	}
 	for _, cell := range cells {
 		if _, ok := c.cells[cell.Name]; !ok {
 			c.names.add(cell.Name)
 		}
 		c.logMsgs -= c.cells[cell.Name].logLen()
-		etag, _ := hashValue(cell.Value)
+		etag, ok := parseETag(cell.ETag)
+		if !ok {
+			etag, _ = hashValue(cell.Value)
+		}
 		c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,
 			etag: etag, last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp,
 			by: cell.Propagator, at: cell.At}
@@ -582,6 +590,26 @@ func hashValue(v lattice.Value) (uint64, int) {
 		encBufs.Put(bp)
 	}
 	return h, n
+}
+
+// parseETag reads what formatETag wrote.
+func parseETag(s string) (uint64, bool) {
+	if len(s) != 18 || s[0] != '"' || s[17] != '"' {
+		return 0, false
+	}
+	var h uint64
+	for i := 1; i <= 16; i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			h = h<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			h = h<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return h, true
 }
 
 func formatETag(h uint64) string {
