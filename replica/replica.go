@@ -629,7 +629,7 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	// With an outbox, an update the log cannot take in time (no
 	// connection, no answer within OutboxAfter) is taken into it instead.
 	useOutbox := r.ob != nil && !o.logAck
-	if !r.connUp() {
+	if !r.connUpNow() {
 		if useOutbox {
 			return r.takePending(cell, v, msg, &o)
 		}
