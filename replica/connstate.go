@@ -19,6 +19,15 @@ import (
 // connUp reports whether the connection was connected when last seen.
 func (r *Replica) connUp() bool { return r.connOK.Load() }
 
+// connUpNow is connUp, confirmed by the connection itself when connUp
+// says yes: between a status change and trackConn's hearing of it, a
+// publish would wait in nats.go's reconnect buffer, be flushed after the
+// reconnect, and be delivered again from the outbox under another message
+// id. Confirming costs the connection's lock only while it is up, or in
+// that short window; while it is down (a reconnect attempt holding the
+// lock) connUp already says no.
+func (r *Replica) connUpNow() bool { return r.connOK.Load() && r.cfg.Conn.IsConnected() }
+
 // maxPayload is the most the server reached last takes in one message.
 func (r *Replica) maxPayload() int64 { return r.connMaxPayload.Load() }
 

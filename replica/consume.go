@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/dprop/dprop/propagators"
 	"github.com/dprop/dprop/replica/fold"
 )
 
@@ -79,9 +80,15 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 		}
 		r.changed(ev.Cell)
 		r.watchers.notify(ev)
+		if ev.Cell == propagators.WorldviewCell {
+			r.reannounce(seq)
+		}
 	case res.Forgotten && res.Existed:
 		ev = Event{Cell: res.Cell, Value: res.Value, Seq: seq, Forgotten: true}
 		r.watchers.notify(ev)
+		if ev.Cell == propagators.WorldviewCell {
+			r.reannounce(seq)
+		}
 	}
 	if r.pend != nil {
 		if res.Forgotten {
@@ -99,6 +106,9 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 	}
 	if res.Err != nil {
 		r.logRefusal(res)
+	}
+	if res.Changed || ev.Forgotten {
+		r.foldedForNogoods(ev.Cell, ev.Value)
 	}
 	if (res.Changed || ev.Forgotten) && r.cfg.OnChange != nil {
 		r.cfg.OnChange(ev)
@@ -228,6 +238,7 @@ func (r *Replica) markCaughtUp() {
 	r.resyncRefused = r.core.Refused()
 	r.mu.Unlock()
 	logRefusalSummary(r.ctx, r.log, r.resyncRefused)
+	r.wakeNogoods(true, "") // what was missed while away
 	if r.isReady.CompareAndSwap(false, true) {
 		close(r.ready)
 		r.log.Info("replica ready", "cells", p.Cells, "applied_seq", p.Applied, "elapsed", p.Elapsed.Round(time.Millisecond))

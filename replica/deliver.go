@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/propagators"
 	"github.com/dprop/dprop/replica/fold"
 	"github.com/dprop/dprop/replica/outbox"
 )
@@ -324,6 +325,9 @@ func (r *Replica) eachView(fn func(fold.Cell) bool) {
 func (r *Replica) announcePending(c fold.Cell) {
 	r.changed(c.Name)
 	r.watchers.notify(Event{Cell: c.Name, Value: c.Value, Type: c.Type, Seq: c.Seq, ETag: c.ETag, Pending: c.Pending})
+	if c.Name == propagators.WorldviewCell {
+		r.reannounce(c.Seq)
+	}
 }
 
 // Outbox returns what the outbox holds (Enabled false without one).

@@ -44,3 +44,12 @@ func SetPublishedHook(fn func(cell string, duplicate bool)) (reset func()) {
 	testHookPublished = fn
 	return func() { testHookPublished = nil }
 }
+
+// SetNogoodsHook makes the nogoods recorder of every replica call fn after
+// each look, with the premises withdrawn then and the nogoods it recorded,
+// until the returned function is called. Tests that use it must not run in
+// parallel.
+func SetNogoodsHook(fn func(withdrawn []string, recorded [][]string)) (reset func()) {
+	testHookNogoods = fn
+	return func() { testHookNogoods = nil }
+}

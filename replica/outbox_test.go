@@ -279,6 +279,10 @@ func TestOutboxCrashChild(t *testing.T) {
 	srv := brokertest.RunWithStream(t, func(c *broker.Config) { c.StoreDir = filepath.Join(dir, "store") })
 	r := startReplica(t, srv.ClientURL(), withOutbox(filepath.Join(dir, "outbox")))
 	srv.Shutdown()
+	// Refine once the replica knows: a publish made before its client
+	// noticed the broker gone would wait in the client's reconnect buffer
+	// and be sent again after the reconnect, besides the outbox's copy.
+	waitFor(t, "the replica to notice the broker gone", r.Stale)
 	_, err := r.Refine(ctxT(t), "crash.c", lattice.Max{Value: 42})
 	if phase == "taken" {
 		t.Fatalf("refine answered (%v) though the process was to die before", err)

@@ -290,7 +290,8 @@ func (p Progress) Fraction() float64 {
 //
 // The propagator runtime's lock comes after mu as well: the fold calls
 // Runtime.Changed, which never blocks, under mu. The refusal log's lock is
-// a leaf: taken with no other held, nothing taken under it. Nothing that
+// a leaf: taken with no other held, nothing taken under it; so is ngMu
+// (the nogoods recorder's cells to look at, nogoods.go). Nothing that
 // may block (a JetStream request, a callback of the caller's) runs under
 // mu, except Config.OnChange, which is documented to be quick.
 //
@@ -385,6 +386,10 @@ type Replica struct {
 
 	rt          *propagators.Runtime // nil without propagators
 	nets        *netManager          // nil without LiveNetworks
+	ngWake      chan struct{}        // wakes the nogoods recorder (nogoods.go); nil without one
+	ngMu        sync.Mutex           // guards ngAll and ngDirty
+	ngAll       bool                 // the recorder is to look at every supported cell
+	ngDirty     map[string]bool      // the supported cells the recorder is to look at
 	initialDone chan struct{}        // closed once the network's initial values are folded
 }
 
@@ -474,6 +479,7 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		}
 		return nil, err
 	}
+	r.startNogoods()
 	r.spawn(r.trackConn)
 	if r.ob != nil {
 		r.spawn(r.drain)
@@ -623,7 +629,7 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	// With an outbox, an update the log cannot take in time (no
 	// connection, no answer within OutboxAfter) is taken into it instead.
 	useOutbox := r.ob != nil && !o.logAck
-	if !r.connUp() {
+	if !r.connUpNow() {
 		if useOutbox {
 			return r.takePending(cell, v, msg, &o)
 		}
@@ -822,10 +828,27 @@ func (r *Replica) Stats() Stats {
 // watcher first receives the present value of every matching cell; no change
 // between that and the live events is missed or repeated.
 func (r *Replica) Watch(pattern string, current bool) (*Watcher, error) {
+	return r.watch(pattern, current, false)
+}
+
+// WatchConsequences is Watch for a reader of strongest consequences: a
+// change of the worldview (propagators.WorldviewCell) also re-announces
+// every supported cell the watcher follows, with its present value, since
+// its consequence under the new worldview may differ though its value has
+// not. Such an event's Seq is the later of the cell's and the worldview
+// change's, so a reader that skips what it has seen by sequence keeps it.
+// A re-announcement of a pattern's cells scans the cells held, under the
+// fold lock: worldview changes are rare.
+func (r *Replica) WatchConsequences(pattern string, current bool) (*Watcher, error) {
+	return r.watch(pattern, current, true)
+}
+
+func (r *Replica) watch(pattern string, current, consequences bool) (*Watcher, error) {
 	if err := cellname.ValidatePattern(pattern); err != nil {
 		return nil, err
 	}
 	w := newWatcher(pattern)
+	w.consequences = consequences
 	// Holding the fold lock while registering makes "current, then every
 	// later change" exact.
 	r.mu.RLock()
@@ -858,6 +881,34 @@ func (r *Replica) pushCurrent(w *Watcher) {
 	r.eachView(func(c fold.Cell) bool {
 		if w.matches(c.Name) {
 			push(c)
+		}
+		return true
+	})
+}
+
+// reannounce pushes, to every watcher that follows consequences, the
+// present value of each supported cell it watches, after a change of the
+// worldview folded at seq. The caller holds r.mu.
+func (r *Replica) reannounce(seq uint64) {
+	exact, patterns := r.watchers.followers()
+	push := func(w *Watcher, c fold.Cell) {
+		if _, ok := c.Value.(*lattice.Supported); ok {
+			w.push(Event{Cell: c.Name, Value: c.Value, Type: c.Type, Seq: max(c.Seq, seq), ETag: c.ETag, Pending: c.Pending})
+		}
+	}
+	for _, w := range exact {
+		if c, ok := r.viewLocked(w.pattern); ok {
+			push(w, c)
+		}
+	}
+	if len(patterns) == 0 {
+		return
+	}
+	r.eachView(func(c fold.Cell) bool {
+		for _, w := range patterns {
+			if w.matches(c.Name) {
+				push(w, c)
+			}
 		}
 		return true
 	})

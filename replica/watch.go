@@ -46,6 +46,9 @@ type Event struct {
 type Watcher struct {
 	pattern string
 	exact   bool
+	// consequences: a change of the worldview re-announces the supported
+	// cells watched (Replica.WatchConsequences).
+	consequences bool
 
 	mu        sync.Mutex
 	pending   map[string]Event
@@ -226,4 +229,24 @@ func (ws *watchers) closeAll() {
 	for _, w := range all {
 		w.Close()
 	}
+}
+
+// followers returns the watchers that follow consequences: those of one
+// cell, and those of patterns.
+func (ws *watchers) followers() (exact, patterns []*Watcher) {
+	ws.mu.RLock()
+	defer ws.mu.RUnlock()
+	for _, l := range ws.exact {
+		for _, w := range l {
+			if w.consequences {
+				exact = append(exact, w)
+			}
+		}
+	}
+	for _, w := range ws.patterns {
+		if w.consequences {
+			patterns = append(patterns, w)
+		}
+	}
+	return exact, patterns
 }

@@ -101,3 +101,50 @@ func httpGetBody(t *testing.T, url string) (int, string) {
 	code, _, body := httpGet(t, url)
 	return code, body
 }
+
+// Supported cells no network reads, written with the real nats CLI: dprop
+// watch prints a cell's consequence again when a premise is withdrawn, and
+// two claims that cannot both hold are recorded as a nogood by the sidecar.
+func TestEndToEndSupportedWithoutNetwork(t *testing.T) {
+	natsAddr, httpAddr := freePort(t), freePort(t)
+	natsURL, api := "nats://"+natsAddr, "http://"+httpAddr
+	p := startDprop(t, "up", "--data", t.TempDir(), "--nats-listen", natsAddr, "--http", httpAddr)
+	defer p.stop(t)
+	brokertest.WaitFor(t, "dprop up to be ready", func() bool {
+		code, _, _ := httpGet(t, api+"/readyz")
+		return code == http.StatusOK
+	})
+	pub := func(cell, claims string) {
+		t.Helper()
+		if _, errOut, code := runCmd(t, natsBin, "-s", natsURL, "pub", "dprop.cell."+cell, claims); code != 0 {
+			t.Fatalf("nats pub: %s", errOut)
+		}
+	}
+	dprop := func(args ...string) string {
+		t.Helper()
+		out, errOut, code := runCmd(t, dpropBin, append(args[:1:1], append([]string{"--url", api}, args[1:]...)...)...)
+		if code != 0 {
+			t.Fatalf("dprop %s: exit %d: %s %s", strings.Join(args, " "), code, out, errOut)
+		}
+		return out
+	}
+
+	pub("probe.temp", `{"type":"supported","values":[{"premises":["coarse"],"value":{"type":"interval","lo":1,"hi":10}},`+
+		`{"premises":["fine"],"value":{"type":"interval","lo":2,"hi":3}}]}`)
+	w := startDprop(t, "watch", "--url", api, "probe.temp")
+	defer w.stop(t)
+	fine := "probe.temp\t{\"type\":\"interval\",\"lo\":2,\"hi\":3}\tsupport: fine\n"
+	coarse := "probe.temp\t{\"type\":\"interval\",\"lo\":1,\"hi\":10}\tsupport: coarse\n"
+	brokertest.WaitFor(t, "the watch to print the consequence", func() bool { return w.stdoutText() == fine })
+	dprop("withdraw", "fine")
+	brokertest.WaitFor(t, "the watch to print the consequence without fine", func() bool { return w.stdoutText() == fine+coarse })
+
+	pub("probe.wind", `{"type":"supported","values":[{"premises":["vane"],"value":{"type":"interval","lo":1,"hi":2}}]}`)
+	pub("probe.wind", `{"type":"supported","values":[{"premises":["anemometer"],"value":{"type":"interval","lo":5,"hi":6}}]}`)
+	brokertest.WaitFor(t, "the nogood", func() bool {
+		return strings.Contains(dprop("premises"), "anemometer, vane  ← all believed now")
+	})
+	if _, body := httpGetBody(t, api+"/readyz"); !strings.Contains(body, `"inconsistent":[["anemometer","vane"]]`) {
+		t.Errorf("readyz: %s", body)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/dprop/dprop/replica/httpapi"
@@ -22,6 +23,10 @@ func newWatchCmd() *cobra.Command {
 as "weather.>"), then one line per real change. Merges that add nothing
 print nothing. A cell that does not exist yet may be watched.
 
+A supported cell prints its strongest consequence under the worldview and
+the premises it rests on ("support: a, b"), again whenever the worldview
+changes; --json prints the stored claims too.
+
 If the sidecar goes away (a restart, say), watch says so on stderr, tries
 again with a growing pause, and says when the stream is back. It loses
 nothing meanwhile: the new stream starts with each cell's current value,
@@ -36,6 +41,10 @@ refusal (a bad pattern, a cell not held there), ends the watch.`,
 			p := &eventPrinter{last: map[string]httpapi.Event{}, print: func(ev httpapi.Event) error {
 				if f.json {
 					return printJSON(out, ev)
+				}
+				if len(ev.Consequence) > 0 { // a supported cell: its consequence now
+					_, err := fmt.Fprintf(out, "%s\t%s\tsupport: %s\n", ev.Cell, ev.Consequence, strings.Join(ev.Support, ", "))
+					return err
 				}
 				_, err := fmt.Fprintf(out, "%s\t%s\n", ev.Cell, ev.Value)
 				return err

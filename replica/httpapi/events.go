@@ -55,7 +55,8 @@ func (s *Server) patternEvents(w http.ResponseWriter, r *http.Request) {
 // A stream has no read deadline (the client sends nothing more), and each
 // write has the server's WriteTimeout: a stream lives as long as its client
 // reads, and one that stops reading is cut. Streams are bounded by
-// Options.MaxStreams.
+// Options.MaxStreams. A change of the worldview re-announces the supported
+// cells watched, with their new consequence.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) {
 	if !s.noBody(w, r, pattern) {
 		return
@@ -65,7 +66,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) 
 		return
 	}
 	defer s.streams.release()
-	watcher, err := s.r.Watch(pattern, true)
+	watcher, err := s.r.WatchConsequences(pattern, true)
 	if err != nil {
 		s.fail(w, r, pattern, err)
 		return
@@ -103,7 +104,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, pattern string) 
 		}
 		switch {
 		case err == nil:
-			buf = appendEvent(buf[:0], ev, s.r.Worldview)
+			buf = appendEvent(buf[:0], ev, s.worldviewNow)
 		case errors.Is(err, errHeartbeat):
 			buf = append(buf[:0], ": heartbeat\n\n"...)
 		default:
@@ -125,19 +126,36 @@ func (s *Server) next(ctx context.Context, w *replica.Watcher, heartbeat time.Ti
 	return ev, err
 }
 
+// worldviewNow returns the worldview and the stream sequence of its last
+// change (0: never changed).
+func (s *Server) worldviewNow() (propagators.Worldview, uint64) {
+	c, _ := s.r.Get(propagators.WorldviewCell)
+	return propagators.WorldviewOf(c.Value), c.Seq
+}
+
 // appendEvent appends ev in the event-stream format:
 //
 //	event: change
 //	id: <seq>
 //	data: {"cell":...,"type":...,"seq":...,"etag":...,"value":...}
 //
-// A supported value's event carries its consequence under worldview() too.
-func appendEvent(dst []byte, ev replica.Event, worldview func() propagators.Worldview) []byte {
+// A supported value's event carries its consequence under worldview() too,
+// and its seq (and id) is the later of the cell's and the worldview's last
+// change: what the event shows depends on both, so a client that resumes
+// and skips what it has seen by seq does not skip a consequence changed
+// by a worldview change it missed.
+func appendEvent(dst []byte, ev replica.Event, worldview func() (propagators.Worldview, uint64)) []byte {
 	if ev.AfterForget {
 		// Coalesced: the reader must learn of the forget before the value.
 		forgot := ev
 		forgot.Forgotten, forgot.AfterForget, forgot.Value, forgot.Type, forgot.ETag = true, false, lattice.Nothing{}, "", ""
 		dst = appendEvent(dst, forgot, worldview)
+	}
+	var con *lattice.Consequence
+	if _, ok := ev.Value.(*lattice.Supported); ok && worldview != nil {
+		wv, seq := worldview()
+		c := wv.Consequence(ev.Value)
+		con, ev.Seq = &c, max(ev.Seq, seq)
 	}
 	if ev.Forgotten {
 		dst = append(dst, "event: forgotten\nid: "...)
@@ -151,8 +169,7 @@ func appendEvent(dst []byte, ev replica.Event, worldview func() propagators.Worl
 	enc.SetEscapeHTML(false)
 	// Encode ends with a newline; JSON holds none inside, so data is one line.
 	out := Event{Cell: ev.Cell, Type: ev.Type, Seq: ev.Seq, ETag: ev.ETag, Value: lattice.Encode(ev.Value), Forgotten: ev.Forgotten, Pending: ev.Pending}
-	if _, ok := ev.Value.(*lattice.Supported); ok && worldview != nil {
-		con := worldview().Consequence(ev.Value)
+	if con != nil {
 		out.Consequence, out.Support = lattice.Encode(con.Value), nonNil(con.Support)
 	}
 	if err := enc.Encode(out); err != nil {

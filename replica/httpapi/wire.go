@@ -102,7 +102,9 @@ type Cell struct {
 type Event struct {
 	Cell string `json:"cell"`
 	Type string `json:"type"`
-	// Seq is the stream sequence of the change (also the event's id).
+	// Seq is the stream sequence of the change (also the event's id); for
+	// a supported cell, the later of the cell's last change and the
+	// worldview's, as its consequence depends on both.
 	Seq  uint64 `json:"seq"`
 	ETag string `json:"etag"`
 	// Value is the cell's new value in canonical wire form.
@@ -117,7 +119,8 @@ type Event struct {
 	// Consequence and Support are, for a supported cell, its strongest
 	// consequence under the worldview when the event was sent and the
 	// premises it rests on (Value stays the stored claims). A change of
-	// the worldview is an event of _dprop.worldview, not of each cell.
+	// the worldview sends each supported cell watched again, with its
+	// new consequence.
 	Consequence json.RawMessage `json:"consequence,omitempty"`
 	Support     []string        `json:"support,omitempty"`
 }
