@@ -196,9 +196,15 @@ name (--name, default the file's name without .yaml): the last-writer-wins
 cell _dprop.network.<name>. Replicas started with --networks matching the
 name load it, and follow every later apply of the same name without a
 restart: propagators and templates that changed restart, the others run
-on untouched.`,
+on untouched.
+
+Under a trust policy that wants _dprop.network.* signed, sign the update
+with --sign-key FILE, and give --trust FILE (the replicas' policy) to have
+an update the policy would refuse refused here, before it is published
+(see docs/networks.md, "Signed networks").`,
 		Example: `  dprop network apply testdata/networks/weather.yaml
-  dprop network apply --name weather-eu weather.yaml`,
+  dprop network apply --name weather-eu weather.yaml
+  dprop network apply --trust policy.yaml --sign-key admin.nk weather.yaml`,
 		Args: cobra.ExactArgs(1),
 	}
 	f.register(cmd)
