@@ -126,6 +126,14 @@ func Serve(nc *nats.Conn, r *replica.Replica, opts Options) (micro.Service, erro
 		_ = svc.Stop()
 		return nil, fmt.Errorf("natsapi: %w", err)
 	}
+	// Return once the server has the endpoint's subscription, so that a
+	// request sent right after (from another connection) finds a
+	// responder. A connection that is down has it on reconnecting.
+	if nc.IsConnected() {
+		if err := nc.FlushTimeout(5 * time.Second); err != nil {
+			opts.Logger.Warn("operations service: the server did not confirm its subscription yet", "err", err)
+		}
+	}
 	return svc, nil
 }
 
