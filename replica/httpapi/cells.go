@@ -269,12 +269,18 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, cell, err)
 		return
 	}
+	s.writeRefined(w, r, cell, c, report)
+}
+
+// writeRefined answers a refine or an operation that succeeded: 200 with
+// the cell, or 202 when the update was kept in the outbox (synced, not in
+// the log yet); Dprop-Duplicate for an update the log already held.
+func (s *Server) writeRefined(w http.ResponseWriter, r *http.Request, cell string, c fold.Cell, report replica.RefineReport) {
 	if report.Duplicate {
 		w.Header().Set(HeaderDuplicate, "true")
 	}
 	status := http.StatusOK
 	if report.Pending {
-		// Kept in the outbox, synced: accepted, not in the log yet.
 		status = http.StatusAccepted
 		w.Header().Set(HeaderOutbox, strconv.Itoa(report.PendingUpdates))
 	}

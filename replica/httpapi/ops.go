@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/dprop/dprop/replica"
 )
@@ -47,21 +46,5 @@ func (s *Server) applyOp(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, cell, err)
 		return
 	}
-	if report.Duplicate {
-		w.Header().Set(HeaderDuplicate, "true")
-	}
-	status := http.StatusOK
-	if report.Pending {
-		status = http.StatusAccepted
-		w.Header().Set(HeaderOutbox, strconv.Itoa(report.PendingUpdates))
-	}
-	if p := principalOf(r); p != nil && !p.MayRead(cell) {
-		if report.Pending {
-			w.WriteHeader(http.StatusAccepted)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	s.writeCellStatus(w, r, c, status)
+	s.writeRefined(w, r, cell, c, report)
 }
