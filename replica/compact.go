@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -341,53 +339,22 @@ func (r *Replica) rollups(ctx context.Context, pattern string, st *CompactStats)
 // by the subject's last sequence), so nothing is lost. A refused purge
 // ends the compaction: the next ones would be refused too.
 func (r *Replica) purgeBelow(ctx context.Context, stream jetstream.Stream, jobs []compactJob, joined []uint64, st *CompactStats) error {
-	const workers = 8
-	var (
-		mu      sync.Mutex
-		refused error
-		wg      sync.WaitGroup
-		next    = make(chan int)
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				subject := r.subjects.Subject(jobs[i].cell)
-				attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
-				err := stream.Purge(attempt, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(joined[i]))
-				cancel()
-				if err == nil {
-					continue
-				}
-				// The server refuses a request it does not permit with an
-				// asynchronous error, and the request only times out.
-				if le := r.cfg.Conn.LastError(); errors.Is(le, nats.ErrPermissionViolation) && strings.Contains(le.Error(), "STREAM.PURGE") {
-					err = le
-				}
-				mu.Lock()
-				st.RolledUp--
-				st.Failed++
-				if refused == nil {
-					refused = fmt.Errorf("compact: purge of %s below %d: %w (%w)", subject, joined[i], ErrPurgeFailed, err)
-				}
-				mu.Unlock()
-			}
-		}()
+	names := make([]string, len(jobs))
+	for i, j := range jobs {
+		names[i] = j.cell
 	}
-	for i := range jobs {
-		mu.Lock()
-		stop := refused != nil
-		mu.Unlock()
-		if stop || ctx.Err() != nil {
-			break
+	var refused error
+	r.purgeEach(ctx, stream, names, joined, 8, func(i int, subject string, err error) bool {
+		if err == nil {
+			return true
 		}
-		if joined[i] != 0 {
-			next <- i
+		st.RolledUp--
+		st.Failed++
+		if refused == nil {
+			refused = fmt.Errorf("compact: purge of %s below %d: %w (%w)", subject, joined[i], ErrPurgeFailed, err)
 		}
-	}
-	close(next)
-	wg.Wait()
+		return false
+	})
 	return refused
 }
 

@@ -206,20 +206,45 @@ func (r *Replica) purgeForgotten(ctx context.Context, cells []fold.Cell, markers
 		*errs = append(*errs, fmt.Errorf("forget: %w", err))
 		return 0, failed + len(cells)
 	}
+	purged := 0
+	names := make([]string, len(cells))
+	for i, c := range cells {
+		names[i] = c.Name
+	}
+	r.purgeEach(ctx, stream, names, markers, purgeWorkers, func(i int, subject string, err error) bool {
+		if err == nil {
+			purged++
+		} else {
+			failed++
+			if len(*errs) < 3 {
+				*errs = append(*errs, fmt.Errorf("forget: purge of %s below %d: %w (%w)", subject, markers[i], ErrPurgeFailed, err))
+			}
+		}
+		return true
+	})
+	return purged, failed
+}
+
+// purgeEach purges each cell's update subject below its sequence (0:
+// skipped), workers at a time. done hears each result, one at a time, and
+// says whether to go on handing out purges. A purge the server does not
+// permit comes back as its permission violation: the server answers it
+// asynchronously, and the request itself only times out.
+func (r *Replica) purgeEach(ctx context.Context, stream jetstream.Stream, cells []string, below []uint64, workers int, done func(i int, subject string, err error) bool) {
 	var (
-		mu     sync.Mutex
-		purged int
-		wg     sync.WaitGroup
-		next   = make(chan int)
+		mu   sync.Mutex
+		stop bool
+		wg   sync.WaitGroup
+		next = make(chan int)
 	)
-	for range purgeWorkers {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				subject := r.subjects.Subject(cells[i].Name)
+				subject := r.subjects.Subject(cells[i])
 				attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
-				err := stream.Purge(attempt, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(markers[i]))
+				err := stream.Purge(attempt, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(below[i]))
 				cancel()
 				if err != nil {
 					if le := r.cfg.Conn.LastError(); errors.Is(le, nats.ErrPermissionViolation) && strings.Contains(le.Error(), "STREAM.PURGE") {
@@ -227,29 +252,26 @@ func (r *Replica) purgeForgotten(ctx context.Context, cells []fold.Cell, markers
 					}
 				}
 				mu.Lock()
-				if err == nil {
-					purged++
-				} else {
-					failed++
-					if len(*errs) < 3 {
-						*errs = append(*errs, fmt.Errorf("forget: purge of %s below %d: %w (%w)", subject, markers[i], ErrPurgeFailed, err))
-					}
+				if !done(i, subject, err) {
+					stop = true
 				}
 				mu.Unlock()
 			}
 		}()
 	}
 	for i := range cells {
-		if ctx.Err() != nil {
+		mu.Lock()
+		halt := stop
+		mu.Unlock()
+		if halt || ctx.Err() != nil {
 			break
 		}
-		if markers[i] != 0 {
+		if below[i] != 0 {
 			next <- i
 		}
 	}
 	close(next)
 	wg.Wait()
-	return purged, failed
 }
 
 // ExpireRule forgets the cells matching Cells that no update has refined
