@@ -2,7 +2,7 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -261,11 +261,13 @@ func storedOrNewPassword(path string) (string, error) {
 	if b, err := os.ReadFile(path); err == nil {
 		return strings.TrimSpace(string(b)), nil
 	}
+	// Hex, not base64: a password that starts with "-" reads as a flag
+	// to the nats CLI and to dprop ("expected argument for flag").
 	var raw [24]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", err
 	}
-	return base64.RawURLEncoding.EncodeToString(raw[:]), nil
+	return hex.EncodeToString(raw[:]), nil
 }
 
 // writeSecret writes a secret file readable by its owner only, refusing to
@@ -293,7 +295,7 @@ func printConnectHelp(w io.Writer, u broker.User, secret string) {
 	auth := "--nkey " + secret
 	if u.NKey == "" {
 		fmt.Fprintf(w, "password of %s (shown once; the entry holds its hash): %s\n", u.Name, secret)
-		auth = "--user " + u.Name + " --password '" + secret + "'"
+		auth = "--user " + u.Name + " --password='" + secret + "'"
 	} else {
 		fmt.Fprintf(w, "NKey seed of %s in %s (keep it secret; the entry holds the public key)\n", u.Name, secret)
 	}

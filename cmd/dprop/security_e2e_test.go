@@ -289,7 +289,7 @@ func TestSecurityAttacks(t *testing.T) {
 		"anonymous":            {"-s", natsURL},
 		"writer of weather.>":  {"-s", natsURL, "--nkey", filepath.Join(secrets, "app-writer.nk"), "--inbox-prefix", "_INBOX_app-writer"},
 		"sidecar of weather.>": {"-s", natsURL, "--nkey", filepath.Join(secrets, "app-sidecar.nk"), "--inbox-prefix", "_INBOX_app-sidecar"},
-		"admin":                {"-s", natsURL, "--user", "ops", "--password", strings.TrimSpace(string(pw))},
+		"admin":                {"-s", natsURL, "--user", "ops", "--password=" + strings.TrimSpace(string(pw))},
 	}
 	nats := func(who string, args ...string) (string, int) {
 		out, stderr, code := runCmd(t, natsBin, append(append([]string{"--timeout", "2s"}, creds[who]...), args...)...)
