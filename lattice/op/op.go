@@ -80,7 +80,63 @@ func Parse(data []byte, lim lattice.Limits) (Op, error) {
 	if len(data) > lim.MaxBytes {
 		return Op{}, fmt.Errorf("%w: %d bytes, limit %d", ErrBad, len(data), lim.MaxBytes)
 	}
+	if o, ok := parseShort(data); ok {
+		return o, nil
+	}
 	return parse(data, lim, 0)
+}
+
+// parseShort reads the forms MarshalJSON writes for the operations that
+// take no argument but "by" — {"op":"inc"}, {"op":"inc","by":5},
+// {"op":"enable"} — exactly, and reports false for anything else, which
+// parse reads in full. A hot counter's increments then cost no
+// encoding/json decoder: parse took 2 µs and 10 allocations for
+// {"op":"inc"}, and a seventh of the CPU of a sidecar serving increments
+// over NATS. FuzzParseShort holds the two to the same answers.
+func parseShort(data []byte) (Op, bool) {
+	rest, ok := bytes.CutPrefix(data, []byte(`{"op":"`))
+	if !ok {
+		return Op{}, false
+	}
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return Op{}, false
+	}
+	o := Op{}
+	switch string(rest[:end]) {
+	case Inc:
+		o = Op{Name: Inc, By: 1}
+	case Dec:
+		o = Op{Name: Dec, By: 1}
+	case Clear:
+		o.Name = Clear
+	case Enable:
+		o.Name = Enable
+	default:
+		return Op{}, false
+	}
+	rest = rest[end+1:]
+	if string(rest) == "}" {
+		return o, true
+	}
+	digits, ok := bytes.CutPrefix(rest, []byte(`,"by":`))
+	if !ok || o.By == 0 {
+		return Op{}, false
+	}
+	digits, ok = bytes.CutSuffix(digits, []byte("}"))
+	// At most 18 digits fit an int64; a leading zero is not JSON.
+	if !ok || len(digits) == 0 || len(digits) > 18 || (digits[0] == '0' && len(digits) > 1) {
+		return Op{}, false
+	}
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return Op{}, false
+		}
+		n = 10*n + int64(c-'0')
+	}
+	o.By = n
+	return o, true
 }
 
 func parse(data []byte, lim lattice.Limits, depth int) (Op, error) {
