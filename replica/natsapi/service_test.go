@@ -2,7 +2,9 @@ package natsapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,4 +155,56 @@ func total(t *testing.T, r *replica.Replica, cell string) int64 {
 	}
 	n, _ := g.Total()
 	return n
+}
+
+// With fewer workers than concurrent requests, every request waits for a
+// free worker and is answered once, and the statistics count each.
+func TestServiceMaxInFlight(t *testing.T) {
+	srv := brokertest.RunWithStream(t)
+	nc := brokertest.Connect(t, broker.ConnConfig{URLs: []string{srv.ClientURL()}})
+	r, err := replica.Start(brokertest.Context(t), replica.Config{Conn: nc, Logger: brokertest.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	<-r.Ready()
+	svc, err := natsapi.Serve(nc, r, natsapi.Options{MaxInFlight: 2, Logger: brokertest.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop() })
+
+	client := brokertest.Connect(t, broker.ConnConfig{URLs: []string{srv.ClientURL()}})
+	const clients, each = 8, 10
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			for range each {
+				resp, err := client.Request(fmt.Sprintf("dprop.op.many.c%d", i%3), []byte(`{"op":"inc"}`), 10*time.Second)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if code := resp.Header.Get(micro.ErrorCodeHeader); code != "" {
+					t.Errorf("inc: error %s %s", code, resp.Header.Get(micro.ErrorHeader))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := total(t, r, "many.c0") + total(t, r, "many.c1") + total(t, r, "many.c2"); n != clients*each {
+		t.Fatalf("%d increments counted, want %d", n, clients*each)
+	}
+	// The statistics are counted once the answer is sent.
+	brokertest.WaitFor(t, "the statistics count every operation, none in flight", func() bool {
+		statsMsg := request(t, client, "$SRV.STATS."+natsapi.Name, "")
+		var stats struct {
+			Endpoints []struct{ Data natsapi.Stats } `json:"endpoints"`
+		}
+		if err := json.Unmarshal(statsMsg.Data, &stats); err != nil || len(stats.Endpoints) != 1 {
+			t.Fatalf("stats %s: %v", statsMsg.Data, err)
+		}
+		st := stats.Endpoints[0].Data
+		return st.Operations == clients*each && st.Errors == 0 && st.InFlight == 0
+	})
 }

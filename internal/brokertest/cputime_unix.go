@@ -1,15 +1,15 @@
 //go:build unix
 
-package replica
+package brokertest
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the CPU time this process has used, user and system: what a
+// CPUTime is the CPU time this process has used, user and system: what a
 // benchmark costs, whatever else shares the machine.
-func cpuTime() time.Duration {
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
