@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -100,7 +101,10 @@ type opCall struct {
 	id     string // the key's message id without prefix; "" without a key
 	hash   string // the operation's hash, with a key
 	logAck bool
-	res    chan opResult // buffered: the answer is sent once
+	// The answer goes to res (Apply) or done (ApplyFunc), once.
+	answered atomic.Bool
+	res      chan opResult // buffered
+	done     func(fold.Cell, RefineReport, error)
 }
 
 type opResult struct {
@@ -109,11 +113,17 @@ type opResult struct {
 	err  error
 }
 
+// answer answers the call, unless it was answered already (an update
+// retried after an error).
 func (c *opCall) answer(cell fold.Cell, rep RefineReport, err error) {
-	select {
-	case c.res <- opResult{cell, rep, err}:
-	default: // answered already (an update retried after an error)
+	if !c.answered.CompareAndSwap(false, true) {
+		return
 	}
+	if c.done != nil {
+		c.done(cell, rep, err)
+		return
+	}
+	c.res <- opResult{cell, rep, err}
 }
 
 // opQueues are the cells' queues of operations.
@@ -158,30 +168,9 @@ func (r *Replica) Apply(ctx context.Context, cell string, o op.Op, opts ...Refin
 	for _, opt := range opts {
 		opt(&ro)
 	}
-	if err := cellname.Validate(cell); err != nil {
-		return fold.Cell{}, &fold.RefusedError{Cell: cell, Reason: fold.ReasonBadSubject, Err: err}
-	}
-	if err := r.checkHeld(cell); err != nil {
+	call := &opCall{res: make(chan opResult, 1)}
+	if err := r.startOp(cell, o, ro, call); err != nil {
 		return fold.Cell{}, err
-	}
-	if !r.isReady.Load() {
-		return fold.Cell{}, fmt.Errorf("apply %q: %w", cell, ErrNotReady)
-	}
-	call := &opCall{op: o, logAck: ro.logAck, res: make(chan opResult, 1)}
-	if ro.key != "" {
-		b, err := o.MarshalJSON()
-		if err != nil {
-			return fold.Cell{}, fmt.Errorf("apply %q: %w: %w", cell, op.ErrBad, err)
-		}
-		sum := sha256.Sum256(b)
-		call.id = strings.TrimPrefix(idempotencyID(cell, ro.key), keyIDPrefix)
-		call.hash = hex.EncodeToString(sum[:8])
-	}
-	if cq := r.enqueueOp(cell, call); cq != nil {
-		// Nothing applied the queue: this call does, until its own
-		// answer is in, and leaves the rest to a goroutine. An increment
-		// alone on its cell costs no hand-over.
-		r.applyQueue(cell, cq, call)
 	}
 	select {
 	case res := <-call.res:
@@ -196,14 +185,81 @@ func (r *Replica) Apply(ctx context.Context, cell string, o op.Op, opts ...Refin
 	}
 }
 
+// ApplyFunc is Apply without the wait: it calls done once with what Apply
+// would return and the report (WithReport is not needed), from the
+// goroutine that answers the operation — the caller's, or the replica's
+// that answers the other operations of the same update, one after
+// another. So done must be quick and must not block: the next operations
+// of the cell wait for it. ApplyFunc may return before done is called;
+// it bounds no wait: the caller does, knowing that the operation may
+// still take effect. A NATS service answering from done sends the
+// answers of one update together (natsapi).
+func (r *Replica) ApplyFunc(cell string, o op.Op, done func(fold.Cell, RefineReport, error), opts ...RefineOption) {
+	var ro refineOptions
+	for _, opt := range opts {
+		opt(&ro)
+	}
+	if err := r.startOp(cell, o, ro, &opCall{done: done}); err != nil {
+		done(fold.Cell{}, RefineReport{}, err)
+	}
+}
+
+// startOp checks o and queues call for it on cell's queue. If nothing
+// applied the queue, the caller applies it until call is answered
+// (applyQueue): an increment alone on its cell costs no hand-over.
+func (r *Replica) startOp(cell string, o op.Op, ro refineOptions, call *opCall) error {
+	if err := cellname.Validate(cell); err != nil {
+		return &fold.RefusedError{Cell: cell, Reason: fold.ReasonBadSubject, Err: err}
+	}
+	if err := r.checkHeld(cell); err != nil {
+		return err
+	}
+	if !r.isReady.Load() {
+		return fmt.Errorf("apply %q: %w", cell, ErrNotReady)
+	}
+	call.op, call.logAck = o, ro.logAck
+	if ro.key != "" {
+		b, err := o.MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("apply %q: %w: %w", cell, op.ErrBad, err)
+		}
+		sum := sha256.Sum256(b)
+		call.id = strings.TrimPrefix(idempotencyID(cell, ro.key), keyIDPrefix)
+		call.hash = hex.EncodeToString(sum[:8])
+	}
+	if cq := r.enqueueOp(cell, call); cq != nil {
+		r.applyQueue(cell, cq, call)
+	}
+	return nil
+}
+
 // ApplyJSON parses an operation (op.Parse, under the replica's limits)
 // and applies it (Apply).
 func (r *Replica) ApplyJSON(ctx context.Context, cell string, data []byte, opts ...RefineOption) (fold.Cell, error) {
-	o, err := op.Parse(data, r.limits())
+	o, err := r.parseOp(cell, data)
 	if err != nil {
-		return fold.Cell{}, fmt.Errorf("cell %q: %w", cell, err)
+		return fold.Cell{}, err
 	}
 	return r.Apply(ctx, cell, o, opts...)
+}
+
+// ApplyJSONFunc parses an operation (op.Parse, under the replica's
+// limits) and applies it (ApplyFunc).
+func (r *Replica) ApplyJSONFunc(cell string, data []byte, done func(fold.Cell, RefineReport, error), opts ...RefineOption) {
+	o, err := r.parseOp(cell, data)
+	if err != nil {
+		done(fold.Cell{}, RefineReport{}, err)
+		return
+	}
+	r.ApplyFunc(cell, o, done, opts...)
+}
+
+func (r *Replica) parseOp(cell string, data []byte) (op.Op, error) {
+	o, err := op.Parse(data, r.limits())
+	if err != nil {
+		return op.Op{}, fmt.Errorf("cell %q: %w", cell, err)
+	}
+	return o, nil
 }
 
 // enqueueOp queues call on cell's queue. If nothing applies the queue, it
@@ -236,7 +292,7 @@ func (r *Replica) enqueueOp(cell string, call *opCall) *cellQueue {
 func (r *Replica) applyQueue(cell string, cq *cellQueue, own *opCall) {
 	q := &r.ops
 	for {
-		if own != nil && len(own.res) > 0 {
+		if own != nil && own.answered.Load() {
 			r.spawn(func() { r.applyQueue(cell, cq, nil) })
 			return
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/dprop/dprop/lattice"
 	"github.com/dprop/dprop/lattice/op"
 	"github.com/dprop/dprop/replica"
+	"github.com/dprop/dprop/replica/fold"
 )
 
 func apply(t *testing.T, r *replica.Replica, cell, o string, opts ...replica.RefineOption) (lattice.Value, replica.RefineReport, error) {
@@ -319,4 +320,55 @@ func TestApplyWithoutBroker(t *testing.T) {
 		v, _, err := apply(t, r, "nb", `{"op":"inc"}`, replica.WithIdempotencyKey("x"))
 		return err == nil && total(t, v) == 2
 	})
+}
+
+// ApplyFunc answers every operation once, through done, with what Apply
+// answers: concurrent increments batched into updates count exactly, and
+// a refusal comes back through done too.
+func TestApplyFunc(t *testing.T) {
+	srv := runBroker(t)
+	r := startReplica(t, srv.ClientURL())
+	const n = 200
+	var (
+		mu      sync.Mutex
+		answers = map[int]int{}
+		totals  = map[int64]bool{}
+		wg      sync.WaitGroup
+	)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			o, err := op.Parse([]byte(`{"op":"inc"}`), lattice.Limits{})
+			if err != nil {
+				t.Error(err)
+			}
+			r.ApplyFunc("funcs", o, func(c fold.Cell, rep replica.RefineReport, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				answers[i]++
+				if answers[i] == 1 {
+					defer wg.Done()
+				}
+				if err != nil || rep.Seq == 0 {
+					t.Errorf("increment %d: %v, report %+v", i, err, rep)
+					return
+				}
+				totals[total(t, c.Value)] = true
+			})
+		}()
+	}
+	wg.Wait()
+	for i, k := range answers {
+		if k != 1 {
+			t.Fatalf("increment %d answered %d times", i, k)
+		}
+	}
+	if len(answers) != n || !totals[n] {
+		t.Fatalf("%d answers; no answer showed all %d increments (read-your-writes): totals %v", len(answers), n, totals)
+	}
+	refused := make(chan error, 1)
+	r.ApplyJSONFunc("funcs", []byte(`{"op":"dec"}`), func(_ fold.Cell, _ replica.RefineReport, err error) { refused <- err })
+	if err := <-refused; !errors.Is(err, op.ErrNotApplicable) {
+		t.Fatalf("dec on a gcounter: %v, want ErrNotApplicable", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,4 +208,51 @@ func TestServiceMaxInFlight(t *testing.T) {
 		st := stats.Endpoints[0].Data
 		return st.Operations == clients*each && st.Errors == 0 && st.InFlight == 0
 	})
+}
+
+// An operation the replica does not answer within Timeout (here its fold
+// is held, so the update is never seen folded) is answered 503 at the
+// timeout, and the service goes on answering once the fold does.
+func TestServiceTimeout(t *testing.T) {
+	srv := brokertest.RunWithStream(t)
+	nc := brokertest.Connect(t, broker.ConnConfig{URLs: []string{srv.ClientURL()}})
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseFn := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseFn)
+	var hold atomic.Bool
+	r, err := replica.Start(brokertest.Context(t), replica.Config{Conn: nc, Logger: brokertest.Logger(),
+		OnChange: func(replica.Event) {
+			if hold.Load() {
+				<-release
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	<-r.Ready()
+	svc, err := natsapi.Serve(nc, r, natsapi.Options{Timeout: 300 * time.Millisecond, Logger: brokertest.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop() })
+	client := brokertest.Connect(t, broker.ConnConfig{URLs: []string{srv.ClientURL()}})
+
+	hold.Store(true)
+	start := time.Now()
+	resp := request(t, client, "dprop.op.slow", `{"op":"inc"}`)
+	if code := resp.Header.Get(micro.ErrorCodeHeader); code != "503" || !strings.Contains(resp.Header.Get(micro.ErrorHeader), "deadline exceeded") {
+		t.Fatalf("held fold: answer %q %q %s, want 503 at the timeout", code, resp.Header.Get(micro.ErrorHeader), resp.Data)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("the timeout answer came after %v, want about 300ms", took)
+	}
+	hold.Store(false)
+	releaseFn()
+	resp = request(t, client, "dprop.op.slow", `{"op":"inc"}`)
+	if code := resp.Header.Get(micro.ErrorCodeHeader); code != "" {
+		t.Fatalf("after the fold is released: error %s %s", code, resp.Header.Get(micro.ErrorHeader))
+	}
+	brokertest.WaitFor(t, "both increments counted", func() bool { return total(t, r, "slow") == 2 })
 }
