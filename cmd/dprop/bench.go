@@ -134,8 +134,9 @@ in the same run, and print one table with the ratios (--json for scripts):
            API, against raw JetStream publishes with acknowledgement, at
            each number of --clients
   counter  a hot counter incremented by --counter-writers writers: a dprop
-           gcounter, against a NATS KV read-modify-CAS loop and a stream of
-           NATS counters (Nats-Incr)
+           gcounter through a sidecar's NATS service ({"op":"inc"}), against
+           a NATS KV read-modify-CAS loop, a stream of NATS counters
+           (Nats-Incr) and a NATS echo service (the ceiling of any service)
   latency  publish -> Server-Sent Event at a sidecar, idle and while a
            background writer sends --load-rate updates/s to other cells,
            against a plain NATS subscriber of the same subject

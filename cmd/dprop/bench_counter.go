@@ -11,22 +11,28 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica/natsapi"
 )
 
 // The hot counter comparison: CounterWriters writers increment one counter
 // CounterOps times in all, each contender on the same server:
 //
-//   - dprop: a gcounter cell; each writer refines it with its own new
-//     count ({"counts":{"w3":17}}) through a replica's Refine, which
-//     returns once the update is acknowledged and folded. No conflicts:
-//     writers never wait for each other.
+//   - dprop: a gcounter cell; each writer requests {"op":"inc"} from a
+//     sidecar's NATS service, answered once the update is acknowledged
+//     and folded. The sidecar applies the increments that arrive
+//     together as one update under its writer id: no conflicts.
 //   - NATS KV: read the key, write the value plus one with the revision
 //     read (compare-and-set), again on a conflict.
 //   - NATS counters: a stream with AllowMsgCounter (nats-server 2.12+),
 //     each increment a publish with the header Nats-Incr: 1, the server
 //     adding it up.
+//
+//   - a NATS echo service: requests answered at once by a plain
+//     subscriber, the ceiling of any NATS service (an operation through
+//     dprop's is such a request, and the update's publish besides).
 //
 // Each contender's final count is checked against CounterOps.
 
@@ -48,17 +54,26 @@ func benchCounter(ctx context.Context, e *benchEnv, js jetstream.JetStream) ([]b
 	if err != nil {
 		return nil, fmt.Errorf("NATS counter (Nats-Incr): %w", err)
 	}
+	echo, err := medianOf(e.cfg.Runs, func() (time.Duration, error) { return e.counterEcho(ctx) })
+	if err != nil {
+		return nil, fmt.Errorf("NATS echo service: %w", err)
+	}
 	d := rate(n, dprop)
 	name := fmt.Sprintf("hot counter, %d writers", k)
 	return []benchRow{
 		{Name: name + " vs KV", Dprop: d, Unit: "incr/s", Baseline: "NATS KV read-modify-CAS", BaselineValue: rate(n, kv), Ratio: d / rate(n, kv),
 			Note: fmt.Sprintf("the KV writers met %d conflicts for %d increments (over %d run(s))", conflicts.Load(), n, e.cfg.Runs)},
 		{Name: name + " vs Nats-Incr", Dprop: d, Unit: "incr/s", Baseline: "NATS counter (Nats-Incr)", BaselineValue: rate(n, incr), Ratio: d / rate(n, incr)},
+		{Name: name + " vs echo", Dprop: d, Unit: "incr/s", Baseline: "NATS echo service (a ceiling)", BaselineValue: rate(n, echo), Ratio: d / rate(n, echo),
+			Note: "the echo: requests answered at once by a plain subscriber, the most any NATS service answers with as many clients"},
 	}, nil
 }
 
 // counterDprop increments a fresh gcounter cell CounterOps times from
-// CounterWriters writers through one replica.
+// CounterWriters clients, each increment an operation {"op":"inc"}
+// requested from a sidecar's NATS service (package natsapi: what `nats
+// req PREFIX.op.CELL '{"op":"inc"}'` does), answered once the update
+// that carries it is acknowledged and folded.
 func (e *benchEnv) counterDprop(ctx context.Context) (time.Duration, error) {
 	r, err := e.replica(ctx, "counter")
 	if err != nil {
@@ -68,16 +83,27 @@ func (e *benchEnv) counterDprop(ctx context.Context) (time.Duration, error) {
 	if err := r.waitReady(ctx); err != nil {
 		return 0, err
 	}
+	svc, err := natsapi.Serve(r.nc, r.Replica, natsapi.Options{Prefix: e.prefix, Logger: e.quiet})
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = svc.Stop() }()
+	nc, err := e.connect("counter clients")
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
 	cell := fmt.Sprintf("counter.hot%d", time.Now().UnixNano())
-	var writer atomic.Int64
-	d, err := concurrentlyEach(ctx, e.cfg.CounterWriters, e.cfg.CounterOps, func() func() error {
-		w := fmt.Sprintf("w%d", writer.Add(1))
-		var count int64
-		return func() error {
-			count++
-			_, err := r.Refine(ctx, cell, lattice.NewGCounter(map[string]int64{w: count}))
-			return err
+	subject, body := natsapi.Subject(e.prefix, cell), []byte(`{"op":"inc"}`)
+	d, err := concurrently(ctx, e.cfg.CounterWriters, e.cfg.CounterOps, func() error {
+		resp, err := nc.Request(subject, body, 30*time.Second)
+		if err != nil {
+			return fmt.Errorf("inc %s: %w", cell, err)
 		}
+		if code := resp.Header.Get(micro.ErrorCodeHeader); code != "" {
+			return fmt.Errorf("inc %s: %s %s", cell, code, resp.Header.Get(micro.ErrorHeader))
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
@@ -90,6 +116,35 @@ func (e *benchEnv) counterDprop(ctx context.Context) (time.Duration, error) {
 		return 0, fmt.Errorf("cell %s counts %d (%v), want %d", cell, total, err, e.cfg.CounterOps)
 	}
 	return d, nil
+}
+
+// counterEcho is the ceiling of any NATS service with as many clients:
+// CounterOps requests answered at once by a plain subscriber.
+func (e *benchEnv) counterEcho(ctx context.Context) (time.Duration, error) {
+	nc, err := e.connect("echo")
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	subject := e.prefix + ".echo"
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(m.Data) })
+	if err != nil {
+		return 0, fmt.Errorf("echo: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.Flush(); err != nil {
+		return 0, fmt.Errorf("echo: %w", err)
+	}
+	clients, err := e.connect("echo clients")
+	if err != nil {
+		return 0, err
+	}
+	defer clients.Close()
+	body := []byte(`{"op":"inc"}`)
+	return concurrently(ctx, e.cfg.CounterWriters, e.cfg.CounterOps, func() error {
+		_, err := clients.Request(subject, body, 30*time.Second)
+		return err
+	})
 }
 
 // counterKV increments a fresh key of a KV bucket by compare-and-set.

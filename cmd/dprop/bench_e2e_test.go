@@ -38,7 +38,7 @@ func checkBenchRows(t *testing.T, rows []benchRow) {
 	want := []string{
 		"resync, 3000 updates over 100 cells",
 		"refine nats, 1 clients", "refine http, 1 clients", "refine nats, 4 clients", "refine http, 4 clients",
-		"hot counter, 4 writers vs KV", "hot counter, 4 writers vs Nats-Incr",
+		"hot counter, 4 writers vs KV", "hot counter, 4 writers vs Nats-Incr", "hot counter, 4 writers vs echo",
 		"publish -> SSE p50, idle", "publish -> SSE p99, idle", "publish -> SSE p50, load", "publish -> SSE p99, load",
 	}
 	var names []string

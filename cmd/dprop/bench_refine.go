@@ -97,12 +97,6 @@ func benchRefine(ctx context.Context, e *benchEnv, _ jetstream.JetStream) ([]ben
 // concurrently runs op n times from k goroutines and returns how long it
 // took; the first error stops it.
 func concurrently(ctx context.Context, k, n int, op func() error) (time.Duration, error) {
-	return concurrentlyEach(ctx, k, n, func() func() error { return op })
-}
-
-// concurrentlyEach is concurrently with a state of each goroutine's own:
-// mk makes each goroutine's op.
-func concurrentlyEach(ctx context.Context, k, n int, mk func() func() error) (time.Duration, error) {
 	var left atomic.Int64
 	left.Store(int64(n))
 	var (
@@ -110,12 +104,8 @@ func concurrentlyEach(ctx context.Context, k, n int, mk func() func() error) (ti
 		once  sync.Once
 		first error
 	)
-	ops := make([]func() error, k)
-	for i := range ops {
-		ops[i] = mk()
-	}
 	start := time.Now()
-	for _, op := range ops {
+	for range k {
 		wg.Go(func() {
 			for left.Add(-1) >= 0 && ctx.Err() == nil {
 				if err := op(); err != nil {
