@@ -169,7 +169,7 @@ func (r *Replica) Apply(ctx context.Context, cell string, o op.Op, opts ...Refin
 		opt(&ro)
 	}
 	call := &opCall{res: make(chan opResult, 1)}
-	if err := r.startOp(cell, o, ro, call); err != nil {
+	if err := r.startOp(cell, o, ro, call, true); err != nil {
 		return fold.Cell{}, err
 	}
 	select {
@@ -187,27 +187,28 @@ func (r *Replica) Apply(ctx context.Context, cell string, o op.Op, opts ...Refin
 
 // ApplyFunc is Apply without the wait: it calls done once with what Apply
 // would return and the report (WithReport is not needed), from the
-// goroutine that answers the operation — the caller's, or the replica's
-// that answers the other operations of the same update, one after
-// another. So done must be quick and must not block: the next operations
-// of the cell wait for it. ApplyFunc may return before done is called;
-// it bounds no wait: the caller does, knowing that the operation may
-// still take effect. A NATS service answering from done sends the
+// goroutine of the replica's that answers the other operations of the
+// same update too, one after another (or, refused at once, from the
+// caller's). So done must be quick and must not block: the next
+// operations of the cell wait for it. ApplyFunc returns at once, having
+// queued the operation; it bounds no wait: the caller does, knowing that
+// the operation may still take effect. A NATS service answering from done sends the
 // answers of one update together (natsapi).
 func (r *Replica) ApplyFunc(cell string, o op.Op, done func(fold.Cell, RefineReport, error), opts ...RefineOption) {
 	var ro refineOptions
 	for _, opt := range opts {
 		opt(&ro)
 	}
-	if err := r.startOp(cell, o, ro, &opCall{done: done}); err != nil {
+	if err := r.startOp(cell, o, ro, &opCall{done: done}, false); err != nil {
 		done(fold.Cell{}, RefineReport{}, err)
 	}
 }
 
 // startOp checks o and queues call for it on cell's queue. If nothing
 // applied the queue, the caller applies it until call is answered
-// (applyQueue): an increment alone on its cell costs no hand-over.
-func (r *Replica) startOp(cell string, o op.Op, ro refineOptions, call *opCall) error {
+// (applyQueue) with inline (an increment alone on its cell costs no
+// hand-over), a goroutine of the replica's without.
+func (r *Replica) startOp(cell string, o op.Op, ro refineOptions, call *opCall, inline bool) error {
 	if err := cellname.Validate(cell); err != nil {
 		return &fold.RefusedError{Cell: cell, Reason: fold.ReasonBadSubject, Err: err}
 	}
@@ -228,7 +229,11 @@ func (r *Replica) startOp(cell string, o op.Op, ro refineOptions, call *opCall) 
 		call.hash = hex.EncodeToString(sum[:8])
 	}
 	if cq := r.enqueueOp(cell, call); cq != nil {
-		r.applyQueue(cell, cq, call)
+		if inline {
+			r.applyQueue(cell, cq, call)
+		} else {
+			r.spawn(func() { r.applyQueue(cell, cq, nil) })
+		}
 	}
 	return nil
 }

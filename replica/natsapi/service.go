@@ -107,7 +107,7 @@ func Serve(nc *nats.Conn, r *replica.Replica, opts Options) (micro.Service, erro
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	h := &handler{r: r, opts: opts, opPrefix: opts.Prefix + ".op.", slots: make(chan struct{}, opts.MaxInFlight), work: make(chan micro.Request)}
+	h := &handler{r: r, opts: opts, opPrefix: opts.Prefix + ".op.", slots: make(chan struct{}, opts.MaxInFlight)}
 	svc, err := micro.AddService(nc, micro.Config{
 		StatsHandler: h.stats,
 		Name:         Name,
@@ -142,10 +142,8 @@ type handler struct {
 	r        *replica.Replica
 	opts     Options
 	opPrefix string // Prefix + ".op."
-	// slots holds a token per operation being applied (MaxInFlight);
-	// work hands a request to an idle worker.
+	// slots holds a token per operation being applied (MaxInFlight).
 	slots chan struct{}
-	work  chan micro.Request
 
 	// What micro's own statistics cannot see, since requests are answered
 	// after its handler returned: operations answered, errors among them,
@@ -174,45 +172,17 @@ func (h *handler) stats(*micro.Endpoint) any {
 	return st
 }
 
-// workerIdle is how long a worker waits for another request before it
-// ends.
-const workerIdle = 2 * time.Second
-
 // serve is called by micro for each request, one at a time per
-// endpoint: it hands the request to a worker, so that operations on one
-// cell are applied together (see replica.Apply) and one slow cell does
-// not hold the others.
-//
-// Workers stay for the next request while there are some (workerIdle):
-// a goroutine per request grew its stack from the smallest size, copying
-// it, on every operation (7.7% of the CPU with 64 clients). A worker
-// does not wait for the answer either: the replica answers from the
-// goroutine that applied the operation, the answers of one update one
-// after another (replica.ApplyFunc), so they leave in one write instead
-// of one each — on this 2-core VM a socket write costs 20–30 µs.
+// endpoint. It only queues the operation (replica.ApplyFunc), so that
+// operations on one cell are applied together and one slow cell does not
+// hold the others, and the replica answers from the goroutine that
+// applied it, the answers of one update one after another: they leave in
+// one write instead of one each (on this 2-core VM a socket write costs
+// 20–30 µs), and no goroutine per request is woken or started (one grew
+// its stack from the smallest size on every operation).
 func (h *handler) serve(req micro.Request) {
 	h.slots <- struct{}{} // freed once answered
-	select {
-	case h.work <- req: // an idle worker takes it
-	default:
-		go h.worker(req)
-	}
-}
-
-// worker applies req, then the requests handed to it, until none came
-// for workerIdle.
-func (h *handler) worker(req micro.Request) {
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		h.apply(req)
-		idle.Reset(workerIdle)
-		select {
-		case req = <-h.work:
-		case <-idle.C:
-			return
-		}
-	}
+	h.apply(req)
 }
 
 // apply applies the operation of req; the answer is sent when the
