@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -21,7 +23,9 @@ import (
 // read-your-writes: the call returns once JetStream acknowledged the
 // update and the replica folded it) and through a sidecar's HTTP API
 // (POST, the same wait), against raw JetStream publishes with
-// acknowledgement, with as many concurrent clients each.
+// acknowledgement, with as many concurrent clients each. The note of the
+// HTTP row gives an HTTP server that answers at once (httpEcho): what the
+// HTTP layer alone allows on this machine.
 
 // refineCells is how many cells the refines go to.
 const refineCells = 1000
@@ -79,19 +83,61 @@ func benchRefine(ctx context.Context, e *benchEnv, _ jetstream.JetStream) ([]ben
 		if err != nil {
 			return nil, fmt.Errorf("refine through HTTP: %w", err)
 		}
+		echo, err := medianOf(e.cfg.Runs, func() (time.Duration, error) { return httpEcho(ctx, k, n) })
+		if err != nil {
+			return nil, fmt.Errorf("HTTP echo: %w", err)
+		}
 		base := rate(n, raw)
 		for _, m := range []struct {
 			via string
 			d   time.Duration
 		}{{"nats", viaNATS}, {"http", viaHTTP}} {
 			r := rate(n, m.d)
-			rows = append(rows, benchRow{
+			row := benchRow{
 				Name:  fmt.Sprintf("refine %s, %d clients", m.via, k),
 				Dprop: r, Unit: "req/s", Baseline: "JetStream publish + ack", BaselineValue: base, Ratio: r / base,
-			})
+			}
+			if m.via == "http" {
+				row.Note = fmt.Sprintf("an HTTP server that answers at once, the ceiling of any HTTP API here: %.0f req/s, %.2f of the raw publishes; the refines %.2f of it",
+					rate(n, echo), rate(n, echo)/base, r/rate(n, echo))
+			}
+			rows = append(rows, row)
 		}
 	}
 	return rows, nil
+}
+
+// httpEcho runs n POSTs from k clients, on loopback, to an HTTP server
+// that reads each body and answers a small JSON value at once: as much as
+// Go's HTTP server and client do here, with no work behind them.
+func httpEcho(ctx context.Context, k, n int) (time.Duration, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("listen: %w", err)
+	}
+	body := lattice.Encode(lattice.Max{Value: 1})
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+	tr := &http.Transport{MaxIdleConnsPerHost: 4096}
+	defer tr.CloseIdleConnections()
+	hc, url := &http.Client{Transport: tr}, "http://"+l.Addr().String()+"/"
+	return concurrently(ctx, k, n, func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	})
 }
 
 // concurrently runs op n times from k goroutines and returns how long it
