@@ -192,8 +192,8 @@ func (r *Replica) Apply(ctx context.Context, cell string, o op.Op, opts ...Refin
 // caller's). So done must be quick and must not block: the next
 // operations of the cell wait for it. ApplyFunc returns at once, having
 // queued the operation; it bounds no wait: the caller does, knowing that
-// the operation may still take effect. A NATS service answering from done sends the
-// answers of one update together (natsapi).
+// the operation may still take effect. A NATS service answering from
+// done sends the answers of one update together (natsapi).
 func (r *Replica) ApplyFunc(cell string, o op.Op, done func(fold.Cell, RefineReport, error), opts ...RefineOption) {
 	var ro refineOptions
 	for _, opt := range opts {
