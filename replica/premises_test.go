@@ -125,11 +125,17 @@ func TestDemoBarometerPremisesAcrossReplicas(t *testing.T) {
 			t.Errorf("input %s@%d not explained: %s %+v", in.Cell, in.Seq, in.Value, in.Why)
 		}
 	}
-	// It read the measurements (and the worldview, and itself, empty).
-	for _, want := range []string{"barometer.height", "barometer.shadow", propagators.WorldviewCell} {
-		if !slices.ContainsFunc(derived.Inputs, func(in replica.WhyInput) bool { return in.Cell == want }) {
-			t.Errorf("first change of shadow.ratio read %v, not %s", read, want)
-		}
+	// It read one product's measurements (and the worldview, and itself,
+	// empty): the ratio follows from the barometer's height and shadow,
+	// or from the building's (the superintendent's height), whichever
+	// propagator ran first.
+	reads := func(cell string) bool {
+		return slices.ContainsFunc(derived.Inputs, func(in replica.WhyInput) bool { return in.Cell == cell })
+	}
+	if !reads(propagators.WorldviewCell) ||
+		!(reads("barometer.height") && reads("barometer.shadow") && derived.Propagator == "barometer-shadow" ||
+			reads("building.height") && reads("building.shadow") && derived.Propagator == "building-shadow") {
+		t.Errorf("first change of shadow.ratio by %s read %v: not one product's measurements and the worldview", derived.Propagator, read)
 	}
 	t.Logf("shadow.ratio's first change: by %s (%s) from %v", derived.Propagator, derived.Writer, read)
 }
