@@ -132,7 +132,11 @@ func (r *Replica) takePending(cell string, v lattice.Value, msg *nats.Msg, o *re
 				hdr[k] = msg.Header.Get(k)
 			}
 		}
-		oid, _, err := r.ob.Append(outbox.Record{Cell: cell, Subject: msg.Subject, Payload: msg.Data, MsgID: id, Headers: hdr})
+		ops, err := encodeOps(o.ops)
+		if err != nil {
+			return fold.Cell{}, fmt.Errorf("refine %q: %w", cell, err)
+		}
+		oid, _, err := r.ob.Append(outbox.Record{Cell: cell, Subject: msg.Subject, Payload: msg.Data, MsgID: id, Headers: hdr, Ops: ops})
 		if err != nil {
 			if errors.Is(err, outbox.ErrFull) {
 				return fold.Cell{}, fmt.Errorf("refine %q: the log is unreachable and %w", cell, err)
@@ -209,7 +213,9 @@ func (r *Replica) drain() {
 
 // deliverPending publishes what the outbox holds, in the order taken,
 // keeping up to drainWindow acknowledgements outstanding, and removes what
-// is acknowledged in batches. It stops at the first failure.
+// is acknowledged in batches; an update of operations with a key, and the
+// updates computed again after one (rebase.go), go alone. It stops at the
+// first failure.
 func (r *Replica) deliverPending(js jetstream.JetStream) error {
 	type inFlight struct {
 		rec outbox.Record
@@ -239,9 +245,25 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 		ids, seqs = ids[:0], seqs[:0]
 		return err
 	}
+	rr := rebaseRound{cells: map[string]bool{}, held: map[uint64]string{}}
 	for {
+		alone := false
 		if failed == nil && len(flight) < drainWindow/2 {
 			for _, rec := range r.ob.After(last, drainWindow-len(flight)) {
+				if rr.alone(rec) {
+					if len(flight) > 0 {
+						break // once everything before it is acknowledged
+					}
+					if err := settle(); err != nil {
+						return err
+					}
+					if failed = r.deliverAlone(js, rec, &rr); failed != nil {
+						break
+					}
+					last, alone = rec.ID, true
+					n++
+					continue
+				}
 				msg := nats.NewMsg(rec.Subject)
 				msg.Data = rec.Payload
 				for k, v := range rec.Headers {
@@ -256,6 +278,9 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 			}
 		}
 		if len(flight) == 0 {
+			if alone && failed == nil {
+				continue // more may follow
+			}
 			break
 		}
 		head := flight[0]
@@ -280,6 +305,9 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 		}
 	}
 	if err := settle(); err != nil {
+		return err
+	}
+	if err := r.releaseHeld(&rr); err != nil {
 		return err
 	}
 	if n > 0 {

@@ -59,12 +59,16 @@ type Record struct {
 	Payload []byte            `json:"payload"`
 	MsgID   string            `json:"msg_id,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
-	Added   time.Time         `json:"added"`
+	// Ops, for an update of operations, are the operations it was
+	// computed from (JSON, as the replica wrote them): never published,
+	// kept so that the replica can compute the update again on delivery.
+	Ops   json.RawMessage `json:"ops,omitempty"`
+	Added time.Time       `json:"added"`
 }
 
 // size is what a record counts against MaxBytes.
 func (r Record) size() int64 {
-	return int64(len(r.Payload) + len(r.Cell) + len(r.Subject) + len(r.MsgID) + 64)
+	return int64(len(r.Payload) + len(r.Cell) + len(r.Subject) + len(r.MsgID) + len(r.Ops) + 64)
 }
 
 // body is a record in the file.

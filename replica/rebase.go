@@ -1,0 +1,296 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/lattice/op"
+	"github.com/dprop/dprop/replica/fold"
+	"github.com/dprop/dprop/replica/outbox"
+)
+
+// This file keeps operations taken into the outbox exactly once when their
+// key is stored meanwhile by another replica.
+//
+// A count is the writer's running total: an increment taken into the
+// outbox as {me: N+1} is followed by the next as {me: N+2}, which includes
+// the first. If the client, told nothing or told 202, retries the first
+// at another sidecar, that one stores it under the same key; when this
+// sidecar delivers its own first update, JetStream drops it as a duplicate
+// (rightly), but the second update still counts it: one too many. So:
+//
+//   - An update of operations with a key is delivered alone, once every
+//     update before it is acknowledged, and nothing after it on its cell
+//     is published before its answer is in (deliverAlone).
+//   - If the log answers that the key is stored and the update stored
+//     under it is not this one, nothing of this update was stored (an
+//     update with a key holds that operation alone: takeBatch). From then
+//     on, in this delivery round, each later update of the cell whose
+//     operations are all counts (inc, dec, also inside a map's update) is
+//     computed again from its operations (Record.Ops) on the cell as the
+//     log holds it, once this replica has folded all of it (barrier):
+//     the writer's total then counts what the log holds and nothing else.
+//     Other operations do not build on earlier ones: an add's dot is new
+//     whether or not the dot before it was stored, a removal names the
+//     dots it observed, a set or an enable is idempotent. They are
+//     delivered as taken.
+//   - The dropped update stays in the outbox (not shown, not counted as
+//     pending) until the cell has no update left to deliver: a crash
+//     meanwhile delivers it again first, the log says again that its key
+//     is stored, and the later updates are computed again, on a log that
+//     may now hold some of them (each under its own message id: stored
+//     once).
+//   - While a cell has updates in the outbox that the log has not
+//     acknowledged, operations on it go to the outbox too, behind them
+//     (outboxFirst): an update published at once would build on counts
+//     that may yet be dropped.
+//
+// A recomputed update is published under the message id it was taken
+// with. Redelivered after the stream's duplicate window (a crash, and a
+// restart later than that), it would be stored again; so would the keyed
+// operation itself, which is why keys are exactly once within the window.
+
+// ErrOutboxAhead is returned by Apply with WithLogAck on a cell that has
+// updates in the outbox not yet delivered: an operation published now
+// would build on them. Retry once they are delivered.
+var ErrOutboxAhead = errors.New("the cell has updates in the outbox not yet delivered")
+
+// outboxFirst says whether an update of operations on cell must go to the
+// outbox, behind the cell's updates there that the log has not
+// acknowledged yet; with logAck such an update is refused instead.
+func (r *Replica) outboxFirst(cell string, logAck bool) (bool, error) {
+	if r.pend == nil {
+		return false, nil
+	}
+	r.mu.RLock()
+	ahead := r.pend.undelivered(cell)
+	r.mu.RUnlock()
+	if ahead && logAck {
+		return false, fmt.Errorf("apply %q: %w (it asks for the log's acknowledgement, and would build on them)", cell, ErrOutboxAhead)
+	}
+	return ahead, nil
+}
+
+// encodeOps is the JSON of ops for an outbox record (nil for none).
+func encodeOps(ops []op.Op) (json.RawMessage, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(ops)
+	if err != nil {
+		return nil, fmt.Errorf("operations: %w", err)
+	}
+	return b, nil
+}
+
+// countsOnly reports whether every operation of ops is an increment or a
+// decrement (inside a map's update or not): those whose delta is the
+// writer's running total.
+func countsOnly(ops []op.Op) bool {
+	for _, o := range ops {
+		if !isCount(o) {
+			return false
+		}
+	}
+	return len(ops) > 0
+}
+
+func isCount(o op.Op) bool {
+	for o.Name == op.Update && o.With != nil {
+		o = *o.With
+	}
+	return o.Name == op.Inc || o.Name == op.Dec
+}
+
+// rebaseRound is what a delivery round learnt of keys stored by others.
+type rebaseRound struct {
+	// cells whose later updates of counts are computed again.
+	cells map[string]bool
+	// held are the updates found stored under their key by another
+	// (outbox id → cell), kept in the outbox until their cell has
+	// nothing left to deliver.
+	held map[uint64]string
+}
+
+// alone says whether rec is delivered alone (see above).
+func (rr *rebaseRound) alone(rec outbox.Record) bool {
+	return rec.Headers[HeaderOpKeys] != "" || (len(rec.Ops) > 0 && rr.cells[rec.Cell])
+}
+
+// deliverAlone publishes rec, computed again if its cell needs it, waits
+// for the answer and settles it.
+func (r *Replica) deliverAlone(js jetstream.JetStream, rec outbox.Record, rr *rebaseRound) error {
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.PublishTimeout+opFoldTimeout)
+	defer cancel()
+	payload, rebased := rec.Payload, false
+	if rr.cells[rec.Cell] {
+		p, ok, err := r.recompute(ctx, rec)
+		if err != nil {
+			return fmt.Errorf("update %d of cell %q: computing it again: %w", rec.ID, rec.Cell, err)
+		}
+		payload, rebased = p, ok
+	}
+	msg := nats.NewMsg(rec.Subject)
+	msg.Data = payload
+	for k, v := range rec.Headers {
+		msg.Header.Set(k, v)
+	}
+	if rebased {
+		if err := r.sign(msg); err != nil {
+			return fmt.Errorf("update %d of cell %q: %w", rec.ID, rec.Cell, err)
+		}
+	}
+	pctx, pcancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
+	ack, err := js.PublishMsg(pctx, msg, jetstream.WithMsgID(rec.MsgID))
+	pcancel()
+	if err != nil {
+		return fmt.Errorf("update %d of cell %q: %w", rec.ID, rec.Cell, err)
+	}
+	if testHookDelivered != nil {
+		testHookDelivered(rec.Cell)
+	}
+	keyed := rec.Headers[HeaderOpKeys] != ""
+	if ack.Duplicate && (keyed || rebased) && (rebased || !r.storedIsOwn(ctx, rec, ack.Sequence)) {
+		// Nothing of this update was stored: the log holds, under its
+		// id, another replica's update of the same operation, or an
+		// earlier computation of this one.
+		if err := r.waitFolded(ctx, ack.Sequence); err != nil && !isRefusal(err) {
+			return fmt.Errorf("update %d of cell %q: %w", rec.ID, rec.Cell, err)
+		}
+		r.mu.Lock()
+		before, _ := r.viewLocked(rec.Cell)
+		r.pend.drop(rec.ID)
+		if after, _ := r.viewLocked(rec.Cell); after.ETag != before.ETag {
+			r.announcePending(after)
+		}
+		r.mu.Unlock()
+		if keyed {
+			if !rr.cells[rec.Cell] {
+				r.log.Info("outbox: an operation's key was stored meanwhile by another replica; the cell's later counts are computed again",
+					"cell", rec.Cell, "stored_at", ack.Sequence)
+			}
+			rr.cells[rec.Cell] = true
+			rr.held[rec.ID] = rec.Cell
+			return nil
+		}
+		r.obDelivered.Add(1)
+		return r.ob.Done(rec.ID)
+	}
+	r.mu.Lock()
+	if rebased {
+		if v, err := r.limits().Decode(payload); err == nil {
+			r.pend.replace(rec.ID, v)
+		}
+	}
+	r.pend.ack(rec.ID, ack.Sequence)
+	r.pend.folded(r.lastFolded)
+	r.mu.Unlock()
+	r.obDelivered.Add(1)
+	return r.ob.Done(rec.ID)
+}
+
+func isRefusal(err error) bool {
+	var re *fold.RefusedError
+	return errors.As(err, &re)
+}
+
+// storedIsOwn reports whether the update the log stored under rec's
+// message id, at seq, is rec itself (an earlier delivery whose answer was
+// lost). Anything else, or an update the log no longer holds (compacted),
+// is taken for another's: computing the later updates again is then
+// merely unneeded.
+func (r *Replica) storedIsOwn(ctx context.Context, rec outbox.Record, seq uint64) bool {
+	orig, err := r.jsLeader.GetMsg(r.cfg.Stream, seq, nats.Context(ctx))
+	if err != nil {
+		return false
+	}
+	if orig.Subject != rec.Subject || !bytes.Equal(orig.Data, rec.Payload) {
+		if keys := rec.Headers[HeaderOpKeys]; orig.Header != nil && !strings.Contains(orig.Header.Get(HeaderOpKeys), keys) {
+			r.log.Error("outbox: an operation's idempotency key names another operation in the log; this one is not applied (a key names one operation)",
+				"cell", rec.Cell, "stored_at", seq)
+		}
+		return false
+	}
+	return true
+}
+
+// recompute computes rec's update again from its operations, on the cell
+// as the log holds it once this replica has folded all of it. ok is false
+// when rec is not made of counts alone (or has no operations recorded):
+// it is delivered as taken.
+func (r *Replica) recompute(ctx context.Context, rec outbox.Record) (payload []byte, ok bool, err error) {
+	var ops []op.Op
+	if len(rec.Ops) > 0 {
+		var raws []json.RawMessage
+		if err := json.Unmarshal(rec.Ops, &raws); err != nil {
+			return nil, false, fmt.Errorf("operations: %w", err)
+		}
+		for _, raw := range raws {
+			o, err := op.Parse(raw, r.limits())
+			if err != nil {
+				return nil, false, fmt.Errorf("operations: %w", err)
+			}
+			ops = append(ops, o)
+		}
+	}
+	if !countsOnly(ops) {
+		return rec.Payload, false, nil
+	}
+	if err := r.barrier(ctx, rec.Cell); err != nil {
+		return nil, false, err
+	}
+	r.mu.RLock()
+	c, _ := r.core.Get(rec.Cell)
+	typ := r.core.Type(rec.Cell)
+	r.mu.RUnlock()
+	var base lattice.Value = lattice.Nothing{}
+	if c.Value != nil {
+		base = c.Value
+	}
+	var delta lattice.Value = lattice.Nothing{}
+	now, lim := time.Now().UnixMilli(), r.limits()
+	for _, o := range ops {
+		d, err := o.Delta(typ, base, r.cfg.WriterID, now, lim)
+		if err != nil {
+			return nil, false, err
+		}
+		if typ == "" {
+			typ = d.Type()
+		}
+		base, _, _ = lattice.Merge(base, d)
+		delta, _, _ = lattice.Merge(delta, d)
+	}
+	return lattice.Encode(delta), true, nil
+}
+
+// releaseHeld removes from the outbox the updates held for cells that have
+// nothing left to deliver and no operation being applied: nothing is left
+// that built on them.
+func (r *Replica) releaseHeld(rr *rebaseRound) error {
+	var done []uint64
+	for id, cell := range rr.held {
+		r.ops.mu.Lock()
+		busy := r.ops.cells[cell] != nil
+		r.ops.mu.Unlock()
+		r.mu.RLock()
+		busy = busy || r.pend.undelivered(cell)
+		r.mu.RUnlock()
+		if !busy {
+			done = append(done, id)
+		}
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	r.obDelivered.Add(uint64(len(done)))
+	return r.ob.Done(done...)
+}

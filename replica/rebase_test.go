@@ -1,0 +1,126 @@
+package replica_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/dprop/dprop/broker"
+	"github.com/dprop/dprop/internal/brokertest"
+	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica"
+)
+
+// cutOffReplica starts a replica with an outbox that reaches the broker
+// through a proxy the test can cut.
+func cutOffReplica(t *testing.T, srv *broker.Server, mod ...func(*replica.Config)) (*replica.Replica, *brokertest.Proxy) {
+	t.Helper()
+	proxy := brokertest.NewProxy(t, srv.Config().Listen)
+	nc := brokertest.Connect(t, broker.ConnConfig{URLs: []string{proxy.URL()}, ReconnectWait: 100 * time.Millisecond, Timeout: 300 * time.Millisecond})
+	cfg := replica.Config{Conn: nc, Logger: testLogger()}
+	withOutbox(filepath.Join(t.TempDir(), "outbox"))(&cfg)
+	for _, m := range mod {
+		m(&cfg)
+	}
+	r, err := replica.Start(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	waitReady(t, r)
+	return r, proxy
+}
+
+// counterTotal is a gcounter's or a pncounter's total.
+func counterTotal(t *testing.T, v lattice.Value) int64 {
+	t.Helper()
+	var (
+		n   int64
+		err error
+	)
+	switch c := v.(type) {
+	case *lattice.GCounter:
+		n, err = c.Total()
+	case *lattice.PNCounter:
+		n, err = c.Total()
+	default:
+		t.Fatalf("not a counter: %s", enc(v))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A sidecar cut off from the log takes keyed operations k1 and k2 into its
+// outbox, each building on the one before; the client retries k1 through
+// another sidecar, which stores it. When the first sidecar delivers, k1 is
+// a duplicate, and k2, which counted k1 too, is computed again: every
+// replica counts each operation once. Before, the total was one too many.
+func TestApplyOutboxKeyStoredElsewhere(t *testing.T) {
+	for _, tc := range []struct {
+		name, cell, first, op string
+		want                  int64
+	}{
+		{"gcounter", "re.g", `{"op":"inc","by":5}`, `{"op":"inc","by":2}`, 11},
+		{"pncounter", "re.pn", `{"op":"inc","by":5}`, `{"op":"dec","by":2}`, -1},
+		{"map", "re.m", `{"op":"update","key":"n","with":{"op":"inc","by":5}}`, `{"op":"update","key":"n","with":{"op":"inc","by":2}}`, 11},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := runBroker(t)
+			declare := func(c *replica.Config) {
+				c.Declared = map[string]string{"re.pn": lattice.TypePNCounter, "re.m": lattice.TypeMap}
+			}
+			a, proxy := cutOffReplica(t, srv, declare)
+			b := startReplica(t, srv.ClientURL(), declare)
+			value := func(r *replica.Replica) int64 {
+				v := r.Value(tc.cell)
+				if m, ok := v.(*lattice.Map); ok {
+					v = m.Get("n")
+				}
+				return counterTotal(t, v)
+			}
+			if _, rep, err := apply(t, a, tc.cell, tc.first); err != nil || rep.Pending {
+				t.Fatalf("first operation with the log reachable: %+v %v", rep, err)
+			}
+			proxy.Cut()
+			if _, rep, err := apply(t, a, tc.cell, tc.op, replica.WithIdempotencyKey("k1")); err != nil || !rep.Pending {
+				t.Fatalf("k1 while cut off: %+v %v, want pending", rep, err)
+			}
+			waitFor(t, "b to fold the first operation", func() bool { return b.Type(tc.cell) != "" })
+			if _, rep, err := apply(t, b, tc.cell, tc.op, replica.WithIdempotencyKey("k1")); err != nil || rep.Pending || rep.Duplicate {
+				t.Fatalf("k1 retried at b: %+v %v, want stored", rep, err)
+			}
+			if _, rep, err := apply(t, a, tc.cell, tc.op, replica.WithIdempotencyKey("k2")); err != nil || !rep.Pending {
+				t.Fatalf("k2 while cut off: %+v %v, want pending", rep, err)
+			}
+			if _, rep, err := apply(t, a, tc.cell, tc.op); err != nil || !rep.Pending {
+				t.Fatalf("an operation without a key while cut off: %+v %v, want pending", rep, err)
+			}
+			proxy.Heal()
+			waitFor(t, "a's outbox to drain", func() bool {
+				c, _ := a.Get(tc.cell)
+				return a.Outbox().Pending == 0 && c.Pending == 0
+			})
+			c := startReplica(t, srv.ClientURL(), declare)
+			last, _ := c.Get(tc.cell)
+			for name, r := range map[string]*replica.Replica{"a": a, "b": b, "c": c} {
+				waitFor(t, name+" to fold everything", func() bool { got, _ := r.Get(tc.cell); return got.Seq >= last.Seq })
+				if got := value(r); got != tc.want {
+					t.Errorf("%s counts %d, want %d", name, got, tc.want)
+				}
+			}
+			// Retries of either key, anywhere, are duplicates.
+			for _, r := range []*replica.Replica{a, b} {
+				for _, k := range []string{"k1", "k2"} {
+					if _, rep, err := apply(t, r, tc.cell, tc.op, replica.WithIdempotencyKey(k)); err != nil || !rep.Duplicate {
+						t.Errorf("retry of %s: %+v %v, want a duplicate", k, rep, err)
+					}
+				}
+			}
+			if got := value(c); got != tc.want {
+				t.Errorf("after the retries c counts %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
