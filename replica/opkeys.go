@@ -8,7 +8,12 @@ import (
 // opKeyIndex remembers the idempotency keys of the operations folded
 // (HeaderOpKeys) for the stream's duplicate window, by the time the stream
 // stored them: a retry that finds its key here is a duplicate, answered
-// without publishing. It is guarded by Replica.mu, written by the fold.
+// without publishing. It is guarded by Replica.mu, written by the fold,
+// and kept in the local snapshot (export, restore): a replica restarted
+// from its snapshot folds only what came after, and the stream itself
+// forgets a key whose update a compaction dropped once its server
+// restarts (JetStream rebuilds its duplicate ids from the messages it
+// still holds).
 type opKeyIndex struct {
 	byID  map[string]opKey
 	order []opKeyAt // in fold order, for expiry
@@ -48,6 +53,40 @@ func (x *opKeyIndex) record(hdr string, seq uint64, at int64, window time.Durati
 	}
 	if n > 0 {
 		x.order = append(x.order[:0], x.order[n:]...)
+	}
+}
+
+// export returns the keys of the index, oldest first, for the local
+// snapshot (nil if none).
+func (x *opKeyIndex) export() []SnapshotOpKey {
+	if len(x.order) == 0 {
+		return nil
+	}
+	out := make([]SnapshotOpKey, 0, len(x.order))
+	for _, o := range x.order {
+		if k, ok := x.byID[o.id]; ok {
+			out = append(out, SnapshotOpKey{ID: o.id, Hash: k.hash, Seq: k.seq, At: o.at})
+		}
+	}
+	return out
+}
+
+// restore takes in keys from a local snapshot (export), before anything
+// is folded. They expire as the ones folded do: once the stream's time of
+// the updates folded after them is a duplicate window past theirs.
+func (x *opKeyIndex) restore(keys []SnapshotOpKey) {
+	for _, k := range keys {
+		if k.ID == "" || len(k.ID)+len(k.Hash) > 128 {
+			continue
+		}
+		if x.byID == nil {
+			x.byID = map[string]opKey{}
+		}
+		if _, seen := x.byID[k.ID]; seen {
+			continue
+		}
+		x.byID[k.ID] = opKey{seq: k.Seq, hash: k.Hash}
+		x.order = append(x.order, opKeyAt{k.ID, k.At})
 	}
 }
 
