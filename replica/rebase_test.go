@@ -1,7 +1,12 @@
 package replica_test
 
 import (
+	"errors"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -155,5 +160,91 @@ func TestApplyKeysKeptInSnapshot(t *testing.T) {
 	proxy.Heal()
 	if n := counterTotal(t, startReplica(t, srv.ClientURL()).Value("snap.c")); n != 3 {
 		t.Fatalf("the log counts %d, want 3", n)
+	}
+}
+
+const crashWriter = "0b7c9d1e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
+
+// A sidecar cut off from the log takes k1 into its outbox and answers;
+// it takes k2 (built on k1) and is killed between the outbox's sync and
+// the answer. The client retries k1 through another sidecar, which stores
+// it, then the first sidecar restarts on its outbox: k1 is a duplicate,
+// k2 is computed again from the operation the outbox kept, and a retry of
+// k2 at the restarted sidecar is a duplicate. Each counts once.
+func TestApplyOutboxCrashRetriedElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestApplyOutboxCrashChild$", "-test.v")
+	cmd.Env = append(os.Environ(), crashPhaseEnv+"=ops", crashDirEnv+"="+dir)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was not killed: %v\n%s", err, out)
+	}
+	srv := brokertest.RunServer(t, func(c *broker.Config) { c.StoreDir = filepath.Join(dir, "store") })
+	b := startReplica(t, srv.ClientURL())
+	if _, rep, err := apply(t, b, "crash.ops", `{"op":"inc","by":2}`, replica.WithIdempotencyKey("k1")); err != nil || rep.Duplicate {
+		t.Fatalf("k1 retried at b: %+v %v, want stored", rep, err)
+	}
+	a := startReplica(t, srv.ClientURL(), withOutbox(filepath.Join(dir, "outbox")), func(c *replica.Config) { c.WriterID = crashWriter })
+	waitFor(t, "a's outbox to drain", func() bool {
+		c, _ := a.Get("crash.ops")
+		return a.Outbox().Pending == 0 && c.Pending == 0
+	})
+	v, rep, err := apply(t, a, "crash.ops", `{"op":"inc","by":2}`, replica.WithIdempotencyKey("k2"))
+	if err != nil || !rep.Duplicate || counterTotal(t, v) != 4 {
+		t.Fatalf("k2 retried at the restarted sidecar: %s %+v %v, want a duplicate and 4", enc(v), rep, err)
+	}
+	if n := counterTotal(t, startReplica(t, srv.ClientURL()).Value("crash.ops")); n != 4 {
+		t.Fatalf("the log counts %d, want 4", n)
+	}
+}
+
+// TestApplyOutboxCrashChild is TestApplyOutboxCrashRetriedElsewhere's
+// child process: with its broker down it applies k1, then k2, and kills
+// itself once k2 is synced to the outbox, before answering.
+func TestApplyOutboxCrashChild(t *testing.T) {
+	dir := os.Getenv(crashDirEnv)
+	if os.Getenv(crashPhaseEnv) != "ops" {
+		t.Skip("run by TestApplyOutboxCrashRetriedElsewhere")
+	}
+	var taken atomic.Int32
+	defer replica.SetOutboxHooks(func(string) {
+		if taken.Add(1) == 2 {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}, nil)()
+	srv := brokertest.RunWithStream(t, func(c *broker.Config) { c.StoreDir = filepath.Join(dir, "store") })
+	r := startReplica(t, srv.ClientURL(), withOutbox(filepath.Join(dir, "outbox")), func(c *replica.Config) { c.WriterID = crashWriter })
+	srv.Shutdown()
+	waitFor(t, "the replica to notice the broker gone", r.Stale)
+	if _, rep, err := apply(t, r, "crash.ops", `{"op":"inc","by":2}`, replica.WithIdempotencyKey("k1")); err != nil || !rep.Pending {
+		t.Fatalf("k1: %+v %v, want pending", rep, err)
+	}
+	_, _, err := apply(t, r, "crash.ops", `{"op":"inc","by":2}`, replica.WithIdempotencyKey("k2"))
+	t.Fatalf("k2 answered (%v) though the process was to die before", err)
+}
+
+// A retry at the same sidecar while the first is still in its outbox is
+// answered from there, counted once, and so is one after the delivery.
+func TestApplyOutboxRetrySameSidecar(t *testing.T) {
+	srv := runBroker(t)
+	a, proxy := cutOffReplica(t, srv)
+	proxy.Cut()
+	for i := range 2 {
+		v, rep, err := apply(t, a, "same.c", `{"op":"inc","by":2}`, replica.WithIdempotencyKey("k1"))
+		if err != nil || !rep.Pending || counterTotal(t, v) != 2 || a.Outbox().Pending != 1 {
+			t.Fatalf("attempt %d while cut off: %s %+v %v (outbox %+v), want pending, 2, one update", i, enc(v), rep, err, a.Outbox())
+		}
+	}
+	proxy.Heal()
+	waitFor(t, "a's outbox to drain", func() bool {
+		c, _ := a.Get("same.c")
+		return a.Outbox().Pending == 0 && c.Pending == 0
+	})
+	if v, rep, err := apply(t, a, "same.c", `{"op":"inc","by":2}`, replica.WithIdempotencyKey("k1")); err != nil || !rep.Duplicate || counterTotal(t, v) != 2 {
+		t.Fatalf("retry after the delivery: %s %+v %v, want a duplicate and 2", enc(v), rep, err)
+	}
+	if n := counterTotal(t, startReplica(t, srv.ClientURL()).Value("same.c")); n != 2 {
+		t.Fatalf("the log counts %d, want 2", n)
 	}
 }
