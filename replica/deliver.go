@@ -213,9 +213,10 @@ func (r *Replica) drain() {
 
 // deliverPending publishes what the outbox holds, in the order taken,
 // keeping up to drainWindow acknowledgements outstanding, and removes what
-// is acknowledged in batches; an update of operations with a key, and the
-// updates computed again after one (rebase.go), go alone. It stops at the
-// first failure.
+// is acknowledged in batches. Nothing on a cell follows an update of a
+// keyed operation before its answer, and the updates computed again after
+// one stored elsewhere go alone (rebase.go). It stops at the first
+// failure.
 func (r *Replica) deliverPending(js jetstream.JetStream) error {
 	type inFlight struct {
 		rec outbox.Record
@@ -224,7 +225,8 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 	start, n := time.Now(), 0
 	var (
 		flight []inFlight
-		last   uint64 // the id of the last record published
+		queue  []outbox.Record // taken from the outbox, not published yet
+		last   uint64          // the id of the last record published
 		ids    []uint64
 		seqs   []uint64
 		failed error
@@ -246,21 +248,26 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 		return err
 	}
 	rr := rebaseRound{cells: map[string]bool{}, held: map[uint64]string{}}
+	// blocked are the cells with an update of a keyed operation in
+	// flight: nothing after it on the cell is published before its
+	// answer (rebase.go).
+	blocked := map[string]bool{}
 	for {
 		alone := false
 		if failed == nil && len(flight) < drainWindow/2 {
-			for _, rec := range r.ob.After(last, drainWindow-len(flight)) {
-				if rr.alone(rec) {
-					if len(flight) > 0 {
-						break // once everything before it is acknowledged
-					}
-					if err := settle(); err != nil {
-						return err
-					}
+			if len(queue) == 0 {
+				queue = r.ob.After(last, drainWindow-len(flight))
+			}
+			for len(queue) > 0 && len(flight) < drainWindow {
+				rec := queue[0]
+				if blocked[rec.Cell] {
+					break // once the key is answered
+				}
+				if rr.rebases(rec) {
 					if failed = r.deliverAlone(js, rec, &rr); failed != nil {
 						break
 					}
-					last, alone = rec.ID, true
+					queue, last, alone = queue[1:], rec.ID, true
 					n++
 					continue
 				}
@@ -274,7 +281,10 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 					failed = err
 					break
 				}
-				flight, last = append(flight, inFlight{rec, f}), rec.ID
+				queue, flight, last = queue[1:], append(flight, inFlight{rec, f}), rec.ID
+				if rec.Headers[HeaderOpKeys] != "" {
+					blocked[rec.Cell] = true
+				}
 			}
 		}
 		if len(flight) == 0 {
@@ -289,6 +299,17 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 		case ack := <-head.f.Ok():
 			if testHookDelivered != nil {
 				testHookDelivered(head.rec.Cell)
+			}
+			if head.rec.Headers[HeaderOpKeys] != "" {
+				delete(blocked, head.rec.Cell)
+				if ack.Duplicate {
+					if dropped, err := r.keyStoredElsewhere(head.rec, ack.Sequence, &rr); dropped || err != nil {
+						if err != nil && failed == nil {
+							failed = err
+						}
+						break
+					}
+				}
 			}
 			ids, seqs = append(ids, head.rec.ID), append(seqs, ack.Sequence)
 		case err := <-head.f.Err():

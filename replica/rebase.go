@@ -28,9 +28,8 @@ import (
 // sidecar delivers its own first update, JetStream drops it as a duplicate
 // (rightly), but the second update still counts it: one too many. So:
 //
-//   - An update of operations with a key is delivered alone, once every
-//     update before it is acknowledged, and nothing after it on its cell
-//     is published before its answer is in (deliverAlone).
+//   - Nothing after an update of operations with a key is published on
+//     its cell before the log has answered for it (deliverPending).
 //   - If the log answers that the key is stored and the update stored
 //     under it is not this one, nothing of this update was stored (an
 //     update with a key holds that operation alone: takeBatch). From then
@@ -121,13 +120,55 @@ type rebaseRound struct {
 	held map[uint64]string
 }
 
-// alone says whether rec is delivered alone (see above).
-func (rr *rebaseRound) alone(rec outbox.Record) bool {
-	return rec.Headers[HeaderOpKeys] != "" || (len(rec.Ops) > 0 && rr.cells[rec.Cell])
+// rebases says whether rec is computed again and delivered alone (see
+// above).
+func (rr *rebaseRound) rebases(rec outbox.Record) bool {
+	return len(rec.Ops) > 0 && rr.cells[rec.Cell]
 }
 
-// deliverAlone publishes rec, computed again if its cell needs it, waits
-// for the answer and settles it.
+// keyStoredElsewhere handles the answer "duplicate" to rec, an update of
+// a keyed operation delivered as taken: if the update stored under its id
+// at seq is not rec, rec is dropped (dropStored) and dropped is true.
+func (r *Replica) keyStoredElsewhere(rec outbox.Record, seq uint64, rr *rebaseRound) (dropped bool, err error) {
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.PublishTimeout+opFoldTimeout)
+	defer cancel()
+	if r.storedIsOwn(ctx, rec, seq) {
+		return false, nil
+	}
+	return true, r.dropStored(ctx, rec, seq, rr)
+}
+
+// dropStored forgets rec, of which nothing was stored: the log holds,
+// under its id at seq, another replica's update of the same operation,
+// or an earlier computation of this one. If rec is keyed, it is held
+// in the outbox and its cell's later counts computed again (see above).
+func (r *Replica) dropStored(ctx context.Context, rec outbox.Record, seq uint64, rr *rebaseRound) error {
+	if err := r.waitFolded(ctx, seq); err != nil && !isRefusal(err) {
+		return fmt.Errorf("update %d of cell %q: %w", rec.ID, rec.Cell, err)
+	}
+	r.mu.Lock()
+	before, _ := r.viewLocked(rec.Cell)
+	r.pend.drop(rec.ID)
+	if after, _ := r.viewLocked(rec.Cell); after.ETag != before.ETag {
+		r.announcePending(after)
+	}
+	r.mu.Unlock()
+	if rec.Headers[HeaderOpKeys] == "" {
+		r.obDelivered.Add(1)
+		return r.ob.Done(rec.ID)
+	}
+	if !rr.cells[rec.Cell] {
+		r.log.Info("outbox: an operation's key was stored meanwhile by another replica; the cell's later counts are computed again",
+			"cell", rec.Cell, "stored_at", seq)
+	}
+	rr.cells[rec.Cell] = true
+	rr.held[rec.ID] = rec.Cell
+	return nil
+}
+
+// deliverAlone publishes rec, computed again if it is made of counts,
+// waits for the answer and settles it. Nothing else of its cell is in
+// flight.
 func (r *Replica) deliverAlone(js jetstream.JetStream, rec outbox.Record, rr *rebaseRound) error {
 	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.PublishTimeout+opFoldTimeout)
 	defer cancel()
@@ -158,32 +199,8 @@ func (r *Replica) deliverAlone(js jetstream.JetStream, rec outbox.Record, rr *re
 	if testHookDelivered != nil {
 		testHookDelivered(rec.Cell)
 	}
-	keyed := rec.Headers[HeaderOpKeys] != ""
-	if ack.Duplicate && (keyed || rebased) && (rebased || !r.storedIsOwn(ctx, rec, ack.Sequence)) {
-		// Nothing of this update was stored: the log holds, under its
-		// id, another replica's update of the same operation, or an
-		// earlier computation of this one.
-		if err := r.waitFolded(ctx, ack.Sequence); err != nil && !isRefusal(err) {
-			return fmt.Errorf("update %d of cell %q: %w", rec.ID, rec.Cell, err)
-		}
-		r.mu.Lock()
-		before, _ := r.viewLocked(rec.Cell)
-		r.pend.drop(rec.ID)
-		if after, _ := r.viewLocked(rec.Cell); after.ETag != before.ETag {
-			r.announcePending(after)
-		}
-		r.mu.Unlock()
-		if keyed {
-			if !rr.cells[rec.Cell] {
-				r.log.Info("outbox: an operation's key was stored meanwhile by another replica; the cell's later counts are computed again",
-					"cell", rec.Cell, "stored_at", ack.Sequence)
-			}
-			rr.cells[rec.Cell] = true
-			rr.held[rec.ID] = rec.Cell
-			return nil
-		}
-		r.obDelivered.Add(1)
-		return r.ob.Done(rec.ID)
+	if ack.Duplicate && (rebased || !r.storedIsOwn(ctx, rec, ack.Sequence)) {
+		return r.dropStored(ctx, rec, ack.Sequence, rr)
 	}
 	r.mu.Lock()
 	if rebased {
