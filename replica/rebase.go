@@ -42,8 +42,8 @@ import (
 //     whether or not the dot before it was stored, a removal names the
 //     dots it observed, a set or an enable is idempotent. They are
 //     delivered as taken.
-//   - The dropped update stays in the outbox (not shown, not counted as
-//     pending) until the cell has no update left to deliver: a crash
+//   - The dropped update stays in the outbox (left out of the cell's
+//     view) until the cell has no update left to deliver: a crash
 //     meanwhile delivers it again first, the log says again that its key
 //     is stored, and the later updates are computed again, on a log that
 //     may now hold some of them (each under its own message id: stored
