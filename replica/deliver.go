@@ -247,7 +247,7 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 		ids, seqs = ids[:0], seqs[:0]
 		return err
 	}
-	rr := rebaseRound{cells: map[string]bool{}, held: map[uint64]string{}}
+	rr := newRebaseRound()
 	// blocked are the cells with an update of a keyed operation in
 	// flight: nothing after it on the cell is published before its
 	// answer (rebase.go).
@@ -270,6 +270,21 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 					queue, last, alone = queue[1:], rec.ID, true
 					n++
 					continue
+				}
+				if rec.Headers[HeaderOpKeys] != "" && r.keyMayBeFolded(rec) {
+					if len(flight) > 0 {
+						break // once nothing of its cell is in flight
+					}
+					settled, err := r.keyFolded(rec, &rr)
+					if err != nil {
+						failed = err
+						break
+					}
+					if settled {
+						queue, last, alone = queue[1:], rec.ID, true
+						n++
+						continue
+					}
 				}
 				msg := nats.NewMsg(rec.Subject)
 				msg.Data = rec.Payload

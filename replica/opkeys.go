@@ -30,8 +30,10 @@ type opKeyAt struct {
 }
 
 // record notes the keys of header hdr, on the update folded at seq, stored
-// at time at, and forgets those stored more than window before it.
-func (x *opKeyIndex) record(hdr string, seq uint64, at int64, window time.Duration) {
+// at time at, and forgets those stored more than window before it, or
+// before keep if that is earlier (keep, when not 0, is a time from which
+// keys are kept whatever the window: see keysKeptSince).
+func (x *opKeyIndex) record(hdr string, seq uint64, at int64, window time.Duration, keep int64) {
 	if x.byID == nil {
 		x.byID = map[string]opKey{}
 	}
@@ -46,8 +48,13 @@ func (x *opKeyIndex) record(hdr string, seq uint64, at int64, window time.Durati
 		x.byID[id] = opKey{seq: seq, hash: hash}
 		x.order = append(x.order, opKeyAt{id, at})
 	}
+	cutoff := at
+	if keep > 0 && keep < cutoff {
+		cutoff = keep
+	}
+	cutoff -= int64(window)
 	n := 0
-	for n < len(x.order) && x.order[n].at < at-int64(window) {
+	for n < len(x.order) && x.order[n].at < cutoff {
 		delete(x.byID, x.order[n].id)
 		n++
 	}

@@ -53,6 +53,15 @@ import (
 //     (outboxFirst): an update published at once would build on counts
 //     that may yet be dropped.
 //
+// A keyed update that waited in the outbox longer than half the stream's
+// duplicate window may be delivered after JetStream has forgotten a retry
+// stored elsewhere within the window (a long partition): before it is
+// published, the replica folds all of its cell (barrier) and looks its key
+// up in its own index, which keeps keys as long as the outbox's oldest
+// update is younger than a window (keysKeptSince); a key found there is
+// the same answer as "duplicate" (keyFolded). The same holds for a key
+// found there whatever the update's age.
+//
 // A recomputed update is published under the message id it was taken
 // with. Redelivered after the stream's duplicate window (a crash, and a
 // restart later than that), it would be stored again; so would the keyed
@@ -118,6 +127,12 @@ type rebaseRound struct {
 	// (outbox id → cell), kept in the outbox until their cell has
 	// nothing left to deliver.
 	held map[uint64]string
+	// caught are the cells this round has folded all of (keyFolded).
+	caught map[string]bool
+}
+
+func newRebaseRound() rebaseRound {
+	return rebaseRound{cells: map[string]bool{}, held: map[uint64]string{}, caught: map[string]bool{}}
 }
 
 // rebases says whether rec is computed again and delivered alone (see
@@ -166,10 +181,77 @@ func (r *Replica) dropStored(ctx context.Context, rec outbox.Record, seq uint64,
 	return nil
 }
 
+// keysKeptSince is the time (Unix nanoseconds) from which the index of
+// keys keeps keys whatever the duplicate window: the time the outbox's
+// oldest update was taken (0 when none). A retry of it elsewhere came
+// after that, and must still be found when it is delivered.
+func (r *Replica) keysKeptSince() int64 {
+	if r.ob == nil {
+		return 0
+	}
+	if _, _, oldest := r.ob.Stats(); !oldest.IsZero() {
+		return oldest.UnixNano()
+	}
+	return 0
+}
+
+// keyMayBeFolded says whether rec, an update of a keyed operation, is to
+// be looked up in the index of keys before it is published (keyFolded):
+// its key is there already, or it waited long enough for the stream to
+// have forgotten a retry.
+func (r *Replica) keyMayBeFolded(rec outbox.Record) bool {
+	if time.Since(rec.Added) > r.dupWindow()/2 {
+		return true
+	}
+	id, _, _ := strings.Cut(rec.Headers[HeaderOpKeys], ":")
+	r.mu.RLock()
+	_, ok := r.opKeys.get(id)
+	r.mu.RUnlock()
+	return ok
+}
+
+// keyFolded settles rec, an update of a keyed operation, without
+// publishing it if its key is in the index of keys once the replica has
+// folded all of its cell: as delivered if the update stored under it is
+// rec, as dropped (dropStored) if not. settled is false when the key is
+// not there: rec is to be published. Nothing else of rec's cell is in
+// flight.
+func (r *Replica) keyFolded(rec outbox.Record, rr *rebaseRound) (settled bool, err error) {
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.PublishTimeout+opFoldTimeout)
+	defer cancel()
+	if !rr.caught[rec.Cell] {
+		if err := r.barrier(ctx, rec.Cell); err != nil {
+			return false, fmt.Errorf("update %d of cell %q: catching up with the log: %w", rec.ID, rec.Cell, err)
+		}
+		rr.caught[rec.Cell] = true
+	}
+	id, _, _ := strings.Cut(rec.Headers[HeaderOpKeys], ":")
+	r.mu.RLock()
+	k, ok := r.opKeys.get(id)
+	r.mu.RUnlock()
+	if !ok {
+		return false, nil
+	}
+	if !r.storedIsOwn(ctx, rec, k.seq) {
+		return true, r.dropStored(ctx, rec, k.seq, rr)
+	}
+	r.mu.Lock()
+	r.pend.ack(rec.ID, k.seq)
+	r.pend.folded(r.lastFolded)
+	r.mu.Unlock()
+	r.obDelivered.Add(1)
+	return true, r.ob.Done(rec.ID)
+}
+
 // deliverAlone publishes rec, computed again if it is made of counts,
 // waits for the answer and settles it. Nothing else of its cell is in
 // flight.
 func (r *Replica) deliverAlone(js jetstream.JetStream, rec outbox.Record, rr *rebaseRound) error {
+	if rec.Headers[HeaderOpKeys] != "" {
+		if settled, err := r.keyFolded(rec, rr); settled || err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.PublishTimeout+opFoldTimeout)
 	defer cancel()
 	payload, rebased := rec.Payload, false

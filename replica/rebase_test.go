@@ -248,3 +248,47 @@ func TestApplyOutboxRetrySameSidecar(t *testing.T) {
 		t.Fatalf("the log counts %d, want 2", n)
 	}
 }
+
+// The same as TestApplyOutboxKeyStoredElsewhere, but the partition
+// outlasts the stream's duplicate window: JetStream has forgotten the key
+// stored through the other sidecar when the first delivers. The first
+// finds the key in its own index (kept while its outbox holds older
+// updates) once it has folded the cell, and drops its update. Before, it
+// was stored again: counted twice.
+func TestApplyOutboxKeyStoredElsewhereLongAgo(t *testing.T) {
+	const window = 2 * time.Second
+	srv := brokertest.RunServer(t)
+	if _, err := broker.EnsureStream(ctxT(t), brokertest.JetStream(t, connect(t, srv.ClientURL())), broker.StreamConfig{Duplicates: window}); err != nil {
+		t.Fatal(err)
+	}
+	a, proxy := cutOffReplica(t, srv)
+	b := startReplica(t, srv.ClientURL())
+	if _, _, err := apply(t, a, "long.c", `{"op":"inc","by":5}`); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut()
+	if _, rep, err := apply(t, a, "long.c", `{"op":"inc","by":2}`, replica.WithIdempotencyKey("k1")); err != nil || !rep.Pending {
+		t.Fatalf("k1 while cut off: %+v %v, want pending", rep, err)
+	}
+	if _, rep, err := apply(t, b, "long.c", `{"op":"inc","by":2}`, replica.WithIdempotencyKey("k1")); err != nil || rep.Duplicate || rep.Pending {
+		t.Fatalf("k1 retried at b: %+v %v, want stored", rep, err)
+	}
+	if _, rep, err := apply(t, a, "long.c", `{"op":"inc","by":2}`, replica.WithIdempotencyKey("k2")); err != nil || !rep.Pending {
+		t.Fatalf("k2 while cut off: %+v %v, want pending", rep, err)
+	}
+	// What is awaited is time itself: the stream's duplicate window.
+	time.Sleep(window + window/2)
+	proxy.Heal()
+	waitFor(t, "a's outbox to drain", func() bool {
+		c, _ := a.Get("long.c")
+		return a.Outbox().Pending == 0 && c.Pending == 0
+	})
+	c := startReplica(t, srv.ClientURL())
+	last, _ := c.Get("long.c")
+	for name, r := range map[string]*replica.Replica{"a": a, "b": b, "c": c} {
+		waitFor(t, name+" to fold everything", func() bool { got, _ := r.Get("long.c"); return got.Seq >= last.Seq })
+		if got := counterTotal(t, r.Value("long.c")); got != 9 {
+			t.Errorf("%s counts %d, want 9", name, got)
+		}
+	}
+}
