@@ -63,14 +63,21 @@ func (x *opKeyIndex) record(hdr string, seq uint64, at int64, window time.Durati
 	}
 }
 
+// maxSnapshotKeys bounds the keys a local snapshot keeps, the newest: at
+// about 100 bytes each, its header line then stays well within what
+// ReadSnapshot reads (SnapshotLimits), even at a sustained 8,000 keyed
+// operations a second through one sidecar for a two-minute window.
+const maxSnapshotKeys = 1 << 20
+
 // export returns the keys of the index, oldest first, for the local
-// snapshot (nil if none).
+// snapshot (nil if none): the newest maxSnapshotKeys.
 func (x *opKeyIndex) export() []SnapshotOpKey {
 	if len(x.order) == 0 {
 		return nil
 	}
-	out := make([]SnapshotOpKey, 0, len(x.order))
-	for _, o := range x.order {
+	order := x.order[max(0, len(x.order)-maxSnapshotKeys):]
+	out := make([]SnapshotOpKey, 0, len(order))
+	for _, o := range order {
 		if k, ok := x.byID[o.id]; ok {
 			out = append(out, SnapshotOpKey{ID: o.id, Hash: k.hash, Seq: k.seq, At: o.at})
 		}
