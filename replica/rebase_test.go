@@ -2,6 +2,7 @@ package replica_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -335,5 +336,55 @@ func TestApplyBehindOutbox(t *testing.T) {
 	})
 	if v, rep, err := apply(t, a, "behind.c", `{"op":"inc"}`, replica.WithLogAck()); err != nil || rep.Pending || counterTotal(t, v) != 3 {
 		t.Fatalf("inc once delivered: %s %+v %v, want acknowledged, 3", enc(v), rep, err)
+	}
+}
+
+// The same shape with an orset: k1 (add x) is taken into a cut-off
+// sidecar's outbox and retried through another, which stores it with its
+// own dot; k2 (add y) follows at the first. Nothing is computed again (a
+// dot is new whether or not the one before it was stored): every replica
+// ends with x and y, and a removal of x through the first removes it
+// everywhere (the dropped dot was never stored, so none is left behind).
+func TestApplyOutboxKeyStoredElsewhereORSet(t *testing.T) {
+	srv := runBroker(t)
+	declare := func(c *replica.Config) { c.Declared = map[string]string{"re.s": lattice.TypeORSet} }
+	a, proxy := cutOffReplica(t, srv, declare)
+	b := startReplica(t, srv.ClientURL(), declare)
+	if _, _, err := apply(t, a, "re.s", `{"op":"add","elem":"w"}`); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut()
+	if _, rep, err := apply(t, a, "re.s", `{"op":"add","elem":"x"}`, replica.WithIdempotencyKey("k1")); err != nil || !rep.Pending {
+		t.Fatalf("k1 while cut off: %+v %v, want pending", rep, err)
+	}
+	if _, rep, err := apply(t, b, "re.s", `{"op":"add","elem":"x"}`, replica.WithIdempotencyKey("k1")); err != nil || rep.Pending || rep.Duplicate {
+		t.Fatalf("k1 retried at b: %+v %v, want stored", rep, err)
+	}
+	if _, rep, err := apply(t, a, "re.s", `{"op":"add","elem":"y"}`, replica.WithIdempotencyKey("k2")); err != nil || !rep.Pending {
+		t.Fatalf("k2 while cut off: %+v %v, want pending", rep, err)
+	}
+	proxy.Heal()
+	waitFor(t, "a's outbox to drain", func() bool {
+		c, _ := a.Get("re.s")
+		return a.Outbox().Pending == 0 && c.Pending == 0
+	})
+	if _, rep, err := apply(t, a, "re.s", `{"op":"remove","elem":"x"}`); err != nil || rep.Pending {
+		t.Fatalf("remove x through a: %+v %v", rep, err)
+	}
+	c := startReplica(t, srv.ClientURL(), declare)
+	last, _ := c.Get("re.s")
+	want := enc(c.Value("re.s"))
+	for name, r := range map[string]*replica.Replica{"a": a, "b": b, "c": c} {
+		waitFor(t, name+" to fold everything", func() bool { got, _ := r.Get("re.s"); return got.Seq >= last.Seq })
+		s, ok := r.Value("re.s").(*lattice.ORSet)
+		if !ok {
+			t.Fatalf("%s: not an orset: %s", name, enc(r.Value("re.s")))
+		}
+		if got := fmt.Sprint(s.Elems()); got != `[w y]` && got != `["w" "y"]` {
+			t.Errorf("%s holds %s, want w and y", name, enc(s))
+		}
+		if enc(s) != want {
+			t.Errorf("%s differs from a fresh replica:\n%s\n%s", name, enc(s), want)
+		}
 	}
 }
