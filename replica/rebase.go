@@ -189,7 +189,9 @@ func (r *Replica) keysKeptSince() int64 {
 	if r.ob == nil {
 		return 0
 	}
-	if _, _, oldest := r.ob.Stats(); !oldest.IsZero() {
+	// Called by the fold: OldestAdded, unlike Stats, does not wait for
+	// the outbox's lock, held through a sync or a rewrite of its file.
+	if oldest := r.ob.OldestAdded(); !oldest.IsZero() {
 		return oldest.UnixNano()
 	}
 	return 0

@@ -41,6 +41,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -124,6 +125,30 @@ type Outbox struct {
 	syncing bool       // a sync is under way
 	cond    *sync.Cond // signalled when synced grows or the outbox closes
 	syncErr error
+
+	// oldest is when the oldest pending record was added, in Unix
+	// nanoseconds (0: none): written under mu, read without it
+	// (OldestAdded).
+	oldest atomic.Int64
+}
+
+// noteOldest updates oldest. o.mu is held.
+func (o *Outbox) noteOldest() {
+	if len(o.pending) > 0 {
+		o.oldest.Store(o.pending[0].Added.UnixNano()) // the front is never a hole
+		return
+	}
+	o.oldest.Store(0)
+}
+
+// OldestAdded is when the oldest pending update was added (zero when
+// none), as Stats says, but without waiting for an append's sync or a
+// rewrite under way.
+func (o *Outbox) OldestAdded() time.Time {
+	if n := o.oldest.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // Open opens (creating it if need be) the outbox at path, bounded to
@@ -141,6 +166,7 @@ func Open(path string, maxBytes int64) (*Outbox, Recovered, error) {
 	if err := o.rewrite(); err != nil { // a fresh file of the pending records alone
 		return nil, rec, err
 	}
+	o.noteOldest()
 	rec.Pending = o.count()
 	return o, rec, nil
 }
@@ -360,6 +386,7 @@ func (o *Outbox) Append(r Record) (uint64, int, error) {
 	o.fileLen += n
 	o.index[r.ID] = o.base + len(o.pending)
 	o.pending = append(o.pending, r)
+	o.noteOldest()
 	o.bytes += r.size()
 	o.written++
 	mine := o.written
@@ -423,6 +450,7 @@ func (o *Outbox) Done(ids ...uint64) error {
 		return nil
 	}
 	o.compactIndex(false)
+	o.noteOldest()
 	if o.count() == 0 || o.fileLen > 4*o.bytes+64<<10 {
 		return o.rewrite() // nothing pending, or mostly delivered records
 	}
