@@ -38,8 +38,8 @@ import (
 //
 // An operation with an idempotency key is published alone in its update,
 // under the Nats-Msg-Id of its key (the same as a refine's:
-// idempotencyID). The Dprop-Op-Keys header names the
-// key and a hash of the operation. So:
+// idempotencyID). The Dprop-Op-Keys header names the key and a hash of
+// the operation. So:
 //   - a retry that reaches this replica after the update was folded finds
 //     the key in the replica's index of keys (opKeys, built from the log's
 //     headers as they are folded, for the stream's duplicate window) and
@@ -52,8 +52,7 @@ import (
 //   - an update whose publish ends without an answer (the outcome is not
 //     known) is published again, the same bytes under the same id, until
 //     the log acknowledges it, before anything else on the cell: the
-//     caller is told to retry, and a retry then finds the key.
-//
+//     caller is told to retry, and a retry then finds the key;
 //   - an update taken into the outbox is delivered later; if its key was
 //     stored meanwhile by another replica, the updates taken after it on
 //     the cell, which built on it, are computed again (rebase.go). While
