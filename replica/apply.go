@@ -38,9 +38,9 @@ import (
 // # Exactly once
 //
 // An operation with an idempotency key is published alone in its update,
-// or with operations without a key, under the Nats-Msg-Id of its key (the
-// same as a refine's: idempotencyID). The Dprop-Op-Keys header names the
-// key and a hash of the operation. So:
+// under the Nats-Msg-Id of its key (the same as a refine's:
+// idempotencyID). The Dprop-Op-Keys header names the key and a hash of
+// the operation. So:
 //   - a retry that reaches this replica after the update was folded finds
 //     the key in the replica's index of keys (opKeys, built from the log's
 //     headers as they are folded, for the stream's duplicate window) and
@@ -50,15 +50,20 @@ import (
 //     same Nats-Msg-Id: JetStream stores it not, and answers Duplicate;
 //     the replica checks that the stored update carries the same key and
 //     operation (or refuses the key as reused) and answers as a duplicate.
-//     Operations without a key that rode along are queued again.
 //   - an update whose publish ends without an answer (the outcome is not
 //     known) is published again, the same bytes under the same id, until
 //     the log acknowledges it, before anything else on the cell: the
-//     caller is told to retry, and a retry then finds the key.
+//     caller is told to retry, and a retry then finds the key;
+//   - an update taken into the outbox is delivered later; if its key was
+//     stored meanwhile by another replica, the updates taken after it on
+//     the cell, which built on it, are computed again (rebase.go). While
+//     a cell has updates in the outbox, its operations go there too,
+//     behind them (outboxFirst).
 //
 // Keys are remembered by JetStream for the stream's duplicate window (two
-// minutes by default) and by the replica's index as long: a retry later
-// than that applies the operation again.
+// minutes by default) and by the replica's index as long, kept in the
+// local snapshot across restarts: a retry later than that applies the
+// operation again.
 
 // Errors of Apply besides Refine's.
 var (
@@ -334,11 +339,7 @@ func (r *Replica) applyQueue(cell string, cq *cellQueue, own *opCall) {
 			}
 			continue
 		}
-		if again := r.applyBatch(cell, cq, batch, extra, async); len(again) > 0 {
-			q.mu.Lock()
-			cq.calls = append(again, cq.calls...)
-			q.mu.Unlock()
-		}
+		r.applyBatch(cell, cq, batch, extra, async)
 	}
 }
 
@@ -387,19 +388,22 @@ func (r *Replica) publishAsync(cell string, cq *cellQueue, delta lattice.Value, 
 }
 
 // takeBatch splits the calls that go in one update from the others: those
-// without a key and at most one with, all asking for the log's
-// acknowledgement or none, in order.
+// without a key, or one with a key alone (an update another replica
+// stored instead under the key then names no other operation, see
+// rebase.go), all asking for the log's acknowledgement or none, all
+// counts or none (so that an update of counts can be computed again on
+// delivery, rebase.go), in order.
 func takeBatch(calls []*opCall) (batch, rest []*opCall) {
 	if len(calls) == 0 {
 		return nil, nil
 	}
-	logAck, keyed := calls[0].logAck, false
+	logAck, counts, keyed := calls[0].logAck, isCount(calls[0].op), false
 	for _, c := range calls {
-		if len(batch) == maxOpBatch || c.logAck != logAck || (c.id != "" && keyed) {
+		if len(batch) == maxOpBatch || c.logAck != logAck || isCount(c.op) != counts || keyed || (c.id != "" && len(batch) > 0) {
 			rest = append(rest, c)
 			continue
 		}
-		keyed = keyed || c.id != ""
+		keyed = c.id != ""
 		batch = append(batch, c)
 	}
 	return batch, rest
@@ -407,13 +411,12 @@ func takeBatch(calls []*opCall) (batch, rest []*opCall) {
 
 // applyBatch applies one batch: the duplicates are answered from the
 // index of keys, the others' deltas are joined into one update and
-// published. It returns the calls to queue again (operations without a
-// key whose update was not stored because its key's was already).
+// published.
 //
 // extra is the join of the updates in flight (see maxInflight), which the
 // deltas build on. With async, an update without a key is published in
 // the background (publishAsync).
-func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra lattice.Value, async bool) (again []*opCall) {
+func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra lattice.Value, async bool) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel()
 	if needsBarrier(batch) {
@@ -423,7 +426,7 @@ func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra 
 			for _, c := range batch {
 				c.answer(fold.Cell{}, RefineReport{}, fmt.Errorf("apply %q: catching up with the log before a removal: %w", cell, err))
 			}
-			return nil
+			return
 		}
 	}
 	live := batch[:0:0]
@@ -447,7 +450,7 @@ func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra 
 	}
 	delta, applied, keyed := r.deltaOf(cell, live, extra)
 	if len(applied) == 0 {
-		return nil
+		return
 	}
 	r.mu.RLock()
 	view, _ := r.viewLocked(cell)
@@ -457,15 +460,23 @@ func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra 
 		for _, c := range applied {
 			c.answer(view, RefineReport{Seq: view.Seq}, nil)
 		}
-		return nil
+		return
 	}
-	opts := []RefineOption{withOps(keyed)}
+	opts := []RefineOption{withOps(keyed, applied)}
 	if applied[0].logAck {
 		opts = append(opts, WithLogAck())
 	}
+	if first, err := r.outboxFirst(cell, applied[0].logAck); err != nil {
+		for _, c := range applied {
+			c.answer(fold.Cell{}, RefineReport{}, err)
+		}
+		return
+	} else if first {
+		opts = append(opts, func(o *refineOptions) { o.viaOutbox = true })
+	}
 	if keyed == nil && async {
 		r.publishAsync(cell, cq, delta, applied, opts, false)
-		return nil
+		return
 	}
 	got, rep, err := r.publishOps(ctx, cell, delta, applied, opts, false)
 	if err != nil && unconfirmed(err) {
@@ -478,24 +489,14 @@ func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra 
 		}
 		r.log.Warn("operations: the log did not confirm an update; publishing it again", "cell", cell, "operations", len(applied), "err", err)
 		r.publishAsync(cell, cq, delta, applied, opts, keyed != nil)
-		return nil
+		return
 	}
-	if err == nil && rep.Duplicate && keyed != nil {
-		// Another replica (or an earlier life of this one) stored the
-		// keyed operation: this update was not stored at all.
-		for _, c := range applied {
-			if c == keyed {
-				c.answer(got, rep, nil)
-			} else {
-				again = append(again, c)
-			}
-		}
-		return again
-	}
+	// A duplicate of a key stored nothing (another replica, or an
+	// earlier life of this one, stored the keyed operation, alone in its
+	// update): the answer is the same.
 	for _, c := range applied {
 		c.answer(got, rep, err)
 	}
-	return nil
 }
 
 // needsBarrier reports whether a batch holds a removal.
@@ -605,12 +606,18 @@ func unconfirmed(err error) bool {
 // the keyed call, and the Nats-Msg-Id of its key, or a fresh one (so that
 // the update, published again or delivered from the outbox, is stored
 // once).
-func withOps(keyed *opCall) RefineOption {
+//
+// The operations of calls go along for the outbox (Record.Ops).
+func withOps(keyed *opCall, calls []*opCall) RefineOption {
 	id, keys := opMsgIDPrefix+uuid.NewString(), ""
 	if keyed != nil {
 		id, keys = keyIDPrefix+keyed.id, keyed.id+":"+keyed.hash
 	}
-	return func(o *refineOptions) { o.msgID, o.opKeys = id, keys }
+	ops := make([]op.Op, len(calls))
+	for i, c := range calls {
+		ops[i] = c.op
+	}
+	return func(o *refineOptions) { o.msgID, o.opKeys, o.ops = id, keys, ops }
 }
 
 const (

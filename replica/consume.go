@@ -66,7 +66,7 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 	r.lastFolded = seq
 	if h := msg.Headers(); h != nil && res.Err == nil {
 		if keys := h.Get(HeaderOpKeys); keys != "" {
-			r.opKeys.record(keys, seq, m.Time, r.dupWindow())
+			r.opKeys.record(keys, seq, m.Time, r.dupWindow(), r.keysKeptSince())
 		}
 	}
 	var ev Event

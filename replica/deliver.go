@@ -132,7 +132,11 @@ func (r *Replica) takePending(cell string, v lattice.Value, msg *nats.Msg, o *re
 				hdr[k] = msg.Header.Get(k)
 			}
 		}
-		oid, _, err := r.ob.Append(outbox.Record{Cell: cell, Subject: msg.Subject, Payload: msg.Data, MsgID: id, Headers: hdr})
+		ops, err := encodeOps(o.ops)
+		if err != nil {
+			return fold.Cell{}, fmt.Errorf("refine %q: %w", cell, err)
+		}
+		oid, _, err := r.ob.Append(outbox.Record{Cell: cell, Subject: msg.Subject, Payload: msg.Data, MsgID: id, Headers: hdr, Ops: ops})
 		if err != nil {
 			if errors.Is(err, outbox.ErrFull) {
 				return fold.Cell{}, fmt.Errorf("refine %q: the log is unreachable and %w", cell, err)
@@ -209,7 +213,10 @@ func (r *Replica) drain() {
 
 // deliverPending publishes what the outbox holds, in the order taken,
 // keeping up to drainWindow acknowledgements outstanding, and removes what
-// is acknowledged in batches. It stops at the first failure.
+// is acknowledged in batches. Nothing on a cell follows an update of a
+// keyed operation before its answer, and the updates computed again after
+// one stored elsewhere go alone (rebase.go). It stops at the first
+// failure.
 func (r *Replica) deliverPending(js jetstream.JetStream) error {
 	type inFlight struct {
 		rec outbox.Record
@@ -218,7 +225,8 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 	start, n := time.Now(), 0
 	var (
 		flight []inFlight
-		last   uint64 // the id of the last record published
+		queue  []outbox.Record // taken from the outbox, not published yet
+		last   uint64          // the id of the last record published
 		ids    []uint64
 		seqs   []uint64
 		failed error
@@ -239,9 +247,45 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 		ids, seqs = ids[:0], seqs[:0]
 		return err
 	}
+	rr := newRebaseRound()
+	// blocked are the cells with an update of a keyed operation in
+	// flight: nothing after it on the cell is published before its
+	// answer (rebase.go).
+	blocked := map[string]bool{}
 	for {
+		alone := false
 		if failed == nil && len(flight) < drainWindow/2 {
-			for _, rec := range r.ob.After(last, drainWindow-len(flight)) {
+			if len(queue) == 0 {
+				queue = r.ob.After(last, drainWindow-len(flight))
+			}
+			for len(queue) > 0 && len(flight) < drainWindow {
+				rec := queue[0]
+				if blocked[rec.Cell] {
+					break // once the key is answered
+				}
+				if rr.rebases(rec) {
+					if failed = r.deliverAlone(js, rec, &rr); failed != nil {
+						break
+					}
+					queue, last, alone = queue[1:], rec.ID, true
+					n++
+					continue
+				}
+				if rec.Headers[HeaderOpKeys] != "" && r.keyMayBeFolded(rec) {
+					if len(flight) > 0 {
+						break // once nothing of its cell is in flight
+					}
+					settled, err := r.keyFolded(rec, &rr)
+					if err != nil {
+						failed = err
+						break
+					}
+					if settled {
+						queue, last, alone = queue[1:], rec.ID, true
+						n++
+						continue
+					}
+				}
 				msg := nats.NewMsg(rec.Subject)
 				msg.Data = rec.Payload
 				for k, v := range rec.Headers {
@@ -252,10 +296,16 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 					failed = err
 					break
 				}
-				flight, last = append(flight, inFlight{rec, f}), rec.ID
+				queue, flight, last = queue[1:], append(flight, inFlight{rec, f}), rec.ID
+				if rec.Headers[HeaderOpKeys] != "" {
+					blocked[rec.Cell] = true
+				}
 			}
 		}
 		if len(flight) == 0 {
+			if alone && failed == nil {
+				continue // more may follow
+			}
 			break
 		}
 		head := flight[0]
@@ -264,6 +314,17 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 		case ack := <-head.f.Ok():
 			if testHookDelivered != nil {
 				testHookDelivered(head.rec.Cell)
+			}
+			if head.rec.Headers[HeaderOpKeys] != "" {
+				delete(blocked, head.rec.Cell)
+				if ack.Duplicate {
+					if dropped, err := r.keyStoredElsewhere(head.rec, ack.Sequence, &rr); dropped || err != nil {
+						if err != nil && failed == nil {
+							failed = err
+						}
+						break
+					}
+				}
 			}
 			ids, seqs = append(ids, head.rec.ID), append(seqs, ack.Sequence)
 		case err := <-head.f.Err():
@@ -280,6 +341,9 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 		}
 	}
 	if err := settle(); err != nil {
+		return err
+	}
+	if err := r.releaseHeld(&rr); err != nil {
 		return err
 	}
 	if n > 0 {

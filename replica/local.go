@@ -46,6 +46,7 @@ func (r *Replica) loadSnapshot() {
 	}
 	r.core.Restore(h.Seq, cells...)
 	r.core.RestoreForgotten(h.Forgotten)
+	r.opKeys.restore(h.OpKeys)
 	r.startAt = h.Seq
 	r.done = h.Seq
 	r.snap = snapState{loaded: true, header: h, written: h.Seq}
@@ -141,6 +142,7 @@ func (r *Replica) saveSnapshot() error {
 	if len(h.Forgotten) == 0 {
 		h.Forgotten = nil
 	}
+	h.OpKeys = r.opKeys.export()
 	if h.StreamCreated.IsZero() {
 		h.StreamCreated = r.snap.header.StreamCreated
 	}

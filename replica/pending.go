@@ -22,13 +22,16 @@ type pendingSet struct {
 	ids   map[uint64]string // outbox id → cell
 	msgs  map[string]uint64 // message id → outbox id
 	// acked are the updates the log has acknowledged, in the order
-	// acknowledged, waiting for the fold to pass their sequence.
-	acked []ackedUpdate
+	// acknowledged, waiting for the fold to pass their sequence;
+	// isAcked the same by id.
+	acked   []ackedUpdate
+	isAcked map[uint64]bool
 }
 
 type pendingCell struct {
 	updates []pendingUpdate
 	value   lattice.Value // the join of the updates' values
+	nAcked  int           // how many of updates the log has acknowledged
 }
 
 type pendingUpdate struct {
@@ -40,7 +43,7 @@ type pendingUpdate struct {
 type ackedUpdate struct{ id, seq uint64 }
 
 func newPendingSet() *pendingSet {
-	return &pendingSet{cells: map[string]*pendingCell{}, ids: map[uint64]string{}, msgs: map[string]uint64{}}
+	return &pendingSet{cells: map[string]*pendingCell{}, ids: map[uint64]string{}, msgs: map[string]uint64{}, isAcked: map[uint64]bool{}}
 }
 
 // hasMsgID says whether an update with message id msgID is pending.
@@ -69,9 +72,41 @@ func (p *pendingSet) add(cell string, id uint64, msgID string, v lattice.Value) 
 
 // ack notes that the log acknowledged update id at stream sequence seq.
 func (p *pendingSet) ack(id, seq uint64) {
-	if _, ok := p.ids[id]; ok {
-		p.acked = append(p.acked, ackedUpdate{id: id, seq: seq})
+	cell, ok := p.ids[id]
+	if !ok || p.isAcked[id] {
+		return
 	}
+	p.acked = append(p.acked, ackedUpdate{id: id, seq: seq})
+	p.isAcked[id] = true
+	if pc := p.cells[cell]; pc != nil {
+		pc.nAcked++
+	}
+}
+
+// undelivered says whether cell has pending updates the log has not
+// acknowledged yet.
+func (p *pendingSet) undelivered(cell string) bool {
+	pc := p.cells[cell]
+	return pc != nil && len(pc.updates) > pc.nAcked
+}
+
+// replace makes v the value of pending update id: the update was
+// computed again when it was delivered (rebase.go).
+func (p *pendingSet) replace(id uint64, v lattice.Value) {
+	pc := p.cells[p.ids[id]]
+	if pc == nil {
+		return
+	}
+	var joined lattice.Value = lattice.Nothing{}
+	for i := range pc.updates {
+		if pc.updates[i].id == id {
+			pc.updates[i].v = v
+		}
+		if merged, _, err := lattice.Merge(joined, pc.updates[i].v); err == nil {
+			joined = merged
+		}
+	}
+	pc.value = joined
 }
 
 // folded drops the acknowledged updates the fold has passed (done is the
@@ -100,6 +135,10 @@ func (p *pendingSet) drop(id uint64) {
 	pc := p.cells[cell]
 	if pc == nil {
 		return
+	}
+	if p.isAcked[id] {
+		delete(p.isAcked, id)
+		pc.nAcked--
 	}
 	kept := pc.updates[:0]
 	var v lattice.Value = lattice.Nothing{}
@@ -130,6 +169,7 @@ func (p *pendingSet) forget(cell string) {
 	for _, u := range pc.updates {
 		delete(p.ids, u.id)
 		delete(p.msgs, u.msgID)
+		delete(p.isAcked, u.id)
 	}
 	delete(p.cells, cell)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dprop/dprop/cellname"
 	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/lattice/op"
 	"github.com/dprop/dprop/propagators"
 	"github.com/dprop/dprop/replica/fold"
 	"github.com/dprop/dprop/replica/outbox"
@@ -531,9 +532,11 @@ func (r *Replica) Progress() Progress {
 type RefineOption func(*refineOptions)
 
 type refineOptions struct {
-	key        string // see WithIdempotencyKey
-	msgID      string // the Nats-Msg-Id, instead of the key's (Apply)
-	opKeys     string // the Dprop-Op-Keys header (Apply)
+	key        string  // see WithIdempotencyKey
+	msgID      string  // the Nats-Msg-Id, instead of the key's (Apply)
+	opKeys     string  // the Dprop-Op-Keys header (Apply)
+	ops        []op.Op // the operations the update was computed from (Apply)
+	viaOutbox  bool    // straight into the outbox (Apply; see outboxFirst)
 	origin     string
 	inputs     []propagators.InputRef // see WithDerivation
 	propagator string
@@ -629,7 +632,7 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	// With an outbox, an update the log cannot take in time (no
 	// connection, no answer within OutboxAfter) is taken into it instead.
 	useOutbox := r.ob != nil && !o.logAck
-	if !r.connUpNow() {
+	if !r.connUpNow() || (useOutbox && o.viaOutbox) {
 		if useOutbox {
 			return r.takePending(cell, v, msg, &o)
 		}

@@ -76,6 +76,22 @@ type SnapshotHeader struct {
 	// forget marker folded (fold.Core.ForgottenAll): loaded with the
 	// cells, it keeps a compaction's stale join from bringing one back.
 	Forgotten map[string]uint64 `json:"forgotten,omitempty"`
+	// OpKeys, in a replica's local snapshot, are the idempotency keys of
+	// the operations it folded within the stream's duplicate window
+	// before Seq (opkeys.go): loaded with the cells, they keep a retry
+	// after a restart exactly once even where the stream has forgotten
+	// the key (a compaction dropped the update, and the server restarted).
+	OpKeys []SnapshotOpKey `json:"op_keys,omitempty"`
+}
+
+// SnapshotOpKey is one idempotency key of an operation folded: its hashed
+// message id, the operation's hash (HeaderOpKeys), the stream sequence of
+// the update and the stream's time of it (Unix nanoseconds).
+type SnapshotOpKey struct {
+	ID   string `json:"id"`
+	Hash string `json:"hash"`
+	Seq  uint64 `json:"seq"`
+	At   int64  `json:"at"`
 }
 
 // snapshotCell is one cell line.

@@ -41,6 +41,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,12 +60,16 @@ type Record struct {
 	Payload []byte            `json:"payload"`
 	MsgID   string            `json:"msg_id,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
-	Added   time.Time         `json:"added"`
+	// Ops, for an update of operations, are the operations it was
+	// computed from (JSON, as the replica wrote them): never published,
+	// kept so that the replica can compute the update again on delivery.
+	Ops   json.RawMessage `json:"ops,omitempty"`
+	Added time.Time       `json:"added"`
 }
 
 // size is what a record counts against MaxBytes.
 func (r Record) size() int64 {
-	return int64(len(r.Payload) + len(r.Cell) + len(r.Subject) + len(r.MsgID) + 64)
+	return int64(len(r.Payload) + len(r.Cell) + len(r.Subject) + len(r.MsgID) + len(r.Ops) + 64)
 }
 
 // body is a record in the file.
@@ -120,6 +125,30 @@ type Outbox struct {
 	syncing bool       // a sync is under way
 	cond    *sync.Cond // signalled when synced grows or the outbox closes
 	syncErr error
+
+	// oldest is when the oldest pending record was added, in Unix
+	// nanoseconds (0: none): written under mu, read without it
+	// (OldestAdded).
+	oldest atomic.Int64
+}
+
+// noteOldest updates oldest. o.mu is held.
+func (o *Outbox) noteOldest() {
+	if len(o.pending) > 0 {
+		o.oldest.Store(o.pending[0].Added.UnixNano()) // the front is never a hole
+		return
+	}
+	o.oldest.Store(0)
+}
+
+// OldestAdded is when the oldest pending update was added (zero when
+// none), as Stats says, but without waiting for an append's sync or a
+// rewrite under way.
+func (o *Outbox) OldestAdded() time.Time {
+	if n := o.oldest.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // Open opens (creating it if need be) the outbox at path, bounded to
@@ -137,6 +166,7 @@ func Open(path string, maxBytes int64) (*Outbox, Recovered, error) {
 	if err := o.rewrite(); err != nil { // a fresh file of the pending records alone
 		return nil, rec, err
 	}
+	o.noteOldest()
 	rec.Pending = o.count()
 	return o, rec, nil
 }
@@ -356,6 +386,7 @@ func (o *Outbox) Append(r Record) (uint64, int, error) {
 	o.fileLen += n
 	o.index[r.ID] = o.base + len(o.pending)
 	o.pending = append(o.pending, r)
+	o.noteOldest()
 	o.bytes += r.size()
 	o.written++
 	mine := o.written
@@ -419,6 +450,7 @@ func (o *Outbox) Done(ids ...uint64) error {
 		return nil
 	}
 	o.compactIndex(false)
+	o.noteOldest()
 	if o.count() == 0 || o.fileLen > 4*o.bytes+64<<10 {
 		return o.rewrite() // nothing pending, or mostly delivered records
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 func rec(cell string, n int) Record {
@@ -298,4 +299,45 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("rewritten: %d of %d bytes read, %d records, want %d", n, buf.Len(), o2.count(), o.count())
 		}
 	})
+}
+
+// OldestAdded follows the oldest pending record through appends,
+// deliveries and a reopening.
+func TestOldestAdded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.log")
+	o, _, err := Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.OldestAdded().IsZero() {
+		t.Fatalf("empty outbox: oldest %v", o.OldestAdded())
+	}
+	t1, t2 := time.Unix(100, 0), time.Unix(200, 0)
+	id1, _, err := o.Append(Record{Cell: "a", Subject: "s.a", Payload: []byte("1"), Added: t1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := o.Append(Record{Cell: "b", Subject: "s.b", Payload: []byte("2"), Added: t2}); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.OldestAdded(); !got.Equal(t1) {
+		t.Fatalf("oldest %v, want %v", got, t1)
+	}
+	if err := o.Done(id1); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.OldestAdded(); !got.Equal(t2) {
+		t.Fatalf("after the first's delivery: oldest %v, want %v", got, t2)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o, _, err = Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if got := o.OldestAdded(); !got.Equal(t2) {
+		t.Fatalf("reopened: oldest %v, want %v", got, t2)
+	}
 }
