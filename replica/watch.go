@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -195,7 +196,9 @@ func (w *Watcher) Close() {
 // queued and pushes each change to the watchers of its cell — those of the
 // name by a map, those of patterns by a cellname.Index — with the fold
 // lock not held. So the fold's rate does not depend on how many watch, nor
-// on how slowly they read.
+// on how slowly they read. Nor does registering a watcher wait for the
+// dispatcher: add only puts it in line (joining), and the dispatcher
+// indexes it before it delivers anything queued after it.
 //
 // Every change queued gets a note, the number of changes queued before it
 // plus one, in fold order. A watcher registered (under the fold lock) when
@@ -207,18 +210,25 @@ func (w *Watcher) Close() {
 // notes: a watcher sees the changes of a cell, from the log or the pending
 // view (pending.go), in the order folded.
 type watchers struct {
-	mu       sync.RWMutex // guards exact, patterns and all; taken before qmu and a Watcher's lock
+	// mu guards the dispatcher's index of the watchers: exact, patterns
+	// and indexed. Only the dispatcher and a closing Watcher take it, with
+	// no other lock held; a Watcher's lock is taken under it.
+	mu       sync.RWMutex
 	exact    map[string][]*Watcher
 	patterns cellname.Index[*Watcher]
-	all      map[*Watcher]struct{}
-	// live counts the watchers; the fold queues nothing without one.
+	indexed  map[*Watcher]struct{}
+
+	// live counts the watchers registered and not closed; the fold
+	// queues nothing without one.
 	live atomic.Int64
 
-	qmu   sync.Mutex // guards what follows; a leaf
-	notes uint64     // notes given out
-	queue []queued   // in the order of their notes
-	where map[queueKey]int
-	wake  chan struct{}
+	qmu     sync.Mutex // guards what follows; a leaf
+	notes   uint64     // notes given out
+	queue   []queued   // in the order of their notes
+	where   map[queueKey]int
+	joining []*Watcher            // registered, not yet indexed
+	follow  map[*Watcher]struct{} // the watchers of consequences
+	wake    chan struct{}
 }
 
 // queued is a change on its way to the watchers.
@@ -238,36 +248,34 @@ type queueKey struct {
 	to   *Watcher
 }
 
+// add registers w. The caller holds the fold lock, so w's start is exact.
 func (ws *watchers) add(w *Watcher) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if w.exact {
-		if ws.exact == nil {
-			ws.exact = make(map[string][]*Watcher)
-		}
-		ws.exact[w.pattern] = append(ws.exact[w.pattern], w)
-	} else {
-		ws.patterns.Add(w.pattern, w)
-	}
-	if ws.all == nil {
-		ws.all = make(map[*Watcher]struct{})
-	}
-	ws.all[w] = struct{}{}
+	w.detach = func() { ws.remove(w) }
 	ws.live.Add(1)
 	ws.qmu.Lock()
+	defer ws.qmu.Unlock()
 	w.start = ws.notes
-	ws.qmu.Unlock()
-	w.detach = func() { ws.remove(w) }
+	ws.joining = append(ws.joining, w)
+	if w.consequences {
+		if ws.follow == nil {
+			ws.follow = make(map[*Watcher]struct{})
+		}
+		ws.follow[w] = struct{}{}
+	}
 }
 
+// remove forgets w, which is closed (Watcher.Close calls it once).
 func (ws *watchers) remove(w *Watcher) {
+	ws.live.Add(-1)
+	ws.qmu.Lock()
+	delete(ws.follow, w)
+	ws.qmu.Unlock()
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	if _, ok := ws.all[w]; !ok {
-		return
+	if _, ok := ws.indexed[w]; !ok {
+		return // still joining: the dispatcher will see it closed
 	}
-	delete(ws.all, w)
-	ws.live.Add(-1)
+	delete(ws.indexed, w)
 	if !w.exact {
 		ws.patterns.Remove(w.pattern, w)
 		return
@@ -283,6 +291,33 @@ func (ws *watchers) remove(w *Watcher) {
 		delete(ws.exact, w.pattern)
 	} else {
 		ws.exact[w.pattern] = l
+	}
+}
+
+// index puts the joining watchers that are not closed yet in the index.
+func (ws *watchers) index(joining []*Watcher) {
+	if len(joining) == 0 {
+		return
+	}
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for _, w := range joining {
+		w.mu.Lock()
+		closed := w.closed
+		w.mu.Unlock()
+		if closed {
+			continue // its remove came first, or comes and finds nothing
+		}
+		if ws.indexed == nil {
+			ws.indexed = make(map[*Watcher]struct{})
+			ws.exact = make(map[string][]*Watcher)
+		}
+		ws.indexed[w] = struct{}{}
+		if w.exact {
+			ws.exact[w.pattern] = append(ws.exact[w.pattern], w)
+		} else {
+			ws.patterns.Add(w.pattern, w)
+		}
 	}
 }
 
@@ -352,7 +387,7 @@ func (ws *watchers) run(ctx context.Context) {
 	ws.qmu.Lock()
 	wake := ws.signal()
 	ws.qmu.Unlock()
-	var batch []queued
+	var buf []queued
 	for {
 		select {
 		case <-wake:
@@ -360,22 +395,33 @@ func (ws *watchers) run(ctx context.Context) {
 			return
 		}
 		for {
-			ws.qmu.Lock()
-			batch, ws.queue = ws.queue, batch[:0]
-			clear(ws.where)
-			ws.qmu.Unlock()
+			batch := ws.take(buf)
 			if len(batch) == 0 {
+				buf = batch
 				break
 			}
 			ws.deliver(batch)
 			clear(batch) // the values, for the collector
+			buf = batch
 		}
 	}
 }
 
-// deliver pushes each change of batch to its watchers. The watchers' lock
-// is taken per change, so a registration (which the fold may wait behind)
-// waits at most for one change's pushes.
+// take returns what is queued, leaving buf (emptied) as the queue, once
+// it has indexed the watchers registered before the last change taken.
+func (ws *watchers) take(buf []queued) []queued {
+	ws.qmu.Lock()
+	batch, joining := ws.queue, ws.joining
+	ws.queue, ws.joining = buf[:0], nil
+	clear(ws.where)
+	ws.qmu.Unlock()
+	ws.index(joining)
+	return batch
+}
+
+// deliver pushes each change of batch to its watchers. The index's lock is
+// taken per change, so a closing watcher waits at most for one change's
+// pushes.
 func (ws *watchers) deliver(batch []queued) {
 	for i := range batch {
 		q := &batch[i]
@@ -394,11 +440,14 @@ func (ws *watchers) deliver(batch []queued) {
 	}
 }
 
-// closeAll closes every watcher (when the replica closes).
+// closeAll closes every watcher (when the replica closes, or starts over
+// on a new stream).
 func (ws *watchers) closeAll() {
+	ws.qmu.Lock()
+	all := slices.Clone(ws.joining)
+	ws.qmu.Unlock()
 	ws.mu.RLock()
-	all := make([]*Watcher, 0, len(ws.all))
-	for w := range ws.all {
+	for w := range ws.indexed {
 		all = append(all, w)
 	}
 	ws.mu.RUnlock()
@@ -408,16 +457,14 @@ func (ws *watchers) closeAll() {
 }
 
 // followers returns the watchers that follow consequences: those of one
-// cell, and those of patterns.
+// cell, and those of patterns. The caller holds the fold lock.
 func (ws *watchers) followers() (exact, patterns []*Watcher) {
-	ws.mu.RLock()
-	defer ws.mu.RUnlock()
-	for w := range ws.all {
-		switch {
-		case !w.consequences:
-		case w.exact:
+	ws.qmu.Lock()
+	defer ws.qmu.Unlock()
+	for w := range ws.follow {
+		if w.exact {
 			exact = append(exact, w)
-		default:
+		} else {
 			patterns = append(patterns, w)
 		}
 	}

@@ -46,10 +46,7 @@ func BenchmarkNotify(b *testing.B) {
 		}
 		var batch []queued
 		take := func() []queued {
-			ws.qmu.Lock()
-			batch, ws.queue = ws.queue, batch[:0]
-			clear(ws.where)
-			ws.qmu.Unlock()
+			batch = ws.take(batch)
 			return batch
 		}
 		b.Run("fold/"+tt.name, func(b *testing.B) {

@@ -2,20 +2,15 @@ package replica
 
 import (
 	"testing"
+	"time"
 
+	"github.com/dprop/dprop/internal/brokertest"
 	"github.com/dprop/dprop/lattice"
 )
 
 // takeQueued takes what the fold has queued for the watchers, as the
 // dispatcher does.
-func takeQueued(ws *watchers) []queued {
-	ws.qmu.Lock()
-	defer ws.qmu.Unlock()
-	batch := ws.queue
-	ws.queue = nil
-	clear(ws.where)
-	return batch
-}
+func takeQueued(ws *watchers) []queued { return ws.take(nil) }
 
 // pendingOf returns w's pending events by cell.
 func pendingOf(w *Watcher) map[string]Event {
@@ -129,5 +124,32 @@ func TestQueuedForget(t *testing.T) {
 	}
 	if ev := pendingOf(after)["a"]; ev.AfterForget || ev.Value != (lattice.Max{Value: 1}) {
 		t.Errorf("watcher from after the forget has %+v, want a=1 alone", ev)
+	}
+}
+
+// Registering a watcher (under the fold lock) does not wait for the
+// dispatcher, which holds the index's lock while it pushes a change to its
+// watchers: the watcher is indexed by the dispatcher before the next change
+// it takes.
+func TestAddDoesNotWaitForDispatch(t *testing.T) {
+	var ws watchers
+	ws.mu.Lock() // the dispatcher, busy pushing a change to many
+	added := make(chan *Watcher)
+	go func() {
+		w := newWatcher("a.*")
+		ws.add(w)
+		ws.notify(maxEvent("a.b", 1))
+		added <- w
+	}()
+	var w *Watcher
+	select {
+	case w = <-added:
+	case <-time.After(brokertest.Timeout):
+		t.Fatal("add waited for the index's lock")
+	}
+	ws.mu.Unlock()
+	ws.deliver(takeQueued(&ws))
+	if got := pendingOf(w)["a.b"].Value; got != (lattice.Max{Value: 1}) {
+		t.Errorf("the joining watcher has %v, want 1", got)
 	}
 }
