@@ -23,6 +23,7 @@ import (
 var (
 	benchAudienceUpdates = flag.Int("bench.audience-updates", 20_000, "updates per fold-rate measurement of BenchmarkAudience")
 	benchAudienceSamples = flag.Int("bench.audience-samples", 400, "publish → SSE samples per measurement of BenchmarkAudience")
+	benchAudienceMatch   = flag.Int("bench.audience-match", 10, "event streams of BenchmarkAudience's audience that match the measured cell")
 )
 
 // BenchmarkAudience measures what an audience of event streams costs the
@@ -31,14 +32,14 @@ var (
 // timed until the replica has folded the last), and the publish → SSE
 // latency of that cell (a JetStream publish with acknowledgement, until the
 // change reaches one more SSE client of the cell). The audience is what a
-// dashboard's browsers look like: a few (5) watch the measured cell itself
-// and a few (5) "aud.>", which matches it; of the others nine in ten watch
-// another cell each and one in ten a pattern of another subtree. So 100
-// and 2,000 clients ask the sidecar for the same work per change, the
-// 10 streams that match, and differ only in how many are there. Ratios
-// are against the audience of 0, in the same run.
+// dashboard's browsers look like: a few watch the measured cell itself and
+// as many "aud.>", which matches it (10 in all; -bench.audience-match);
+// of the others nine in ten watch another cell each and one in ten a
+// pattern of another subtree. So 100 and 2,000 clients ask the sidecar for
+// the same work per change, the streams that match, and differ only in how
+// many are there. Ratios are against the audience of 0, in the same run.
 //
-//	go test -run '^$' -bench Audience -benchtime 1x ./replica/httpapi
+//	go test -run '^$' -bench Audience -benchtime 3x ./replica/httpapi
 func BenchmarkAudience(b *testing.B) {
 	srv := runBroker(b)
 	sc := newSidecar(b, srv.ClientURL(), httpapi.Options{MaxStreams: 4096})
@@ -86,9 +87,9 @@ func BenchmarkAudience(b *testing.B) {
 			}
 			for i := range n {
 				switch {
-				case i < 10 && i%2 == 0:
+				case i < *benchAudienceMatch && i%2 == 0:
 					drain("/v1/cells/" + cell + "/events")
-				case i < 10:
+				case i < *benchAudienceMatch:
 					drain("/v1/events?match=aud.>")
 				case i%10 == 0:
 					drain(fmt.Sprintf("/v1/events?match=aud.p%d.>", i))
