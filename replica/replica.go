@@ -281,13 +281,14 @@ func (p Progress) Fraction() float64 {
 // Three locks, always taken in this order, never the other way round:
 //
 //  1. mu, the fold lock: held (for writing) while a message is folded and
-//     its change announced, so a reader holding it sees a state and every
+//     its change announced (to the propagators, and queued for the
+//     watchers), so a reader holding it sees a state and every
 //     announcement of it, or neither.
-//  2. the watchers' lock (taken under mu to register a watcher, and by
-//     their dispatcher alone), then a Watcher's own lock; neither ever
-//     blocks. The fold queues its changes for the watchers under mu, under
-//     the queue's lock, a leaf; the dispatcher pushes them to the watchers
-//     without mu (watch.go).
+//  2. the watchers' queue lock, a leaf: under mu the fold queues its
+//     changes for the watchers and Watch registers one. The dispatcher
+//     pushes the changes to the watchers without mu, under the watchers'
+//     index lock and then a Watcher's own lock (watch.go); none of these
+//     ever blocks.
 //  3. waitMu, guarding the Refine calls that wait for their sequence to be
 //     folded; wake takes it after the fold releases mu.
 //
