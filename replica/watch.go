@@ -38,12 +38,12 @@ type Event struct {
 //
 // Folding never waits for a watcher, nor works for it: a change reaches the
 // watchers through a queue, shortly after it is folded (see watchers). A
-// watcher that falls behind does not
-// lose information: it holds at most one pending event per cell, and a newer
-// change of a cell replaces the older pending one (its value includes the
-// older value, since cells only grow — unless the cell was forgotten in
-// between, which the newer event then says: Event.AfterForget). So a slow reader sees fewer,
-// later states, never a stale final one. Coalesced counts how often that
+// watcher that falls behind does not lose information: it holds at most
+// one pending event per cell, and a newer change of a cell replaces the
+// older pending one (its value includes the older value, since cells only
+// grow — unless the cell was forgotten in between, which the newer event
+// then says: Event.AfterForget). So a slow reader sees fewer, later
+// states, never a stale final one. Coalesced counts how often that
 // happened.
 //
 // Next may be called from one goroutine at a time; Close from any.
