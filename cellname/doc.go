@@ -7,7 +7,9 @@
 // token and, as its last token, ">" for one or more: weather.>. Cell
 // weather.boston.temp lives on subject dprop.cell.weather.boston.temp,
 // where "dprop" is a configurable prefix; hierarchical names let users
-// subscribe, replicate and grant permissions by subtree.
+// subscribe, replicate and grant permissions by subtree. An Index finds
+// the patterns that match a cell without trying each (a replica's
+// watchers).
 //
 // The package is a leaf: it imports only the standard library, so that
 // broker (which provisions the stream over every cell subject),

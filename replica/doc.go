@@ -49,7 +49,9 @@
 // nothing is silent, which is also what stops propagator networks from
 // looping. A watcher that falls behind never stalls the fold; it keeps only
 // the newest pending value per cell, which loses nothing because cells only
-// grow. Await is a threshold read: it returns once the cell is at least as
+// grow. Nor does the audience cost the fold: it queues each change once,
+// and a dispatcher hands it to the watchers of the cell, found by name or
+// by a pattern index, outside the fold lock (watch.go). Await is a threshold read: it returns once the cell is at least as
 // informative as a given value.
 //
 // Networks that change (Config.LiveNetworks, networks.go): named networks

@@ -282,10 +282,14 @@ func (p Progress) Fraction() float64 {
 // Three locks, always taken in this order, never the other way round:
 //
 //  1. mu, the fold lock: held (for writing) while a message is folded and
-//     its change announced, so a reader holding it sees a state and every
+//     its change announced (to the propagators, and queued for the
+//     watchers), so a reader holding it sees a state and every
 //     announcement of it, or neither.
-//  2. the watchers' lock, then a Watcher's own lock: the fold notifies
-//     watchers under mu; neither ever blocks.
+//  2. the watchers' queue lock, a leaf: under mu the fold queues its
+//     changes for the watchers and Watch registers one. The dispatcher
+//     pushes the changes to the watchers without mu, under the watchers'
+//     index lock and then a Watcher's own lock (watch.go); none of these
+//     ever blocks.
 //  3. waitMu, guarding the Refine calls that wait for their sequence to be
 //     folded; wake takes it after the fold releases mu.
 //
@@ -485,6 +489,7 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 	if r.ob != nil {
 		r.spawn(r.drain)
 	}
+	r.spawn(func() { r.watchers.run(r.ctx) })
 	r.spawn(r.link)
 	r.spawn(func() { r.refusals.run(r.ctx) })
 	if cfg.Progress != nil {
@@ -889,14 +894,14 @@ func (r *Replica) pushCurrent(w *Watcher) {
 	})
 }
 
-// reannounce pushes, to every watcher that follows consequences, the
+// reannounce queues, for every watcher that follows consequences, the
 // present value of each supported cell it watches, after a change of the
 // worldview folded at seq. The caller holds r.mu.
 func (r *Replica) reannounce(seq uint64) {
 	exact, patterns := r.watchers.followers()
 	push := func(w *Watcher, c fold.Cell) {
 		if _, ok := c.Value.(*lattice.Supported); ok {
-			w.push(Event{Cell: c.Name, Value: c.Value, Type: c.Type, Seq: max(c.Seq, seq), ETag: c.ETag, Pending: c.Pending})
+			r.watchers.notifyOne(w, Event{Cell: c.Name, Value: c.Value, Type: c.Type, Seq: max(c.Seq, seq), ETag: c.ETag, Pending: c.Pending})
 		}
 	}
 	for _, w := range exact {
