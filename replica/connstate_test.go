@@ -35,16 +35,20 @@ func newSilentProxy(t *testing.T, target string) *silentProxy {
 		t.Fatal(err)
 	}
 	p := &silentProxy{ln: ln, target: target}
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-	})
+	t.Cleanup(p.close)
 	go p.serve()
 	return p
+}
+
+// close stops listening and closes every connection: a dial waiting for
+// the proxy's INFO fails at once.
+func (p *silentProxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
 }
 
 func (p *silentProxy) url() string { return "nats://" + p.ln.Addr().String() }
@@ -96,7 +100,7 @@ func (p *silentProxy) cutOff() {
 func TestOutboxTakesWhileReconnectDials(t *testing.T) {
 	srv := runBroker(t)
 	p := newSilentProxy(t, strings.TrimPrefix(srv.ClientURL(), "nats://"))
-	const dialTimeout = 8 * time.Second
+	const dialTimeout = 20 * time.Second // long: a slow machine's five refines stay far below half of it
 	nc := brokertest.Connect(t, broker.ConnConfig{URLs: []string{p.url()}, Timeout: dialTimeout, ReconnectWait: 50 * time.Millisecond})
 	cfg := replica.Config{Conn: nc, Logger: testLogger()}
 	withOutbox(filepath.Join(t.TempDir(), "outbox"))(&cfg)
@@ -134,4 +138,5 @@ func TestOutboxTakesWhileReconnectDials(t *testing.T) {
 	if took := time.Since(start); took > dialTimeout/2 {
 		t.Fatalf("five refines while the client dialled took %v: they waited for the connection's lock", took)
 	}
+	p.close() // end the dial now, not dialTimeout later
 }
