@@ -30,31 +30,51 @@ func (r *Replica) Stale() bool { return r.stale.Load() }
 
 // loadSnapshot restores the cells of a usable local snapshot; any other
 // snapshot is reported and set aside.
+//
+// The cells go into the core batch by batch as they are decoded, while
+// the rest of the file is read (the core is not in use yet): restoring
+// a million cells into the core after reading them all took as long
+// again as the reading. A snapshot found bad on the way (its checksum is
+// known at its end) leaves a core that is thrown away for a new one.
 func (r *Replica) loadSnapshot() {
 	path := r.cfg.SnapshotPath
-	h, cells, err := ReadSnapshotFile(path, SnapshotLimits)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
+	var h SnapshotHeader
+	n := 0
 	if err == nil {
-		err = r.compatible(h, cells)
+		h, err = readSnapshot(f, SnapshotLimits, snapshotSink{
+			header: r.compatible,
+			cells: func(cells []fold.Cell) error {
+				if err := r.compatibleCells(cells); err != nil {
+					return err
+				}
+				r.core.Restore(0, cells...)
+				n += len(cells)
+				return nil
+			},
+		})
+		f.Close()
 	}
 	if err != nil {
+		r.core = fold.NewCore(r.cfg.Prefix, r.cfg.Declared, r.cfg.foldLimits())
 		kept := setAside(path, "unusable")
-		r.log.Warn("local snapshot unusable; replaying the whole stream", "path", path, "err", err, "kept_as", kept)
+		r.log.Warn("local snapshot unusable; replaying the whole stream", "path", path, "err", fmt.Errorf("%s: %w", path, err), "kept_as", kept)
 		return
 	}
-	r.core.Restore(h.Seq, cells...)
+	r.core.Restore(h.Seq)
 	r.core.RestoreForgotten(h.Forgotten)
 	r.startAt = h.Seq
 	r.done = h.Seq
 	r.snap = snapState{loaded: true, header: h, written: h.Seq}
 	r.stale.Store(true)
-	r.log.Info("local snapshot loaded", "path", path, "cells", len(cells), "seq", h.Seq, "written", h.Written)
+	r.log.Info("local snapshot loaded", "path", path, "cells", n, "seq", h.Seq, "written", h.Written)
 }
 
 // compatible refuses a snapshot of other cells than this replica's.
-func (r *Replica) compatible(h SnapshotHeader, cells []fold.Cell) error {
+func (r *Replica) compatible(h SnapshotHeader) error {
 	if h.Stream != r.cfg.Stream || h.Prefix != r.cfg.Prefix || h.Cells != r.cfg.Cells {
 		return fmt.Errorf("%w: it holds cells %q of stream %s (prefix %s); this replica holds %q of %s (prefix %s)",
 			ErrBadSnapshot, h.Cells, h.Stream, h.Prefix, r.cfg.Cells, r.cfg.Stream, r.cfg.Prefix)
@@ -62,6 +82,14 @@ func (r *Replica) compatible(h SnapshotHeader, cells []fold.Cell) error {
 	if want := trustHash(r.cfg.Trust); h.Trust != want {
 		return fmt.Errorf("%w: its cells were folded under trust policy %s, this replica folds under %s",
 			ErrBadSnapshot, policyName(h.Trust), policyName(want))
+	}
+	return nil
+}
+
+// compatibleCells refuses cells of another type than declared.
+func (r *Replica) compatibleCells(cells []fold.Cell) error {
+	if len(r.cfg.Declared) == 0 {
+		return nil
 	}
 	for _, c := range cells {
 		if d := r.cfg.Declared[c.Name]; d != "" && c.Type != "" && c.Type != d {

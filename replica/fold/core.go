@@ -622,18 +622,20 @@ func (c *Core) Restore(seq uint64, cells ...Cell) {
 		c.cells = make(map[string]state, len(cells))
 	}
 	for _, cell := range cells {
-		if _, ok := c.cells[cell.Name]; !ok {
+		if old, ok := c.cells[cell.Name]; ok {
+			c.logMsgs -= old.logLen()
+		} else {
 			c.names.add(cell.Name)
 		}
-		c.logMsgs -= c.cells[cell.Name].logLen()
 		etag, ok := parseETag(cell.ETag)
 		if !ok {
 			etag, _ = hashValue(cell.Value)
 		}
-		c.cells[cell.Name] = state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,
+		st := state{value: cell.Value, typ: cell.Type, seq: cell.Seq, updates: cell.Updates,
 			etag: etag, last: cell.Last, since: uint32(min(cell.SinceRollup, math.MaxUint32-1)), rolled: cell.RolledUp,
 			by: cell.Propagator, at: cell.At}
-		c.logMsgs += c.cells[cell.Name].logLen()
+		c.cells[cell.Name] = st
+		c.logMsgs += st.logLen()
 		c.networkChanged(cell.Name, cell.Value)
 	}
 	c.lastSeq = max(c.lastSeq, seq)
@@ -643,6 +645,22 @@ func (c *Core) Restore(seq uint64, cells ...Cell) {
 func ETag(v lattice.Value) string {
 	h, _ := hashValue(v)
 	return formatETag(h)
+}
+
+// ETagOfEncoding returns the entity tag of the value whose canonical
+// encoding (lattice.Encode) is b, without decoding it: ETag(v) is
+// ETagOfEncoding(lattice.Encode(v)). Another spelling of the same value
+// has another tag.
+func ETagOfEncoding(b []byte) string { return formatETag(fnv64(b)) }
+
+// fnv64 is FNV-1a (64 bit) of b.
+func fnv64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
 }
 
 var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
@@ -655,11 +673,7 @@ func hashValue(v lattice.Value) (uint64, int) {
 	}
 	bp := encBufs.Get().(*[]byte)
 	b := v.AppendJSON((*bp)[:0])
-	h := uint64(14695981039346656037)
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
+	h := fnv64(b)
 	n := len(b)
 	if cap(b) <= 64<<10 {
 		*bp = b[:0]
