@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dprop/dprop/lattice"
+	"github.com/dprop/dprop/replica"
 )
 
 // benchSnapCells are the sizes of BenchmarkSnapshotRestart: small by
@@ -47,21 +48,26 @@ func benchSnapshotRestart(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	b.Logf("snapshot of %d cells written in %v", n, time.Since(start).Round(time.Millisecond))
-	var full, fromSnap []time.Duration
+	var full, fromSnap, fullCPU, snapCPU []time.Duration
 	for b.Loop() {
+		cpu := replica.CPUTime()
 		full = append(full, replicaResync(b, url))
-		start := time.Now()
+		fullCPU = append(fullCPU, replica.CPUTime()-cpu)
+		start, cpu := time.Now(), replica.CPUTime()
 		r := startReplica(b, url, withSnapshot(path))
 		fromSnap = append(fromSnap, time.Since(start))
+		snapCPU = append(snapCPU, replica.CPUTime()-cpu)
 		if p := r.Progress(); p.Cells != n || p.Start != uint64(n) {
 			b.Fatalf("restarted with %d cells from sequence %d, want %d from the snapshot's", p.Cells, p.Start, n)
 		}
 		r.Close()
 	}
 	f, s := median(full), median(fromSnap)
+	fc, sc := median(fullCPU), median(snapCPU)
 	b.ReportMetric(f.Seconds(), "resync-s")
 	b.ReportMetric(s.Seconds(), "restart-s")
 	b.ReportMetric(s.Seconds()/f.Seconds(), "ratio")
-	b.Logf("%d cells: fresh resync %v, restart from the local snapshot %v (ratio %.2f, target <= 0.2 at 1M cells)",
-		n, f, s, s.Seconds()/f.Seconds())
+	b.ReportMetric(sc.Seconds()/fc.Seconds(), "cpu-ratio")
+	b.Logf("%d cells: fresh resync %v (CPU %v), restart from the local snapshot %v (CPU %v): ratio %.2f, of CPU %.2f (target <= 0.2 at 1M cells)",
+		n, f, fc, s, sc, s.Seconds()/f.Seconds(), sc.Seconds()/fc.Seconds())
 }

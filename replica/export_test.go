@@ -53,3 +53,6 @@ func SetNogoodsHook(fn func(withdrawn []string, recorded [][]string)) (reset fun
 	testHookNogoods = fn
 	return func() { testHookNogoods = nil }
 }
+
+// CPUTime is the CPU time this process has used (0 where not measured).
+var CPUTime = cpuTime

@@ -46,7 +46,17 @@ func (r *Replica) loadSnapshot() {
 	n := 0
 	if err == nil {
 		h, err = readSnapshot(f, SnapshotLimits, snapshotSink{
-			header: r.compatible,
+			header: func(h SnapshotHeader) error {
+				if err := r.compatible(h); err != nil {
+					return err
+				}
+				// A cell line takes more than 32 bytes: a header
+				// that claims more cells than that is not believed.
+				if st, err := f.Stat(); err == nil && h.Count > 0 && int64(h.Count) <= st.Size()/32 {
+					r.core.Reserve(h.Count)
+				}
+				return nil
+			},
 			cells: func(cells []fold.Cell) error {
 				if err := r.compatibleCells(cells); err != nil {
 					return err

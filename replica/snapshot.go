@@ -78,6 +78,10 @@ type SnapshotHeader struct {
 	// forget marker folded (fold.Core.ForgottenAll): loaded with the
 	// cells, it keeps a compaction's stale join from bringing one back.
 	Forgotten map[string]uint64 `json:"forgotten,omitempty"`
+	// Count is the number of cells, as the trailer says it (added in
+	// place: 0 in older files). A reader may size its tables with it
+	// before the cells arrive; the trailer's count is the one checked.
+	Count int `json:"count,omitempty"`
 }
 
 // snapshotCell is one cell line.
@@ -106,7 +110,7 @@ type snapshotEnd struct {
 
 // WriteSnapshot writes h and cells (sorted by name for a stable file).
 func WriteSnapshot(w io.Writer, h SnapshotHeader, cells []fold.Cell) error {
-	h.Kind, h.Version = "snapshot", SnapshotVersion
+	h.Kind, h.Version, h.Count = "snapshot", SnapshotVersion, len(cells)
 	sum := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), 1<<16)
 	line, err := json.Marshal(h)

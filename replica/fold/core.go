@@ -194,6 +194,7 @@ type Core struct {
 	netOrder   []string                // the keys of netDecls, sorted
 	cells      map[string]state
 	names      nameIndex         // the cells' names in order, once a listing asks
+	reserved   int               // cells the empty map was made for (Reserve)
 	forgotten  map[string]uint64 // cell → sequence of its latest forget marker
 	lastSeq    uint64
 	folded     uint64
@@ -612,15 +613,23 @@ func (c *Core) Refused() map[string]map[string]uint64 {
 // (one of the Reason constants) so far.
 func (c *Core) RefusalCount(cell, reason string) uint64 { return c.refused[refusal{cell, reason}] }
 
+// Reserve makes room for n cells in an empty core, before a Restore of
+// that many in batches: a map grown one batch at a time rehashed every
+// cell several times (a third of a 200,000-cell restore's CPU).
+func (c *Core) Reserve(n int) {
+	if len(c.cells) == 0 && n > c.reserved {
+		c.cells = make(map[string]state, n)
+		c.reserved = n
+	}
+}
+
 // Restore sets cells' states wholesale (from a snapshot) and advances the
 // last applied sequence to at least seq: the snapshot's cells reflect the
 // stream up to seq. A cell's ETag, when set, must be the one of its value
 // (ETag(v), as ReadSnapshot computes it, in parallel): Restore then does not
 // encode the value again, one by one under the caller's lock.
 func (c *Core) Restore(seq uint64, cells ...Cell) {
-	if len(c.cells) == 0 && len(cells) > 0 {
-		c.cells = make(map[string]state, len(cells))
-	}
+	c.Reserve(len(cells))
 	for _, cell := range cells {
 		if old, ok := c.cells[cell.Name]; ok {
 			c.logMsgs -= old.logLen()
