@@ -163,27 +163,48 @@ func (r *Replica) snapshotLoop() {
 	}
 }
 
+// snapshotPiece is how many cells saveSnapshot reads under one hold of
+// the read lock.
+const snapshotPiece = 4096
+
 // saveSnapshot writes the local snapshot if anything was folded since the
 // last one.
+//
+// The cells are frozen (fold.Core.Freeze: their names copied) under the
+// lock, then read a piece at a time, each under the read lock, while the
+// fold goes on: copying a million cells under the read lock in one go
+// stalled the fold for the whole copy (docs/performance.md).
 func (r *Replica) saveSnapshot() error {
-	r.mu.RLock()
+	r.mu.Lock()
 	seq := r.core.LastSeq()
 	if seq == r.snap.written {
-		r.mu.RUnlock()
+		r.mu.Unlock()
 		return nil
 	}
-	cells := make([]fold.Cell, 0, r.core.Len())
-	r.core.Each(func(c fold.Cell) bool { cells = append(cells, c); return true })
+	fz, err := r.core.Freeze()
+	if err != nil {
+		r.mu.Unlock()
+		return fmt.Errorf("snapshot: %w", err)
+	}
 	h := SnapshotHeader{Stream: r.cfg.Stream, Prefix: r.cfg.Prefix, Cells: r.cfg.Cells, Seq: seq,
-		StreamCreated: r.streamCreated, Written: time.Now().UTC(), Trust: trustHash(r.cfg.Trust), Forgotten: r.core.ForgottenAll()}
+		StreamCreated: r.streamCreated, Written: time.Now().UTC(), Trust: trustHash(r.cfg.Trust), Forgotten: fz.Forgotten()}
 	if len(h.Forgotten) == 0 {
 		h.Forgotten = nil
 	}
 	if h.StreamCreated.IsZero() {
 		h.StreamCreated = r.snap.header.StreamCreated
 	}
-	r.mu.RUnlock()
+	r.mu.Unlock()
 	start := time.Now()
+	cells := make([]fold.Cell, 0, fz.Len())
+	for from := 0; from < fz.Len(); from += snapshotPiece {
+		r.mu.RLock()
+		cells = fz.Cells(cells, from, min(from+snapshotPiece, fz.Len()))
+		r.mu.RUnlock()
+	}
+	r.mu.Lock()
+	fz.Close()
+	r.mu.Unlock()
 	if err := WriteSnapshotFile(r.cfg.SnapshotPath, h, cells); err != nil {
 		return err
 	}

@@ -142,21 +142,21 @@ func WriteSnapshot(w io.Writer, h SnapshotHeader, cells []fold.Cell) error {
 // that says what and on which line; when several lines are wrong, the
 // first one is named, as a reader line by line would.
 func ReadSnapshot(r io.Reader, limits lattice.Limits) (SnapshotHeader, []fold.Cell, error) {
-	var batches [][]fold.Cell
-	total := 0
-	h, err := readSnapshot(r, limits, snapshotSink{cells: func(cells []fold.Cell) error {
-		batches = append(batches, cells)
-		total += len(cells)
-		return nil
-	}})
+	var all []fold.Cell
+	h, err := readSnapshot(r, limits, snapshotSink{
+		header: func(h SnapshotHeader) error {
+			all = make([]fold.Cell, 0, min(max(h.Count, 0), 1<<20)) // the count is not checked yet
+			return nil
+		},
+		cells: func(cells []fold.Cell) error {
+			all = append(all, cells...)
+			return nil
+		},
+	})
 	if err != nil {
 		return h, nil, err
 	}
-	cells := make([]fold.Cell, 0, total)
-	for _, b := range batches {
-		cells = append(cells, b...)
-	}
-	return h, cells, nil
+	return h, all, nil
 }
 
 // snapshotSink is what readSnapshot hands a snapshot to, as it reads it.
@@ -167,7 +167,8 @@ type snapshotSink struct {
 	// cells takes the cells in file order, a batch at a time, on one
 	// goroutine at a time, while later batches are decoded. They are
 	// good only if readSnapshot returns no error: the checksum is known
-	// at the end. An error ends the reading with it.
+	// at the end. An error ends the reading with it. The slice is used
+	// again after cells returns: cells must copy what it keeps.
 	cells func([]fold.Cell) error
 }
 
@@ -192,7 +193,7 @@ func readSnapshot(r io.Reader, limits lattice.Limits, sink snapshotSink) (Snapsh
 		maxLine = lattice.DefaultLimits.MaxBytes
 	}
 	maxLine += 64 << 10
-	rd := snapshotReader{r: r, sum: sha256.New(), maxLine: maxLine}
+	rd := snapshotReader{r: r, sum: sha256.New(), maxLine: maxLine, pools: new(snapshotPools)}
 	first, err := rd.header()
 	if err != nil {
 		return h, err
@@ -211,7 +212,7 @@ func readSnapshot(r io.Reader, limits lattice.Limits, sink snapshotSink) (Snapsh
 			return h, err
 		}
 	}
-	dec := newSnapshotDecoder(limits, sink.cells)
+	dec := newSnapshotDecoder(limits, rd.pools, sink.cells)
 	trailer, readErr := rd.cells(dec)
 	count, err := dec.finish()
 	if err != nil {
@@ -254,6 +255,8 @@ type snapshotReader struct {
 	sum     hash.Hash
 	maxLine int
 	rest    []byte // read, not yet taken: the start of the next line
+	buf     []byte // the whole buffer rest lies in
+	pools   *snapshotPools
 	eof     bool
 	lines   int  // lines taken so far
 	after   bool // a line follows the trailer
@@ -265,8 +268,15 @@ func (rd *snapshotReader) fill() (bool, error) {
 	if rd.eof {
 		return false, nil
 	}
-	buf := make([]byte, len(rd.rest), max(snapshotChunk, 2*len(rd.rest)))
-	copy(buf, rd.rest)
+	size := max(snapshotChunk, 2*len(rd.rest))
+	var buf []byte
+	if p, ok := rd.pools.chunks.Get().(*[]byte); ok && cap(*p) >= size {
+		buf = (*p)[:len(rd.rest)]
+	} else {
+		buf = make([]byte, len(rd.rest), size)
+	}
+	copy(buf, rd.rest) // rest may lie in buf itself (see snapshotPools): copy is a memmove
+	rd.buf = buf[:cap(buf)]
 	n, err := io.ReadAtLeast(rd.r, buf[len(buf):cap(buf)], 1)
 	rd.rest = buf[:len(buf)+n]
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -398,7 +408,7 @@ func (rd *snapshotReader) send(dec *snapshotDecoder, lines []byte) {
 		n++
 	}
 	rd.hash(lines)
-	dec.add(rd.lines+1, lines)
+	dec.add(rd.lines+1, lines, rd.buf)
 	rd.lines += n
 }
 
@@ -420,7 +430,8 @@ func (rd *snapshotReader) trailer() ([]byte, error) {
 		rd.rest = nil
 	}
 	rd.lines++
-	line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte{'\n'}), []byte{'\r'})
+	// A clone: the buffer goes back to the pool with the last batch.
+	line = bytes.Clone(bytes.TrimSuffix(bytes.TrimSuffix(line, []byte{'\n'}), []byte{'\r'}))
 	if len(rd.rest) == 0 && !rd.eof {
 		if _, err := rd.fill(); err != nil {
 			return nil, err
@@ -434,6 +445,7 @@ func (rd *snapshotReader) trailer() ([]byte, error) {
 type snapshotBatch struct {
 	first int    // line number of the first line
 	lines []byte // the lines, each ending in a newline but maybe the last
+	buf   []byte // the chunk the lines lie in, for the pool
 	cells []fold.Cell
 	err   error         // the first bad line's, if any
 	done  chan struct{} // closed once decoded
@@ -444,6 +456,7 @@ type snapshotBatch struct {
 // order.
 type snapshotDecoder struct {
 	limits  lattice.Limits
+	pools   *snapshotPools
 	work    chan *snapshotBatch // to the decoders
 	ordered chan *snapshotBatch // to the sink, in file order
 	wg      sync.WaitGroup
@@ -454,14 +467,14 @@ type snapshotDecoder struct {
 	fail  atomic.Bool // err is set: reading more is useless
 }
 
-func newSnapshotDecoder(limits lattice.Limits, sink func([]fold.Cell) error) *snapshotDecoder {
+func newSnapshotDecoder(limits lattice.Limits, pools *snapshotPools, sink func([]fold.Cell) error) *snapshotDecoder {
 	workers := runtime.GOMAXPROCS(0)
-	d := &snapshotDecoder{limits: limits, work: make(chan *snapshotBatch, 2*workers), ordered: make(chan *snapshotBatch, 4*workers)}
+	d := &snapshotDecoder{limits: limits, pools: pools, work: make(chan *snapshotBatch, 2*workers), ordered: make(chan *snapshotBatch, 4*workers)}
 	for range workers {
 		d.wg.Go(func() {
 			names := newInterner()
 			for b := range d.work {
-				b.decode(d.limits, names)
+				b.decode(d.limits, names, d.pools)
 				close(b.done)
 			}
 		})
@@ -480,6 +493,9 @@ func newSnapshotDecoder(limits lattice.Limits, sink func([]fold.Cell) error) *sn
 				d.fail.Store(true)
 			}
 			d.count += len(b.cells)
+			clear(b.cells) // no references kept from the pool
+			cells := b.cells[:0]
+			d.pools.cells.Put(&cells)
 			b.cells = nil
 		}
 	})
@@ -489,10 +505,11 @@ func newSnapshotDecoder(limits lattice.Limits, sink func([]fold.Cell) error) *sn
 // failed reports whether a batch was bad or refused by the sink.
 func (d *snapshotDecoder) failed() bool { return d.fail.Load() }
 
-// add queues the cell lines that start at line n. It keeps lines: the
-// caller must not reuse them.
-func (d *snapshotDecoder) add(n int, lines []byte) {
-	b := &snapshotBatch{first: n, lines: lines, done: make(chan struct{})}
+// add queues the cell lines that start at line n, which lie in buf: the
+// caller must not reuse buf; the decoder puts it in the pool once it has
+// decoded the lines.
+func (d *snapshotDecoder) add(n int, lines, buf []byte) {
+	b := &snapshotBatch{first: n, lines: lines, buf: buf, done: make(chan struct{})}
 	d.ordered <- b
 	d.work <- b
 }
@@ -510,8 +527,18 @@ func (d *snapshotDecoder) finish() (int, error) {
 }
 
 // decode decodes the batch's lines, up to the first bad one.
-func (b *snapshotBatch) decode(limits lattice.Limits, names *interner) {
-	b.cells = make([]fold.Cell, 0, bytes.Count(b.lines, []byte{'\n'})+1)
+func (b *snapshotBatch) decode(limits lattice.Limits, names *interner, pools *snapshotPools) {
+	defer func() {
+		buf := b.buf[:0]
+		pools.chunks.Put(&buf)
+		b.lines, b.buf = nil, nil
+	}()
+	n := bytes.Count(b.lines, []byte{'\n'}) + 1
+	if p, ok := pools.cells.Get().(*[]fold.Cell); ok && cap(*p) >= n {
+		b.cells = *p
+	} else {
+		b.cells = make([]fold.Cell, 0, n)
+	}
 	rest := b.lines
 	for i := 0; len(rest) > 0; i++ {
 		line := rest
@@ -527,7 +554,17 @@ func (b *snapshotBatch) decode(limits lattice.Limits, names *interner) {
 		}
 		b.cells = append(b.cells, c)
 	}
-	b.lines = nil
+}
+
+// snapshotPools keep the buffers of one snapshot's reading for its next
+// chunk and batch: a million cells read into fresh buffers allocated
+// about 300 MB that the collector then ran for. A chunk may return to its
+// pool while the reader still holds the start of a line in its tail, and
+// come back to it as the next chunk: the reader moves that line to the
+// front (fill). So a pool serves one reading, never two.
+type snapshotPools struct {
+	chunks sync.Pool // of *[]byte
+	cells  sync.Pool // of *[]fold.Cell
 }
 
 // interner keeps one copy of the strings many cells share (their types,

@@ -195,6 +195,7 @@ type Core struct {
 	cells      map[string]state
 	names      nameIndex         // the cells' names in order, once a listing asks
 	reserved   int               // cells the empty map was made for (Reserve)
+	frozen     *freezeLog        // while a Frozen is open (freeze.go)
 	forgotten  map[string]uint64 // cell → sequence of its latest forget marker
 	lastSeq    uint64
 	folded     uint64
@@ -286,6 +287,7 @@ func (c *Core) seen(name string, m Message) {
 		st.last = m.Seq
 		st.since = min(st.since+1, math.MaxUint32-1)
 		c.logMsgs += st.logLen() - before
+		c.keep(name)
 		c.cells[name] = st
 	}
 }
@@ -351,6 +353,7 @@ func (c *Core) fold(name string, m Message, v lattice.Value) Result {
 		st.value = lattice.Nothing{}
 		st.etag, _ = hashValue(st.value)
 	}
+	c.keep(name)
 	c.cells[name] = st
 	if !exists {
 		c.names.add(name)
@@ -374,6 +377,7 @@ func (c *Core) forget(name string, m Message) Result {
 	st, existed := c.cells[name]
 	if existed {
 		c.logMsgs -= st.logLen()
+		c.keep(name)
 		delete(c.cells, name)
 		c.names.drop()
 		c.networkChanged(name, nil)
@@ -643,6 +647,7 @@ func (c *Core) Restore(seq uint64, cells ...Cell) {
 		// snapshot's cells are new to the core (a fifth of a load's
 		// CPU went to the lookup).
 		n := len(c.cells)
+		c.keep(cell.Name)
 		c.cells[cell.Name] = st
 		if len(c.cells) > n {
 			c.names.add(cell.Name)
