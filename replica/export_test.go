@@ -56,3 +56,6 @@ func SetNogoodsHook(fn func(withdrawn []string, recorded [][]string)) (reset fun
 
 // CPUTime is the CPU time this process has used (0 where not measured).
 var CPUTime = cpuTime
+
+// SaveSnapshot writes the replica's local snapshot now.
+func (r *Replica) SaveSnapshot() error { return r.saveSnapshot() }
