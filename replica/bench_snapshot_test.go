@@ -122,7 +122,7 @@ func BenchmarkFoldDuringSnapshot(b *testing.B) {
 				default:
 				}
 				i++
-				if _, err := js.PublishAsync("dprop.cell.hot", lattice.Encode(lattice.Max{Value: float64(i)})); err != nil {
+				if _, err := js.PublishAsync("dprop.cell.hot", lattice.Encode(lattice.Max{Value: float64(i)}), jetstream.WithStallWait(time.Minute)); err != nil {
 					b.Error(err)
 					return
 				}

@@ -3,6 +3,7 @@ package fold
 import (
 	"errors"
 	"maps"
+	"slices"
 )
 
 // ErrFrozen is returned by Freeze while another Frozen is open.
@@ -65,6 +66,10 @@ func (c *Core) keep(name string) {
 	c.frozen.saved[name] = frozenState{st: st, existed: existed}
 }
 
+// Sort puts the cells in name order for Cells. It touches only the
+// Frozen: call it without the Core's lock, before Cells.
+func (f *Frozen) Sort() { slices.Sort(f.names) }
+
 // Len returns the number of cells frozen.
 func (f *Frozen) Len() int { return len(f.names) }
 
@@ -76,7 +81,7 @@ func (f *Frozen) LastSeq() uint64 { return f.lastSeq }
 func (f *Frozen) Forgotten() map[string]uint64 { return maps.Clone(f.forgotten) }
 
 // Cells appends to dst the frozen cells from index from up to to (of
-// 0..Len, in no particular order) and returns it. A read method: call it
+// 0..Len, in name order after Sort) and returns it. A read method: call it
 // under the lock of Get, a piece at a time, so that the fold goes on in
 // between; and only until Close.
 func (f *Frozen) Cells(dst []Cell, from, to int) []Cell {
