@@ -128,7 +128,7 @@ func BenchmarkFoldDuringSnapshot(b *testing.B) {
 				}
 			}
 		}()
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(time.Second) // the writer up to speed
 		start := time.Now()
 		if err := r.SaveSnapshot(); err != nil {
 			b.Fatal(err)
@@ -142,7 +142,7 @@ func BenchmarkFoldDuringSnapshot(b *testing.B) {
 		nb, nd := 0, 0
 		for k, t := range folds {
 			switch {
-			case t.Before(start) && !t.Before(start.Add(-400*time.Millisecond)):
+			case t.Before(start) && !t.Before(start.Add(-500*time.Millisecond)):
 				nb++
 			case !t.Before(start) && !t.After(end):
 				nd++
@@ -154,7 +154,7 @@ func BenchmarkFoldDuringSnapshot(b *testing.B) {
 		folds = folds[:0]
 		mu.Unlock()
 		gaps = append(gaps, gap)
-		before = append(before, float64(nb)/0.4)
+		before = append(before, float64(nb)/0.5)
 		during = append(during, float64(nd)/end.Sub(start).Seconds())
 		b.Logf("snapshot of %d cells took %v: folds/s %.0f before, %.0f during; longest wait between folds during it %v",
 			n, end.Sub(start).Round(time.Millisecond), before[len(before)-1], during[len(during)-1], gap)

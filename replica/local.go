@@ -199,9 +199,15 @@ func (r *Replica) saveSnapshot() error {
 	fz.Sort() // names sort faster than cells (WriteSnapshot's order)
 	cells := make([]fold.Cell, 0, fz.Len())
 	for from := 0; from < fz.Len(); from += snapshotPiece {
+		t := time.Now()
 		r.mu.RLock()
 		cells = fz.Cells(cells, from, min(from+snapshotPiece, fz.Len()))
 		r.mu.RUnlock()
+		// The fold waiting for the lock gets it for one update, and
+		// the next piece would take it back at once: leave it as long
+		// again without the lock. (Pieces back to back let the fold
+		// fold one update a piece, a fifth of its rate at 1M cells.)
+		time.Sleep(time.Since(t))
 	}
 	r.mu.Lock()
 	fz.Close()
