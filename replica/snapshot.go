@@ -840,9 +840,15 @@ func (p *snapshotParser) uint() (uint64, bool) {
 	if i == 0 || (i > 1 && p.rest[0] == '0') {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(string(p.rest[:i]), 10, 64)
-	if err != nil {
-		return 0, false
+	// By hand: strconv.ParseUint was two thirds of the parsing of a
+	// line's counts.
+	var n uint64
+	for _, c := range p.rest[:i] {
+		d := uint64(c - '0')
+		if n > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
 	}
 	p.rest = p.rest[i:]
 	return n, true

@@ -212,6 +212,8 @@ func FuzzSnapshotCellLine(f *testing.F) {
 		f.Add([]byte(strings.SplitAfter(sb.String(), "\n")[1]))
 	}
 	f.Add([]byte(`{"cell":"a","seq":01,"updates":1,"value":{"type":"max","value":1}}`))
+	f.Add([]byte(`{"cell":"a","seq":18446744073709551616,"updates":1,"value":{"type":"max","value":1}}`))
+	f.Add([]byte(`{"cell":"a","seq":99999999999999999999,"updates":1,"value":{"type":"max","value":1}}`))
 	f.Add([]byte(`{"cell":"a","seq":1,"updates":1,"value":{"type":"max","value":1},"value":{"type":"max","value":2}}`))
 	f.Add([]byte(`{"cell":"a\u0062","seq":1,"updates":1,"at":-5,"value":{"type":"max","value":1} }`))
 	f.Fuzz(func(t *testing.T, line []byte) {
