@@ -36,7 +36,7 @@ func BenchmarkResyncVsKV(b *testing.B) {
 		return fmt.Sprintf("bench.c%d", i), lattice.Max{Value: float64(i)}
 	})
 	for i := range n { // the same payloads, as KV values (a put is a publish on the bucket's subject)
-		if _, err := js.PublishAsync(fmt.Sprintf("$KV.bench.c%d", i), lattice.Encode(lattice.Max{Value: float64(i)})); err != nil {
+		if _, err := js.PublishAsync(fmt.Sprintf("$KV.bench.c%d", i), lattice.Encode(lattice.Max{Value: float64(i)}), jetstream.WithStallWait(time.Minute)); err != nil {
 			b.Fatal(err)
 		}
 	}
