@@ -109,3 +109,16 @@ func TestSubjectKinds(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPlain holds Validate's fast path to the full check: it accepts a
+// name exactly when the full check does.
+func FuzzPlain(f *testing.F) {
+	for _, s := range []string{"x", "a.b", "a..b", ".a", "a.", "a b", "a.*", "", strings.Repeat("a", MaxLen+1), "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if got, want := plain(name), validate(name, false) == nil; got != want {
+			t.Fatalf("plain(%q) = %v, validate accepts: %v", name, got, want)
+		}
+	})
+}

@@ -270,26 +270,3 @@ func BenchmarkCompaction(b *testing.B) {
 	b.Logf("resync before compaction %v, after %v (%.1f%%, target <= 5%%); compaction took %v",
 		before, after, 100*after.Seconds()/before.Seconds(), took)
 }
-
-// BenchmarkSnapshotRestart measures a replica's restart from its local
-// snapshot against a full replay of the same stream.
-func BenchmarkSnapshotRestart(b *testing.B) {
-	url := fillBench(b)
-	path := b.TempDir() + "/snapshot.jsonl"
-	r := startReplica(b, url, withSnapshot(path))
-	if err := r.Close(); err != nil {
-		b.Fatal(err)
-	}
-	var full, fromSnap []time.Duration
-	for b.Loop() {
-		full = append(full, replicaResync(b, url))
-		start := time.Now()
-		r := startReplica(b, url, withSnapshot(path))
-		fromSnap = append(fromSnap, time.Since(start))
-		r.Close()
-	}
-	f, s := median(full), median(fromSnap)
-	b.ReportMetric(f.Seconds(), "full-replay-s")
-	b.ReportMetric(s.Seconds(), "from-snapshot-s")
-	b.Logf("restart: full replay %v, from the local snapshot %v (%.1fx faster)", f, s, f.Seconds()/s.Seconds())
-}

@@ -53,3 +53,9 @@ func SetNogoodsHook(fn func(withdrawn []string, recorded [][]string)) (reset fun
 	testHookNogoods = fn
 	return func() { testHookNogoods = nil }
 }
+
+// CPUTime is the CPU time this process has used (0 where not measured).
+var CPUTime = cpuTime
+
+// SaveSnapshot writes the replica's local snapshot now.
+func (r *Replica) SaveSnapshot() error { return r.saveSnapshot() }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +134,12 @@ func TestBadSnapshotsFallBackToFullReplay(t *testing.T) {
 			return c
 		},
 		"truncated": func(b []byte) []byte { return b[:len(b)*2/3] },
+		// Cells are restored as they are read, before the checksum is
+		// known: a cell of a corrupt file must not stay.
+		"extra cell": func(b []byte) []byte {
+			i := bytes.Index(b, []byte(`{"end":`))
+			return slices.Concat(b[:i], []byte(`{"cell":"ghost.x","type":"max","seq":1,"updates":1,"value":{"type":"max","value":1}}`+"\n"), b[i:])
+		},
 		"no trailer": func(b []byte) []byte {
 			return b[:bytes.LastIndex(b[:len(b)-1], []byte("\n"))+1]
 		},

@@ -260,6 +260,12 @@ func TestCoreLogMessages(t *testing.T) {
 	if got := d.LogMessages(); got != 1 {
 		t.Fatalf("restored: LogMessages = %d, want 1", got)
 	}
+	// A later batch of a restore: a new cell and one again.
+	a, _ := c.Get("a")
+	d.Restore(5, a, b)
+	if got := d.LogMessages(); got != 2 {
+		t.Fatalf("restored in two batches: LogMessages = %d, want 2", got)
+	}
 }
 
 // A supported cell holds at most lattice.MaxClaims claims: the update that
