@@ -237,6 +237,11 @@ func (r *Replica) keyFolded(rec outbox.Record, rr *rebaseRound) (settled bool, e
 	if !r.storedIsOwn(ctx, rec, k.seq) {
 		return true, r.dropStored(ctx, rec, k.seq, rr)
 	}
+	// Delivered: the log stored this very update (its first publish got
+	// through though its answer was lost), as if acknowledged now.
+	if testHookDelivered != nil {
+		testHookDelivered(rec.Cell)
+	}
 	r.mu.Lock()
 	r.pend.ack(rec.ID, k.seq)
 	r.pend.folded(r.lastFolded)
