@@ -107,7 +107,7 @@ func Serve(nc *nats.Conn, r *replica.Replica, opts Options) (micro.Service, erro
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	h := &handler{r: r, opts: opts, opPrefix: opts.Prefix + ".op.", slots: make(chan struct{}, opts.MaxInFlight)}
+	h := &handler{nc: nc, r: r, opts: opts, opPrefix: opts.Prefix + ".op.", slots: make(chan struct{}, opts.MaxInFlight)}
 	svc, err := micro.AddService(nc, micro.Config{
 		StatsHandler: h.stats,
 		Name:         Name,
@@ -139,6 +139,7 @@ func Serve(nc *nats.Conn, r *replica.Replica, opts Options) (micro.Service, erro
 }
 
 type handler struct {
+	nc       *nats.Conn
 	r        *replica.Replica
 	opts     Options
 	opPrefix string // Prefix + ".op."
@@ -266,9 +267,20 @@ func (h *handler) respond(req micro.Request, cell string, c fold.Cell, rep repli
 	if c.Pending > 0 {
 		hdr[httpapi.HeaderPending] = []string{strconv.Itoa(c.Pending)}
 	}
-	if err := req.Respond(lattice.Encode(c.Value), micro.WithHeaders(hdr)); err != nil {
+	if err := h.send(req, hdr, lattice.Encode(c.Value)); err != nil {
 		h.opts.Logger.Debug("natsapi: answer not sent", "cell", cell, "err", err)
 	}
+}
+
+// send publishes an answer to req's reply subject. It does not go through
+// req.Respond or req.Error: those record a failure in the request, which
+// micro reads once its handler returned, and the answer is sent later,
+// from the replica's goroutine (a data race).
+func (h *handler) send(req micro.Request, hdr micro.Headers, data []byte) error {
+	if req.Reply() == "" {
+		return nil // a publish, not a request: nobody waits for an answer
+	}
+	return h.nc.PublishMsg(&nats.Msg{Subject: req.Reply(), Header: nats.Header(hdr), Data: data})
 }
 
 // fail answers err as the HTTP API would: its status as the error code,
@@ -285,7 +297,8 @@ func (h *handler) failWith(req micro.Request, cell string, status int, reason st
 	}
 	body, _ := json.Marshal(map[string]string{"error": err.Error(), "reason": reason, "cell": cell})
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
-	if rerr := req.Error(strconv.Itoa(status), reason+": "+msg, body); rerr != nil && !errors.Is(rerr, nats.ErrConnectionClosed) {
+	hdr := micro.Headers{micro.ErrorHeader: {reason + ": " + msg}, micro.ErrorCodeHeader: {strconv.Itoa(status)}}
+	if rerr := h.send(req, hdr, body); rerr != nil && !errors.Is(rerr, nats.ErrConnectionClosed) {
 		h.opts.Logger.Debug("natsapi: error answer not sent", "cell", cell, "err", rerr)
 	}
 }
