@@ -241,8 +241,10 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 		}
 		r.pend.folded(r.lastFolded)
 		r.mu.Unlock()
-		err := r.ob.Done(ids...)
+		// Counted before the outbox forgets them: whoever sees the
+		// outbox empty sees them delivered.
 		r.obDelivered.Add(uint64(len(ids)))
+		err := r.ob.Done(ids...)
 		n += len(ids)
 		ids, seqs = ids[:0], seqs[:0]
 		return err
