@@ -23,7 +23,9 @@ import (
 // by the drain below once the log is reachable again.
 
 // DefaultOutboxAfter is how long a refine waits for the log's
-// acknowledgement before it is taken into the outbox (Config.OutboxAfter).
+// acknowledgement before it is taken into the outbox, and how long one
+// acknowledged waits for the fold before it is answered from the pending
+// view (Config.OutboxAfter).
 const DefaultOutboxAfter = time.Second
 
 // ErrOutboxFull: the log could not take a refine and the outbox is full
