@@ -126,7 +126,17 @@ func (r *Replica) takePending(cell string, v lattice.Value, msg *nats.Msg, o *re
 	}
 	r.mu.RLock()
 	dup := r.pend.hasMsgID(id)
+	seq, stored := r.pend.ackedSeq(id)
 	r.mu.RUnlock()
+	if stored {
+		// A retry of an update the log has acknowledged, which the fold
+		// has not passed yet: it is in the log, not in the outbox.
+		c, _ := r.Get(cell)
+		if o.report != nil {
+			*o.report = RefineReport{Seq: seq, Duplicate: true, Unfolded: true}
+		}
+		return c, nil
+	}
 	if !dup {
 		hdr := make(map[string]string, len(msg.Header))
 		for k := range maps.Keys(msg.Header) {

@@ -59,6 +59,21 @@ func newPendingSet() *pendingSet {
 	return &pendingSet{cells: map[string]*pendingCell{}, ids: map[uint64]string{}, msgs: map[string]uint64{}, isAcked: map[uint64]bool{}}
 }
 
+// ackedSeq returns the stream sequence of the pending update with message
+// id msgID if the log has acknowledged it.
+func (p *pendingSet) ackedSeq(msgID string) (uint64, bool) {
+	id, ok := p.msgs[msgID]
+	if !ok || !p.isAcked[id] {
+		return 0, false
+	}
+	for _, a := range p.acked {
+		if a.id == id {
+			return a.seq, true
+		}
+	}
+	return 0, false
+}
+
 // hasMsgID says whether an update with message id msgID is pending.
 func (p *pendingSet) hasMsgID(msgID string) bool {
 	_, ok := p.msgs[msgID]

@@ -74,7 +74,7 @@ func testAcknowledgedAnswersWithoutFold(t *testing.T, outbox bool) {
 	})()
 	start := time.Now()
 	rep = replica.RefineReport{}
-	c, err = r.Refine(ctx, "x", lattice.Max{Value: 7}, replica.WithReport(&rep))
+	c, err = r.Refine(ctx, "x", lattice.Max{Value: 7}, replica.WithIdempotencyKey("kx"), replica.WithReport(&rep))
 	took := time.Since(start)
 	if err != nil || !rep.Unfolded || rep.Pending || rep.Seq == 0 || !lattice.Equal(c.Value, lattice.Max{Value: 7}) || c.Pending != 1 {
 		t.Fatalf("refine cut off after the acknowledgement: %+v %+v %v, want max 7 acknowledged, unfolded, 1 pending", c, rep, err)
@@ -85,6 +85,16 @@ func testAcknowledgedAnswersWithoutFold(t *testing.T, outbox bool) {
 	}
 	if got, err := r.Await(ctx, "x", lattice.Max{Value: 7}); err != nil || got.Pending != 1 {
 		t.Fatalf("await max 7: %+v %v", got, err)
+	}
+	if outbox {
+		// Retried while cut off: the log has it, the outbox does not
+		// take it again.
+		seq := rep.Seq
+		rep = replica.RefineReport{}
+		c, err = r.Refine(ctx, "x", lattice.Max{Value: 7}, replica.WithIdempotencyKey("kx"), replica.WithReport(&rep))
+		if err != nil || rep.Pending || !rep.Duplicate || !rep.Unfolded || rep.Seq != seq || c.Pending != 1 || r.Outbox().Taken != 0 {
+			t.Fatalf("retry cut off: %+v %+v %v (outbox %+v), want a duplicate of seq %d, unfolded, nothing taken", c, rep, err, r.Outbox(), seq)
+		}
 	}
 	// The fold catches up once the broker is back.
 	proxy.Heal()
