@@ -288,7 +288,12 @@ func (h *handler) failWith(req micro.Request, cell string, status int, reason st
 	}
 	body, _ := json.Marshal(map[string]string{"error": err.Error(), "reason": reason, "cell": cell})
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
-	if rerr := req.Error(strconv.Itoa(status), reason+": "+msg, body); rerr != nil && !errors.Is(rerr, nats.ErrConnectionClosed) {
+	// The error headers of micro's Request.Error, sent with Respond: an
+	// operation is answered from the goroutine that applies it, after
+	// micro's handler returned, and Request.Error records the error where
+	// micro's handler reads it then (a data race). h.failed counts them.
+	hdr := micro.Headers{micro.ErrorHeader: {reason + ": " + msg}, micro.ErrorCodeHeader: {strconv.Itoa(status)}}
+	if rerr := req.Respond(body, micro.WithHeaders(hdr)); rerr != nil && !errors.Is(rerr, nats.ErrConnectionClosed) {
 		h.opts.Logger.Debug("natsapi: error answer not sent", "cell", cell, "err", rerr)
 	}
 }
