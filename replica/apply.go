@@ -30,8 +30,8 @@ import (
 // an operation's delta is computed from the cell as the replica shows it,
 // its own earlier updates included. Each cell therefore has one queue and
 // at most one update of operations in flight: the next is computed once
-// the previous is folded (or taken into the outbox, which the view
-// includes). Operations that arrive meanwhile are applied together, as one
+// the previous is folded (or taken into the outbox, or held in the
+// pending view once acknowledged, which the view includes). Operations that arrive meanwhile are applied together, as one
 // update (a batch): a hot counter with 64 clients costs one publish per
 // batch, not one per increment.
 //
@@ -155,7 +155,9 @@ type cellQueue struct {
 // Apply applies operation o to cell: it computes the delta that has o's
 // effect on the cell as this replica shows it, under the replica's writer
 // id (WriterID), refines the cell with it, and returns the cell once the
-// update is folded (read-your-writes). A cell without a type takes o's
+// update is folded (read-your-writes), or, past Config.OutboxAfter, once
+// acknowledged, from the pending view (RefineReport.Unfolded, see
+// Refine). A cell without a type takes o's
 // natural type (op.Op.NaturalType) unless it is declared.
 //
 // Options: WithIdempotencyKey makes o exactly once within the stream's
@@ -437,6 +439,9 @@ func (r *Replica) applyBatch(cell string, cq *cellQueue, batch []*opCall, extra 
 		}
 		r.mu.RLock()
 		k, ok := r.opKeys.get(c.id)
+		if !ok { // acknowledged, answered, not folded yet (holdAcked)
+			k, ok = r.pend.heldKey(c.id)
+		}
 		r.mu.RUnlock()
 		switch {
 		case !ok:

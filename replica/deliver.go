@@ -23,7 +23,9 @@ import (
 // by the drain below once the log is reachable again.
 
 // DefaultOutboxAfter is how long a refine waits for the log's
-// acknowledgement before it is taken into the outbox (Config.OutboxAfter).
+// acknowledgement before it is taken into the outbox, and how long one
+// acknowledged waits for the fold before it is answered from the pending
+// view (Config.OutboxAfter).
 const DefaultOutboxAfter = time.Second
 
 // ErrOutboxFull: the log could not take a refine and the outbox is full
@@ -124,7 +126,17 @@ func (r *Replica) takePending(cell string, v lattice.Value, msg *nats.Msg, o *re
 	}
 	r.mu.RLock()
 	dup := r.pend.hasMsgID(id)
+	seq, stored := r.pend.ackedSeq(id)
 	r.mu.RUnlock()
+	if stored {
+		// A retry of an update the log has acknowledged, which the fold
+		// has not passed yet: it is in the log, not in the outbox.
+		c, _ := r.Get(cell)
+		if o.report != nil {
+			*o.report = RefineReport{Seq: seq, Duplicate: true, Unfolded: true}
+		}
+		return c, nil
+	}
 	if !dup {
 		hdr := make(map[string]string, len(msg.Header))
 		for k := range maps.Keys(msg.Header) {
@@ -241,8 +253,10 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 		}
 		r.pend.folded(r.lastFolded)
 		r.mu.Unlock()
-		err := r.ob.Done(ids...)
+		// Counted before the outbox forgets them: whoever sees the
+		// outbox empty sees them delivered.
 		r.obDelivered.Add(uint64(len(ids)))
+		err := r.ob.Done(ids...)
 		n += len(ids)
 		ids, seqs = ids[:0], seqs[:0]
 		return err

@@ -52,6 +52,13 @@ type RefineReport struct {
 	// PendingUpdates is the number of updates the outbox holds.
 	Pending        bool
 	PendingUpdates int
+	// Unfolded reports that the log acknowledged the update (Seq) but
+	// this replica had not folded it within Config.OutboxAfter (its fold
+	// lags, or the broker went away right after acknowledging): the cell
+	// returned is the replica's view with the update merged in, marked
+	// pending until the fold passes Seq. A refusal in stream order
+	// (another replica typed the cell first) is then not known yet.
+	Unfolded bool
 
 	// own: the duplicate is an earlier attempt of this very update (the
 	// same payload under the same id), not another writer's (Apply).

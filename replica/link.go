@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -481,6 +482,11 @@ func (r *Replica) replaced(info *jetstream.StreamInfo) {
 	r.core = fold.NewCore(r.cfg.Prefix, r.cfg.Declared, r.cfg.foldLimits())
 	r.streamCreated = info.Created
 	r.snap = snapState{}
+	// The updates the old stream acknowledged went with it: the pending
+	// view no longer shows them (those still in the outbox stay).
+	if r.pend != nil {
+		r.pend.folded(math.MaxUint64)
+	}
 	r.mu.Unlock()
 	r.stale.Store(true)
 	r.catchingUp.Store(true)

@@ -9,10 +9,13 @@ import (
 )
 
 // This file keeps the replica's pending updates: those taken into its
-// outbox (outbox.go) that it has not folded from the log yet. Reads see the
-// log's state merged with them, so a sidecar cut off from its brokers still
-// reads its own writes; once the log has acknowledged an update and the
-// fold has passed it, the log's value includes it and it leaves the set.
+// outbox (outbox.go) that it has not folded from the log yet, and those
+// the log acknowledged that the fold had not passed within
+// Config.OutboxAfter (held, see Refine). Reads see the log's state merged
+// with them, so a sidecar cut off from its brokers, or whose fold lags,
+// still reads its own writes; once the log has acknowledged an update and
+// the fold has passed it, the log's value includes it and it leaves the
+// set.
 
 // pendingSet is the pending updates by cell. It is guarded by the
 // replica's fold lock (r.mu), like the fold itself, so that a watcher sees
@@ -26,7 +29,13 @@ type pendingSet struct {
 	// isAcked the same by id.
 	acked   []ackedUpdate
 	isAcked map[uint64]bool
+	// nextHeld numbers the held updates, from heldIDBase.
+	nextHeld uint64
 }
+
+// heldIDBase is the first id of a held update: the outbox numbers its
+// updates from 1, so the two never meet.
+const heldIDBase = 1 << 63
 
 type pendingCell struct {
 	updates []pendingUpdate
@@ -38,12 +47,31 @@ type pendingUpdate struct {
 	id    uint64
 	msgID string
 	v     lattice.Value
+	// keys is the Dprop-Op-Keys header of a held update, seq its stream
+	// sequence (heldKey).
+	keys string
+	seq  uint64
 }
 
 type ackedUpdate struct{ id, seq uint64 }
 
 func newPendingSet() *pendingSet {
 	return &pendingSet{cells: map[string]*pendingCell{}, ids: map[uint64]string{}, msgs: map[string]uint64{}, isAcked: map[uint64]bool{}}
+}
+
+// ackedSeq returns the stream sequence of the pending update with message
+// id msgID if the log has acknowledged it.
+func (p *pendingSet) ackedSeq(msgID string) (uint64, bool) {
+	id, ok := p.msgs[msgID]
+	if !ok || !p.isAcked[id] {
+		return 0, false
+	}
+	for _, a := range p.acked {
+		if a.id == id {
+			return a.seq, true
+		}
+	}
+	return 0, false
 }
 
 // hasMsgID says whether an update with message id msgID is pending.
@@ -65,18 +93,65 @@ func (p *pendingSet) add(cell string, id uint64, msgID string, v lattice.Value) 
 		pc.value = merged
 	}
 	p.ids[id] = cell
-	if msgID != "" {
+	if _, ok := p.msgs[msgID]; msgID != "" && !ok {
 		p.msgs[msgID] = id
 	}
 }
 
+// hold adds an update of cell that the log acknowledged at stream
+// sequence seq and the fold has not passed yet, published with message id
+// msgID and Dprop-Op-Keys keys: it leaves the set once the fold passes
+// seq (folded), as an update of the outbox does once delivered.
+func (p *pendingSet) hold(cell, msgID, keys string, v lattice.Value, seq uint64) {
+	id := heldIDBase + p.nextHeld
+	p.nextHeld++
+	p.add(cell, id, msgID, v)
+	pc := p.cells[cell]
+	u := &pc.updates[len(pc.updates)-1]
+	u.keys, u.seq = keys, seq
+	p.ack(id, seq)
+}
+
+// heldKey returns the idempotency key id (a key's message id without its
+// prefix, see HeaderOpKeys) as a held update of operations carries it,
+// like the index of keys does once the update is folded.
+func (p *pendingSet) heldKey(id string) (opKey, bool) {
+	if p == nil {
+		return opKey{}, false
+	}
+	oid, ok := p.msgs[keyIDPrefix+id]
+	if !ok || oid < heldIDBase {
+		return opKey{}, false
+	}
+	pc := p.cells[p.ids[oid]]
+	if pc == nil {
+		return opKey{}, false
+	}
+	for _, u := range pc.updates {
+		if u.id != oid {
+			continue
+		}
+		for _, k := range strings.Split(u.keys, ",") {
+			if kid, hash, ok := strings.Cut(k, ":"); ok && kid == id {
+				return opKey{seq: u.seq, hash: hash}, true
+			}
+		}
+	}
+	return opKey{}, false
+}
+
 // ack notes that the log acknowledged update id at stream sequence seq.
+// acked stays in the order of sequences: a refine held (hold) may be
+// acknowledged after the outbox's drain acknowledged later sequences.
 func (p *pendingSet) ack(id, seq uint64) {
 	cell, ok := p.ids[id]
 	if !ok || p.isAcked[id] {
 		return
 	}
 	p.acked = append(p.acked, ackedUpdate{id: id, seq: seq})
+	for i := len(p.acked) - 1; i > 0 && p.acked[i-1].seq > seq; i-- {
+		p.acked[i-1], p.acked[i] = p.acked[i], p.acked[i-1]
+	}
 	p.isAcked[id] = true
 	if pc := p.cells[cell]; pc != nil {
 		pc.nAcked++
@@ -144,7 +219,9 @@ func (p *pendingSet) drop(id uint64) {
 	var v lattice.Value = lattice.Nothing{}
 	for _, u := range pc.updates {
 		if u.id == id {
-			delete(p.msgs, u.msgID)
+			if p.msgs[u.msgID] == id {
+				delete(p.msgs, u.msgID)
+			}
 			continue
 		}
 		kept = append(kept, u)

@@ -110,6 +110,12 @@ type Config struct {
 	// delivered once the log is reachable. OutboxMaxBytes bounds it
 	// (0: unbounded); a refine that finds it full fails with
 	// ErrOutboxFull.
+	//
+	// OutboxAfter also bounds, with or without an outbox, how long a
+	// refine the log acknowledged waits for this replica to fold it:
+	// past it the update is merged into what the replica shows, marked
+	// pending until the fold passes it, and answered
+	// (RefineReport.Unfolded).
 	OutboxPath     string
 	OutboxMaxBytes int64
 	OutboxAfter    time.Duration
@@ -476,6 +482,10 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 			r.cancel()
 			return nil, err
 		}
+	} else {
+		// Without an outbox the pending view holds only the updates the
+		// log acknowledged before the fold passed them (holdAcked).
+		r.pend = newPendingSet()
 	}
 	if err := r.startNetwork(); err != nil {
 		r.cancel()
@@ -570,7 +580,10 @@ func WithPropagator(name string) RefineOption {
 
 // Refine publishes v as an update of cell, waits for JetStream's
 // acknowledgement and for this replica to fold it, and returns the cell as
-// it is then (read-your-writes). Problems found before publishing (a bad
+// it is then (read-your-writes). If the fold has not passed the update
+// within Config.OutboxAfter, the update is merged into the pending view
+// (marked pending until the fold passes it) and the cell is returned as
+// the replica shows it then, with RefineReport.Unfolded. Problems found before publishing (a bad
 // name, a type other than the cell's, a cell this replica does not hold, a
 // value too large for the limits or, with its headers, for the broker's
 // maximum payload, a merge that would make the cell too large, a
@@ -675,12 +688,16 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if testHookPublished != nil {
 		testHookPublished(cell, ack.Duplicate)
 	}
+	// mine: what the log holds under the update's sequence is v (a
+	// duplicate of another writer's update of operations is not).
+	mine := true
 	switch {
 	case ack.Duplicate && o.msgID != "":
 		own, err := r.sameOps(ctx, cell, o.opKeys, ack.Sequence, msg.Data)
 		if err != nil {
 			return fold.Cell{}, err
 		}
+		mine = own
 		if o.report != nil {
 			defer func() { o.report.own = own }()
 		}
@@ -692,11 +709,46 @@ func (r *Replica) Refine(ctx context.Context, cell string, v lattice.Value, opts
 	if o.report != nil {
 		*o.report = RefineReport{Seq: ack.Sequence, Duplicate: ack.Duplicate}
 	}
-	if err := r.waitFolded(ctx, ack.Sequence); err != nil {
+	// Read-your-writes waits for the fold at most OutboxAfter: past it
+	// (the fold lags, or the broker went away right after acknowledging)
+	// the update is held in the pending view until the fold passes its
+	// sequence, and answered from that view (holdAcked).
+	wctx, cancel := context.WithTimeout(ctx, r.cfg.OutboxAfter)
+	err = r.waitFolded(wctx, ack.Sequence)
+	cancel()
+	if err != nil && mine && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		c := r.holdAcked(cell, v, msg, ack.Sequence)
+		if o.report != nil {
+			o.report.Unfolded = true
+		}
+		return c, nil
+	}
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		err = r.waitFolded(ctx, ack.Sequence) // what the log holds is not v: only the fold shows it
+	}
+	if err != nil {
 		return fold.Cell{}, fmt.Errorf("refine %q: %w", cell, err)
 	}
 	c, _ := r.Get(cell)
 	return c, nil
+}
+
+// holdAcked merges v, the update msg of cell that the log acknowledged at
+// stream sequence seq, into the pending view until the fold passes seq,
+// announces the change, and returns the cell as the replica now shows it.
+func (r *Replica) holdAcked(cell string, v lattice.Value, msg *nats.Msg, seq uint64) fold.Cell {
+	r.mu.Lock()
+	before, _ := r.viewLocked(cell)
+	r.pend.hold(cell, msg.Header.Get(jetstream.MsgIDHeader), msg.Header.Get(HeaderOpKeys), v, seq)
+	r.pend.folded(r.lastFolded) // the fold may have passed seq meanwhile
+	after, _ := r.viewLocked(cell)
+	if after.ETag != before.ETag {
+		r.announcePending(after)
+	}
+	r.mu.Unlock()
+	r.log.Debug("refine acknowledged by the log and not folded in time; answered from the pending view",
+		"cell", cell, "seq", seq, "wait", r.cfg.OutboxAfter)
+	return after
 }
 
 // testHookPublished, when set by a test, runs once the log acknowledged a

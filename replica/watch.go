@@ -29,8 +29,8 @@ type Event struct {
 	// event of it, and this is its first value since (the two events were
 	// coalesced): a value may be smaller than one seen before.
 	AfterForget bool
-	// Pending is the number of updates taken into the replica's outbox,
-	// not yet in the log, that Value includes (see fold.Cell.Pending).
+	// Pending is the number of the replica's updates, not folded from
+	// the log yet, that Value includes (see fold.Cell.Pending).
 	Pending int
 }
 

@@ -78,7 +78,7 @@ func (f *sidecarFlags) register(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.propagators, "propagators", nil, `with --network or --networks: run only these groups or propagator names, here and not shared ("none" for none; default all)`)
 	registerMaxCellBytes(cmd, &f.maxCellBytes)
 	fl.Int64Var(&f.outboxMaxBytes, "outbox-max-bytes", defaultOutboxMaxBytes, "with --data: bytes of pending updates the outbox keeps while the log cannot take them; past it refines get 503 outbox_full (see docs/recovery.md)")
-	fl.DurationVar(&f.outboxAfter, "outbox-after", replica.DefaultOutboxAfter, "with --data: how long a refine waits for the log's acknowledgement before the outbox takes it (answered 202)")
+	fl.DurationVar(&f.outboxAfter, "outbox-after", replica.DefaultOutboxAfter, "with --data: how long a refine waits for the log's acknowledgement before the outbox takes it (answered 202); always: how long an acknowledged refine waits for this sidecar's fold before it is answered from the pending view (Dprop-Folded: false)")
 	fl.IntVar(&f.maxStreams, "http-max-streams", httpapi.DefaultMaxStreams, "event streams the HTTP API serves at once; more get 503 busy")
 	fl.IntVar(&f.maxAwaits, "http-max-awaits", httpapi.DefaultMaxAwaits, "threshold reads (?await=) the HTTP API holds at once; more get 503 busy")
 	fl.StringSliceVar(&f.allowOrigins, "http-allow-origin", nil, "origins (scheme://host[:port]) whose web pages may call the HTTP API; pages of any other origin are refused (see docs/api.md, Browsers and Host)")

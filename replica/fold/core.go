@@ -45,9 +45,10 @@ type Cell struct {
 	// folded into the cell, changing it or not: when it was last refined.
 	// 0 when unknown (a message without a time).
 	At int64
-	// Pending is the number of updates the value includes that a
-	// replica's outbox holds and the log has not acknowledged yet (0: the
-	// value is the log's). The fold never sets it.
+	// Pending is the number of updates the value includes that the
+	// replica has not folded from the log yet: in its outbox, or
+	// acknowledged by the log and not folded yet (0: the value is the
+	// log's). The fold never sets it.
 	Pending int
 }
 

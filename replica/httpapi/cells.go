@@ -274,10 +274,14 @@ func (s *Server) refine(w http.ResponseWriter, r *http.Request) {
 
 // writeRefined answers a refine or an operation that succeeded: 200 with
 // the cell, or 202 when the update was kept in the outbox (synced, not in
-// the log yet); Dprop-Duplicate for an update the log already held.
+// the log yet); Dprop-Duplicate for an update the log already held,
+// Dprop-Folded: false for one the sidecar had not folded in time.
 func (s *Server) writeRefined(w http.ResponseWriter, r *http.Request, cell string, c fold.Cell, report replica.RefineReport) {
 	if report.Duplicate {
 		w.Header().Set(HeaderDuplicate, "true")
+	}
+	if report.Unfolded {
+		w.Header().Set(HeaderFolded, "false")
 	}
 	status := http.StatusOK
 	if report.Pending {

@@ -20,9 +20,10 @@ import (
 
 const (
 	// HeaderPending is the number of this sidecar's updates of the cell
-	// that the answer's value includes and the log has not acknowledged
-	// yet (they wait in the sidecar's outbox); absent when there are none,
-	// that is, when the value is the log's.
+	// that the answer's value includes and the log's state at this sidecar
+	// does not yet: they wait in the sidecar's outbox, or the log has them
+	// and the sidecar has not folded them yet (Dprop-Folded); absent when
+	// there are none, that is, when the value is the log's.
 	HeaderPending = "Dprop-Pending"
 	// HeaderOutbox is, on a 202 answer, the number of updates the
 	// sidecar's outbox holds, all cells together.

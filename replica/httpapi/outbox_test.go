@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,5 +87,60 @@ func TestNoOutbox(t *testing.T) {
 	sc.do(t, "GET", "/v1/outbox", "").want(t, http.StatusNotFound)
 	if b := sc.do(t, "GET", "/readyz", "").body; strings.Contains(b, "outbox") {
 		t.Fatalf("/readyz: %s", b)
+	}
+}
+
+// A refine the log acknowledged that the sidecar cannot fold in time (its
+// fold is held here) is answered 200 with Dprop-Folded: false and the
+// value marked pending, with or without an outbox; reads show it, and the
+// mark goes once the fold passes it.
+func TestRefineAcknowledgedNotFolded(t *testing.T) {
+	srv := runBroker(t)
+	gate := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(gate) }) }
+	defer open()
+	other := newSidecar(t, srv.ClientURL(), httpapi.Options{})
+	sc := newSidecar(t, srv.ClientURL(), httpapi.Options{}, func(c *replica.Config) {
+		c.OutboxAfter = 200 * time.Millisecond
+		c.OnChange = func(ev replica.Event) {
+			if ev.Cell == "blocker" {
+				<-gate
+			}
+		}
+	})
+	other.do(t, "POST", "/v1/cells/blocker", `{"type":"max","value":1}`).want(t, http.StatusOK)
+	for {
+		if _, ok := sc.r.Get("blocker"); ok {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	a := sc.do(t, "POST", "/v1/cells/nf.k", `{"type":"max","value":7}`).want(t, http.StatusOK)
+	if a.body != `{"type":"max","value":7}` || a.header.Get(httpapi.HeaderFolded) != "false" || a.header.Get(httpapi.HeaderPending) != "1" {
+		t.Fatalf("refine with the fold held: %s, headers %v", a.body, a.header)
+	}
+	a = sc.do(t, "GET", "/v1/cells/nf.k", "").want(t, http.StatusOK)
+	if a.body != `{"type":"max","value":7}` || a.header.Get(httpapi.HeaderPending) != "1" || a.header.Get(httpapi.HeaderFolded) != "" {
+		t.Fatalf("read with the fold held: %s, headers %v", a.body, a.header)
+	}
+	c, err := sc.c.Refine(ctxT(t), "nf.k", []byte(`{"type":"max","value":8}`))
+	if err != nil || !c.Unfolded || c.Accepted || c.Pending != 2 || string(c.Value) != `{"type":"max","value":8}` {
+		t.Fatalf("client refine: %+v %v", c, err)
+	}
+	open()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		a = sc.do(t, "GET", "/v1/cells/nf.k", "").want(t, http.StatusOK)
+		if a.header.Get(httpapi.HeaderPending) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still pending after the fold was let go: %v", a.header)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if a.body != `{"type":"max","value":8}` {
+		t.Fatalf("read after the fold: %s", a.body)
 	}
 }

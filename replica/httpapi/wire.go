@@ -39,6 +39,13 @@ const (
 	// HeaderDuplicate is "true" on a refine's answer when the update was
 	// already stored under its Idempotency-Key, so nothing new was stored.
 	HeaderDuplicate = "Dprop-Duplicate"
+	// HeaderFolded is "false" on a refine's (or an operation's) 200 answer
+	// when the log acknowledged the update but the sidecar had not folded
+	// it within --outbox-after (its fold lags, or the broker went away
+	// right after acknowledging): the value is the sidecar's view with the
+	// update merged in, marked pending (Dprop-Pending) until the fold
+	// passes it. Absent otherwise.
+	HeaderFolded = "Dprop-Folded"
 	// HeaderSigner and HeaderSignature carry a refine's signature, made by
 	// the client over the cell's subject and the canonical encoding of the
 	// value (see replica.SignUpdate): checked, then passed on unchanged as
@@ -76,7 +83,7 @@ type Cell struct {
 	// that message.
 	Time time.Time `json:"time,omitzero"`
 	// Pending is the number of the sidecar's updates the value includes
-	// that the log has not acknowledged yet (Dprop-Pending; 0: the value
+	// that its fold of the log does not yet (Dprop-Pending; 0: the value
 	// is the log's).
 	Pending int `json:"pending,omitempty"`
 	// Support is, for a supported cell read as its strongest consequence,
@@ -95,6 +102,10 @@ type Cell struct {
 	// Duplicate is true when a refine's answer carried Dprop-Duplicate: the
 	// update was already stored under its idempotency key (Client only).
 	Duplicate bool `json:"-"`
+	// Unfolded is true when a refine's answer carried Dprop-Folded: false:
+	// the log has the update, the sidecar had not folded it yet (Client
+	// only).
+	Unfolded bool `json:"-"`
 }
 
 // Event is the data of one Server-Sent Event: a real change of a cell, or
@@ -114,7 +125,7 @@ type Event struct {
 	// afresh.
 	Forgotten bool `json:"forgotten,omitempty"`
 	// Pending is the number of this sidecar's updates the value includes
-	// that the log has not acknowledged yet (see Dprop-Pending).
+	// that its fold of the log does not yet (see Dprop-Pending).
 	Pending int `json:"pending,omitempty"`
 	// Consequence and Support are, for a supported cell, its strongest
 	// consequence under the worldview when the event was sent and the
@@ -240,7 +251,7 @@ func headerText(s string) string {
 // cellFromHeaders fills a Cell from the headers of a GET or POST answer.
 func cellFromHeaders(name string, h http.Header, body []byte) Cell {
 	c := Cell{Name: name, Type: h.Get(HeaderType), ETag: h.Get("ETag"), Value: body, Stale: h.Get(HeaderStale) == "true",
-		Duplicate: h.Get(HeaderDuplicate) == "true"}
+		Duplicate: h.Get(HeaderDuplicate) == "true", Unfolded: h.Get(HeaderFolded) == "false"}
 	c.Seq, _ = strconv.ParseUint(h.Get(HeaderSeq), 10, 64)
 	c.Updates, _ = strconv.ParseUint(h.Get(HeaderUpdates), 10, 64)
 	c.Pending, _ = strconv.Atoi(h.Get(HeaderPending))

@@ -264,6 +264,9 @@ func (h *handler) respond(req micro.Request, cell string, c fold.Cell, rep repli
 	if rep.Pending {
 		hdr[httpapi.HeaderOutbox] = []string{strconv.Itoa(rep.PendingUpdates)}
 	}
+	if rep.Unfolded {
+		hdr[httpapi.HeaderFolded] = []string{"false"}
+	}
 	if c.Pending > 0 {
 		hdr[httpapi.HeaderPending] = []string{strconv.Itoa(c.Pending)}
 	}
