@@ -69,6 +69,16 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 			r.opKeys.record(keys, seq, m.Time, r.dupWindow(), r.keysKeptSince())
 		}
 	}
+	// The pending updates this fold passed leave the view first, so that
+	// the change's event (or, for another cell, one of its own) no longer
+	// counts them as pending.
+	var passed []string
+	if r.pend != nil {
+		if res.Forgotten {
+			r.pend.forget(res.Cell)
+		}
+		passed = r.pend.folded(seq)
+	}
 	var ev Event
 	switch {
 	case res.Changed:
@@ -90,12 +100,7 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 			r.reannounce(seq)
 		}
 	}
-	if r.pend != nil {
-		if res.Forgotten {
-			r.pend.forget(res.Cell)
-		}
-		r.pend.folded(seq)
-	}
+	r.announceViews(passed, ev.Cell)
 	r.mu.Unlock()
 	if res.Forgotten && res.Existed {
 		r.log.Info("cell forgotten", "cell", res.Cell, "seq", seq)

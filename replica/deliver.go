@@ -251,7 +251,7 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 		for i, id := range ids {
 			r.pend.ack(id, seqs[i])
 		}
-		r.pend.folded(r.lastFolded)
+		r.passPending(r.lastFolded)
 		r.mu.Unlock()
 		// Counted before the outbox forgets them: whoever sees the
 		// outbox empty sees them delivered.
@@ -400,6 +400,27 @@ func (r *Replica) eachView(fn func(fold.Cell) bool) {
 
 // announcePending tells the propagators and the watchers of a change of
 // the pending view of c. The caller holds r.mu.
+// passPending drops the pending updates the fold has passed (done is the
+// last sequence folded) and tells the watchers of the cells whose view
+// lost them: without it a watcher's last event of such a cell would still
+// say pending. r.mu is held.
+func (r *Replica) passPending(done uint64) {
+	r.announceViews(r.pend.folded(done), "")
+}
+
+// announceViews tells the watchers of cells, but skip, what the replica
+// now shows of each. r.mu is held.
+func (r *Replica) announceViews(cells []string, skip string) {
+	for _, cell := range cells {
+		if cell == skip {
+			continue
+		}
+		if c, ok := r.viewLocked(cell); ok {
+			r.announcePending(c)
+		}
+	}
+}
+
 func (r *Replica) announcePending(c fold.Cell) {
 	r.changed(c.Name)
 	r.watchers.notify(Event{Cell: c.Name, Value: c.Value, Type: c.Type, Seq: c.Seq, ETag: c.ETag, Pending: c.Pending})

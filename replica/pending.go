@@ -185,19 +185,20 @@ func (p *pendingSet) replace(id uint64, v lattice.Value) {
 }
 
 // folded drops the acknowledged updates the fold has passed (done is the
-// last sequence folded) and returns how many it dropped. Cheap when there
-// are none: it is called after every fold.
-func (p *pendingSet) folded(done uint64) int {
-	n := 0
+// last sequence folded) and returns the cells they were of. Cheap when
+// there are none: it is called after every fold.
+func (p *pendingSet) folded(done uint64) (cells []string) {
 	for len(p.acked) > 0 && p.acked[0].seq <= done {
+		if c, ok := p.ids[p.acked[0].id]; ok && !slices.Contains(cells, c) {
+			cells = append(cells, c)
+		}
 		p.drop(p.acked[0].id)
 		p.acked = p.acked[1:]
-		n++
 	}
 	if len(p.acked) == 0 {
 		p.acked = nil
 	}
-	return n
+	return cells
 }
 
 // drop removes update id.

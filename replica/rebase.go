@@ -244,7 +244,7 @@ func (r *Replica) keyFolded(rec outbox.Record, rr *rebaseRound) (settled bool, e
 	}
 	r.mu.Lock()
 	r.pend.ack(rec.ID, k.seq)
-	r.pend.folded(r.lastFolded)
+	r.passPending(r.lastFolded)
 	r.mu.Unlock()
 	r.obDelivered.Add(1)
 	return true, r.ob.Done(rec.ID)
@@ -298,7 +298,7 @@ func (r *Replica) deliverAlone(js jetstream.JetStream, rec outbox.Record, rr *re
 		}
 	}
 	r.pend.ack(rec.ID, ack.Sequence)
-	r.pend.folded(r.lastFolded)
+	r.passPending(r.lastFolded)
 	r.mu.Unlock()
 	r.obDelivered.Add(1)
 	return r.ob.Done(rec.ID)

@@ -53,6 +53,13 @@ func testAcknowledgedAnswersWithoutFold(t *testing.T, outbox bool) {
 		_, ok := r.Get("blocker")
 		return ok
 	})
+	// A watcher of both cells: its last event of each must not say
+	// pending once the fold passed them.
+	w, err := r.Watch(">", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
 	// An operation, acknowledged and not folded: answered all the same.
 	ctx, cancel := context.WithTimeout(ctxT(t), 10*time.Second)
 	defer cancel()
@@ -104,6 +111,16 @@ func testAcknowledgedAnswersWithoutFold(t *testing.T, outbox bool) {
 		h, _ := r.Get("hits")
 		return x.Pending == 0 && h.Pending == 0 && x.Seq > 0 && h.Seq > 0
 	})
+	last := map[string]replica.Event{}
+	for last["x"].Pending != 0 || last["hits"].Pending != 0 || last["x"].Seq == 0 || last["hits"].Seq == 0 {
+		wctx, wcancel := context.WithTimeout(ctxT(t), 5*time.Second)
+		ev, err := w.Next(wctx)
+		wcancel()
+		if err != nil {
+			t.Fatalf("the watcher's last events %+v still say pending or none came: %v", last, err)
+		}
+		last[ev.Cell] = ev
+	}
 	if got, _ := r.Get("x"); !lattice.Equal(got.Value, lattice.Max{Value: 7}) {
 		t.Fatalf("x after the fold: %s, want max 7", enc(got.Value))
 	}
