@@ -379,18 +379,18 @@ func (r *Replica) attach() error {
 //
 // The client's default, 500 messages a request, cost the process (server
 // and replica) 12-16% more CPU in a resync of 300,000 one-update cells
-// than 16 MiB a request (BenchmarkResyncVsKV, docs/performance.md): a
-// pull request handled every 250 messages, by the server and the client.
-// A bound in bytes rather than messages keeps what waits in the client
-// under the subscription's pending limit (64 MiB) whatever the size of
-// the cells; 10,000 messages a request saved as much CPU, but 10,000
-// large updates would overflow it.
+// than 4 or 16 MiB a request, which cost the same (BenchmarkResyncVsKV,
+// docs/performance.md): a pull request handled every 250 messages, by
+// the server and the client. A bound in bytes rather than messages keeps what
+// waits in the client under the subscription's pending limit (64 MiB)
+// whatever the size of the cells; 10,000 messages a request saved as much
+// CPU, but 10,000 large updates would overflow it.
 func (r *Replica) pullBytes() int {
 	return max(minPullBytes, int(r.cfg.Conn.MaxPayload()))
 }
 
 // minPullBytes is the least a consumer asks for ahead of the fold.
-const minPullBytes = 16 << 20
+const minPullBytes = 4 << 20
 
 // consumeError hears the ordered consumer's troubles. Those that may mean
 // the stream is gone make the link loop check it at once: nats.go's

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// A replica's consumer asks the server for 16 MiB of messages at a time,
+// A replica's consumer asks the server for 4 MiB of messages at a time,
 // not the client's default of 500 messages: handling a pull request every
 // 250 messages cost a resync 12-16% more CPU (docs/performance.md).
 func TestConsumerPullsLargeBatches(t *testing.T) {
@@ -31,7 +31,7 @@ func TestConsumerPullsLargeBatches(t *testing.T) {
 	if err := json.Unmarshal(m.Data, &req); err != nil {
 		t.Fatalf("pull request %q: %v", m.Data, err)
 	}
-	if req.MaxBytes < 16<<20 || req.Batch < 10_000 {
-		t.Errorf("pull request asks for %d messages, %d bytes; want at least 10000 and 16 MiB (%s)", req.Batch, req.MaxBytes, m.Data)
+	if req.MaxBytes < 4<<20 || req.Batch < 10_000 {
+		t.Errorf("pull request asks for %d messages, %d bytes; want at least 10000 and 4 MiB (%s)", req.Batch, req.MaxBytes, m.Data)
 	}
 }
