@@ -260,6 +260,10 @@ func (r *Replica) reattach() {
 	r.reconnected.Store(true)
 }
 
+// maxReserve bounds the cells a fresh replica makes room for before its
+// resync (see attach): a hint from the stream, not a promise.
+const maxReserve = 16 << 20
+
 // attachTimeout bounds one attempt to attach to the stream.
 const attachTimeout = 3 * time.Second
 
@@ -320,6 +324,13 @@ func (r *Replica) attach() error {
 	}
 	r.mu.Lock()
 	after := r.core.LastSeq()
+	if after == 0 && r.cfg.Cells == ">" {
+		// A fresh replica of every cell will hold about as many cells as
+		// the stream has subjects: a map grown one cell at a time rehashed
+		// them all several times, a quarter of the fold's CPU in a resync
+		// of 300,000 one-update cells.
+		r.core.Reserve(int(min(info.State.NumSubjects, info.State.Msgs, maxReserve)))
+	}
 	r.startAt = after
 	r.gen++
 	a := &attachment{gen: r.gen, stream: stream, shape: shapeOf(info)}
@@ -337,7 +348,7 @@ func (r *Replica) attach() error {
 		r.stale.Store(true)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) { r.handle(a, m) }, jetstream.ConsumeErrHandler(r.consumeError),
-		jetstream.PullHeartbeat(consumeHeartbeat))
+		jetstream.PullHeartbeat(consumeHeartbeat), jetstream.PullMaxBytes(r.pullBytes()))
 	if err != nil {
 		r.lost.Store(back)
 		return fmt.Errorf("consume %q: %w", r.filter, err)
@@ -362,6 +373,25 @@ func (r *Replica) attach() error {
 	}
 	return nil
 }
+
+// pullBytes is how many bytes of messages the consumer asks for ahead of
+// the fold (nats.go's PullMaxBytes): at least one message of the largest
+// size the server takes, or the consumer would stall.
+//
+// The client's default, 500 messages a request, cost the process (server
+// and replica) 12-16% more CPU in a resync of 300,000 one-update cells
+// than 4 or 16 MiB a request, which cost the same (BenchmarkResyncVsKV,
+// docs/performance.md): a pull request handled every 250 messages, by
+// the server and the client. A bound in bytes rather than messages keeps what
+// waits in the client under the subscription's pending limit (64 MiB)
+// whatever the size of the cells; 10,000 messages a request saved as much
+// CPU, but 10,000 large updates would overflow it.
+func (r *Replica) pullBytes() int {
+	return max(minPullBytes, int(r.cfg.Conn.MaxPayload()))
+}
+
+// minPullBytes is the least a consumer asks for ahead of the fold.
+const minPullBytes = 4 << 20
 
 // consumeError hears the ordered consumer's troubles. Those that may mean
 // the stream is gone make the link loop check it at once: nats.go's
