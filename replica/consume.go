@@ -72,21 +72,16 @@ func (r *Replica) handle(a *attachment, msg jetstream.Msg) {
 	// The pending updates this fold passed leave the view first, so that
 	// the change's event (or, for another cell, one of its own) no longer
 	// counts them as pending.
-	var passed []string
-	if r.pend != nil {
-		if res.Forgotten {
-			r.pend.forget(res.Cell)
-		}
-		passed = r.pend.folded(seq)
+	if res.Forgotten {
+		r.pend.forget(res.Cell)
 	}
+	passed := r.pend.folded(seq)
 	var ev Event
 	switch {
 	case res.Changed:
 		ev = Event{Cell: res.Cell, Value: res.Value, Type: res.Type, Seq: seq, ETag: res.ETag}
-		if r.pend != nil {
-			if c, ok := r.pend.view(res.Cell, fold.Cell{Name: res.Cell, Value: res.Value, Type: res.Type, Seq: seq, ETag: res.ETag}, true); ok && c.Pending > 0 {
-				ev.Value, ev.ETag, ev.Pending = c.Value, c.ETag, c.Pending
-			}
+		if c, ok := r.pend.view(res.Cell, fold.Cell{Name: res.Cell, Value: res.Value, Type: res.Type, Seq: seq, ETag: res.ETag}, true); ok && c.Pending > 0 {
+			ev.Value, ev.ETag, ev.Pending = c.Value, c.ETag, c.Pending
 		}
 		r.changed(ev.Cell)
 		r.watchers.notify(ev)

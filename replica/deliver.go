@@ -69,7 +69,6 @@ func (r *Replica) openOutbox() error {
 		return fmt.Errorf("replica: %w", err)
 	}
 	r.ob = ob
-	r.pend = newPendingSet()
 	r.obWake = make(chan struct{}, 1)
 	r.obTorn, r.obTornFile, r.obSalvaged = rec.Torn, rec.TornFile, rec.Salvaged
 	switch {
@@ -370,9 +369,6 @@ func (r *Replica) deliverPending(js jetstream.JetStream) error {
 // with the pending updates. The caller holds r.mu.
 func (r *Replica) viewLocked(cell string) (fold.Cell, bool) {
 	c, ok := r.core.Get(cell)
-	if r.pend == nil {
-		return c, ok
-	}
 	return r.pend.view(cell, c, ok)
 }
 
@@ -382,13 +378,11 @@ func (r *Replica) viewLocked(cell string) (fold.Cell, bool) {
 func (r *Replica) eachView(fn func(fold.Cell) bool) {
 	more := true
 	r.core.Each(func(c fold.Cell) bool {
-		if r.pend != nil {
-			c, _ = r.pend.view(c.Name, c, true)
-		}
+		c, _ = r.pend.view(c.Name, c, true)
 		more = fn(c)
 		return more
 	})
-	if !more || r.pend == nil {
+	if !more {
 		return
 	}
 	for _, name := range r.pend.only(r.core, "", "") {

@@ -514,9 +514,7 @@ func (r *Replica) replaced(info *jetstream.StreamInfo) {
 	r.snap = snapState{}
 	// The updates the old stream acknowledged went with it: the pending
 	// view no longer shows them (those still in the outbox stay).
-	if r.pend != nil {
-		r.pend.folded(math.MaxUint64)
-	}
+	r.pend.folded(math.MaxUint64)
 	r.mu.Unlock()
 	r.stale.Store(true)
 	r.catchingUp.Store(true)

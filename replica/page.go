@@ -50,11 +50,9 @@ func (r *Replica) CellsPageFunc(pattern, after string, limit int, keep func(name
 	page = make([]fold.Cell, 0, min(limit, len(names)-start))
 	skipped := 0
 	walk := names[start:]
-	if r.pend != nil {
-		// Cells only the outbox knows of yet are listed among the others.
-		if extra := r.pend.only(r.core, prefix, max(after, prefix)); len(extra) > 0 {
-			walk = mergeSorted(walk, extra)
-		}
+	// Cells only the outbox knows of yet are listed among the others.
+	if extra := r.pend.only(r.core, prefix, max(after, prefix)); len(extra) > 0 {
+		walk = mergeSorted(walk, extra)
 	}
 	for _, name := range walk {
 		if !strings.HasPrefix(name, prefix) {

@@ -13,7 +13,7 @@ import (
 // coreReplica is a replica with a core and no connection: enough for the
 // read methods.
 func coreReplica() *Replica {
-	return &Replica{core: fold.NewCore("dprop", nil, fold.Limits{})}
+	return &Replica{core: fold.NewCore("dprop", nil, fold.Limits{}), pend: newPendingSet()}
 }
 
 func (r *Replica) addCell(t *testing.T, name string) {

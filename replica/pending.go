@@ -116,9 +116,6 @@ func (p *pendingSet) hold(cell, msgID, keys string, v lattice.Value, seq uint64)
 // prefix, see HeaderOpKeys) as a held update of operations carries it,
 // like the index of keys does once the update is folded.
 func (p *pendingSet) heldKey(id string) (opKey, bool) {
-	if p == nil {
-		return opKey{}, false
-	}
 	oid, ok := p.msgs[keyIDPrefix+id]
 	if !ok || oid < heldIDBase {
 		return opKey{}, false

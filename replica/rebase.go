@@ -76,9 +76,6 @@ var ErrOutboxAhead = errors.New("the cell has updates in the outbox not yet deli
 // outbox, behind the cell's updates there that the log has not
 // acknowledged yet; with logAck such an update is refused instead.
 func (r *Replica) outboxFirst(cell string, logAck bool) (bool, error) {
-	if r.pend == nil {
-		return false, nil
-	}
 	r.mu.RLock()
 	ahead := r.pend.undelivered(cell)
 	r.mu.RUnlock()

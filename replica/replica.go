@@ -375,9 +375,10 @@ type Replica struct {
 	lastCompaction atomic.Pointer[Compaction] // the latest compaction message folded
 	purgeSeen      string
 
-	// The outbox (deliver.go) and the pending updates it holds
-	// (pending.go, guarded by mu); nil without Config.OutboxPath.
-	// lastFolded is the last sequence folded (guarded by mu).
+	// The outbox (deliver.go), nil without Config.OutboxPath, and the
+	// pending view (pending.go, guarded by mu): the outbox's updates and
+	// those the log acknowledged before the fold passed them; always
+	// there. lastFolded is the last sequence folded (guarded by mu).
 	ob                   *outbox.Outbox
 	pend                 *pendingSet
 	obWake               chan struct{}
@@ -477,15 +478,15 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		r.loadSnapshot()
 	}
 	r.initConnState()
+	// The pending view: the outbox's updates, and those the log
+	// acknowledged before the fold passed them (holdAcked), with or
+	// without an outbox.
+	r.pend = newPendingSet()
 	if cfg.OutboxPath != "" {
 		if err := r.openOutbox(); err != nil {
 			r.cancel()
 			return nil, err
 		}
-	} else {
-		// Without an outbox the pending view holds only the updates the
-		// log acknowledged before the fold passed them (holdAcked).
-		r.pend = newPendingSet()
 	}
 	if err := r.startNetwork(); err != nil {
 		r.cancel()
@@ -804,7 +805,7 @@ func (r *Replica) CheckThreshold(cell string, v lattice.Value) error {
 func (r *Replica) check(cell string, v lattice.Value) error {
 	r.mu.RLock()
 	err := r.core.Check(cell, v)
-	if err == nil && r.pend != nil {
+	if err == nil {
 		err = r.pend.check(cell, v)
 	}
 	r.mu.RUnlock()
