@@ -169,16 +169,12 @@ func (p *pendingSet) replace(id uint64, v lattice.Value) {
 	if pc == nil {
 		return
 	}
-	var joined lattice.Value = lattice.Nothing{}
 	for i := range pc.updates {
 		if pc.updates[i].id == id {
 			pc.updates[i].v = v
 		}
-		if merged, _, err := lattice.Merge(joined, pc.updates[i].v); err == nil {
-			joined = merged
-		}
 	}
-	pc.value = joined
+	pc.rejoin()
 }
 
 // folded drops the acknowledged updates the fold has passed (done is the
@@ -213,25 +209,28 @@ func (p *pendingSet) drop(id uint64) {
 		delete(p.isAcked, id)
 		pc.nAcked--
 	}
-	kept := pc.updates[:0]
-	var v lattice.Value = lattice.Nothing{}
-	for _, u := range pc.updates {
-		if u.id == id {
-			if p.msgs[u.msgID] == id {
-				delete(p.msgs, u.msgID)
-			}
-			continue
+	pc.updates = slices.DeleteFunc(pc.updates, func(u pendingUpdate) bool {
+		if u.id == id && p.msgs[u.msgID] == id {
+			delete(p.msgs, u.msgID)
 		}
-		kept = append(kept, u)
-		if merged, _, err := lattice.Merge(v, u.v); err == nil {
-			v = merged
-		}
-	}
-	if len(kept) == 0 {
+		return u.id == id
+	})
+	if len(pc.updates) == 0 {
 		delete(p.cells, cell)
 		return
 	}
-	pc.updates, pc.value = kept, v
+	pc.rejoin()
+}
+
+// rejoin makes the cell's value the join of its updates again.
+func (pc *pendingCell) rejoin() {
+	var joined lattice.Value = lattice.Nothing{}
+	for _, u := range pc.updates {
+		if merged, _, err := lattice.Merge(joined, u.v); err == nil {
+			joined = merged
+		}
+	}
+	pc.value = joined
 }
 
 // forget drops every pending update of cell: the cell was forgotten, and
